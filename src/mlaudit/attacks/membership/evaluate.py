@@ -1,0 +1,60 @@
+"""Turn membership scores into metrics, a severity and a ROC artifact (shared by every MIA)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlaudit import metrics as M
+from mlaudit.findings import Artifact, Metric, Severity
+
+FPRS = (0.001, 0.01)
+_ROC_POINTS = 400
+
+
+def membership_metrics(members: np.ndarray, nonmembers: np.ndarray, *, fprs: tuple[float, ...] = FPRS) -> dict[str, Metric]:
+    """AUC (Hanley-McNeil 95% interval), TPR at each FPR (Clopper-Pearson 95%), advantage, null sigma."""
+    a = M.auc_interval(members, nonmembers)
+    out = {"auc": Metric(a.value, a.low, a.high, "Hanley-McNeil 95%")}
+    for fpr in fprs:
+        t = M.tpr_at_fpr(members, nonmembers, fpr)
+        out[f"tpr_at_{fpr:g}_fpr"] = Metric(t.value, t.low, t.high, "Clopper-Pearson 95%")
+    out["advantage"] = Metric(M.advantage(members, nonmembers), method="max TPR - FPR")
+    out["auc_null_sigma"] = Metric(M.mann_whitney_null_sigma(len(members), len(nonmembers)), method="Mann-Whitney H0")
+    out["n_members"] = Metric(float(len(members)))
+    out["n_nonmembers"] = Metric(float(len(nonmembers)))
+    return out
+
+
+def membership_severity(m: dict[str, Metric]) -> Severity:
+    """Severity from the lower confidence bounds, so chance-level noise never raises it.
+
+    high: TPR at 0.1% FPR is above 5% for sure, or AUC above 0.75 for sure (Carlini et al. 2022
+    argue that low-FPR TPR is what matters); medium: AUC above 0.6 or TPR at 1% FPR above 5%;
+    low: AUC above chance by more than 4 null sigmas; info otherwise.
+    """
+    auc_low = m["auc"].ci_low or 0.0
+    tpr01 = m["tpr_at_0.001_fpr"].ci_low or 0.0
+    tpr1 = m["tpr_at_0.01_fpr"].ci_low or 0.0
+    if tpr01 > 0.05 or auc_low > 0.75:
+        return Severity.HIGH
+    if auc_low > 0.6 or tpr1 > 0.05:
+        return Severity.MEDIUM
+    if m["auc"].value > 0.5 + 4 * m["auc_null_sigma"].value:
+        return Severity.LOW
+    return Severity.INFO
+
+
+def roc_artifact(members: np.ndarray, nonmembers: np.ndarray, title: str) -> Artifact:
+    """ROC points thinned to at most ~400, kept dense at low FPR for the log-log plot."""
+    fpr, tpr, _ = M.roc(members, nonmembers)
+    keep = np.unique(np.concatenate([np.searchsorted(fpr, np.logspace(-5, 0, _ROC_POINTS)).clip(0, len(fpr) - 1), [0, len(fpr) - 1]]))
+    return Artifact("roc", title, {"fpr": fpr[keep].round(6).tolist(), "tpr": tpr[keep].round(6).tolist()})
+
+
+def score_histogram(members: np.ndarray, nonmembers: np.ndarray, title: str, *, bins: int = 40) -> Artifact:
+    edges = np.histogram_bin_edges(np.concatenate([members, nonmembers]), bins=bins)
+    return Artifact("histogram", title, {
+        "edges": edges.round(6).tolist(),
+        "series": {"members": np.histogram(members, edges)[0].tolist(),
+                   "non-members": np.histogram(nonmembers, edges)[0].tolist()},
+    })

@@ -1,0 +1,138 @@
+"""Readers for users' own data: IDX, CSV / Parquet, .npz (never pickled objects), image folders."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mlaudit.data.dataset import Dataset
+from mlaudit.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def existing(path: str | Path, what: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{what} not found: {str(p)!r}; check the path (relative paths start at the cwd)")
+    return p
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (LeCun's MNIST format), gzip-compressed or not."""
+    p = existing(path, "IDX file")
+    opener = gzip.open if p.suffix == ".gz" else open
+    try:
+        with opener(p, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise InputError(f"cannot read IDX file {str(p)!r}: {e}; check it is a (gzipped) IDX file") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise InputError(f"{str(p)!r} is not an IDX file (bad magic number); expected MNIST-style IDX data")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    offset = 4 + 4 * ndim
+    expected = int(np.prod(dims)) * dtype.itemsize
+    if len(raw) - offset != expected:
+        raise InputError(
+            f"IDX file {str(p)!r} declares shape {dims} ({expected} bytes) but holds {len(raw) - offset}; "
+            "the file is truncated or corrupt"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(dims)
+
+
+def images_from_idx(images: str | Path, labels: str | Path, name: str | None = None) -> Dataset:
+    x = read_idx(images)
+    y = read_idx(labels).astype(np.int64)
+    if x.ndim == 3:
+        x = x[:, None]
+    x = x.astype(np.float32) / (255.0 if x.dtype == np.uint8 else 1.0)
+    classes = tuple(str(i) for i in range(int(y.max()) + 1)) if y.size else ()
+    return Dataset(x, y, classes, name or Path(images).name, "image")
+
+
+def read_table(path: str | Path, *, label: str, sensitive: str | None = None) -> Dataset:
+    """Read a CSV or Parquet table: numeric / categorical features, one label column."""
+    import pandas as pd
+
+    p = existing(path, "table")
+    try:
+        df = pd.read_parquet(p) if p.suffix in (".parquet", ".pq") else pd.read_csv(p)
+    except Exception as e:  # pandas raises many types for malformed files
+        raise InputError(f"cannot read table {str(p)!r}: {e}; use a CSV with a header or a Parquet file") from None
+    return table_to_dataset(df, label=label, sensitive=sensitive, name=p.name)
+
+
+def table_to_dataset(df: pd.DataFrame, *, label: str, sensitive: str | None = None, name: str) -> Dataset:
+    """One-hot categorical columns, standardise numeric ones; labels become class indices."""
+    import pandas as pd
+
+    if len(df) == 0:
+        raise InputError(f"table {name!r} has no rows; point the config at a table with data")
+    if label not in df.columns:
+        raise InputError(f"label column {label!r} not in table {name!r}; columns are: {', '.join(map(str, df.columns))}")
+    df = df.dropna()
+    codes, classes = pd.factorize(df[label], sort=True)
+    sens = None
+    if sensitive is not None:
+        if sensitive not in df.columns:
+            raise InputError(f"sensitive column {sensitive!r} not in table {name!r}; columns are: {', '.join(map(str, df.columns))}")
+        sens = pd.factorize(df[sensitive], sort=True)[0].astype(np.int64)
+    feats = pd.get_dummies(df.drop(columns=[label]), dtype=np.float32)
+    x = feats.to_numpy(np.float32)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
+    return Dataset(x, codes.astype(np.int64), tuple(map(str, classes)), name, "tabular", sens, sensitive,
+                   {"features": list(map(str, feats.columns))})
+
+
+def read_npz(path: str | Path, *, x_key: str = "x", y_key: str = "y") -> Dataset:
+    """Read arrays from an .npz with allow_pickle=False (object arrays are refused, never unpickled)."""
+    p = existing(path, ".npz file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            missing = [k for k in (x_key, y_key) if k not in z.files]
+            if missing:
+                raise InputError(f"{str(p)!r} has arrays {z.files} but not {missing}; set data.x_key / data.y_key")
+            x, y = z[x_key], z[y_key].astype(np.int64)
+    except ValueError as e:  # numpy raises ValueError for object arrays when allow_pickle=False
+        raise InputError(f"{str(p)!r} holds pickled object arrays ({e}); save plain numeric arrays") from None
+    except (OSError, EOFError) as e:
+        raise InputError(f"cannot read {str(p)!r} as .npz: {e}") from None
+    kind = "image" if x.ndim == 4 else "tabular"
+    x = x.astype(np.float32)
+    classes = tuple(str(i) for i in range(int(y.max()) + 1)) if y.size else ()
+    return Dataset(x, y, classes, p.name, kind)
+
+
+def read_image_folder(path: str | Path, *, size: tuple[int, int] | None = None, grayscale: bool = False) -> Dataset:
+    """Read ROOT/<class name>/<image>; classes sorted by name, images scaled to [0, 1]."""
+    from PIL import Image
+
+    root = existing(path, "image folder")
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir())
+    xs, ys = [], []
+    for label, d in enumerate(class_dirs):
+        for f in sorted(d.iterdir()):
+            if f.suffix.lower() in IMAGE_SUFFIXES:
+                with Image.open(f) as im:
+                    im = im.convert("L" if grayscale else "RGB")
+                    if size is not None:
+                        im = im.resize(size)
+                    xs.append(np.asarray(im, np.float32) / 255.0)
+                    ys.append(label)
+    if not xs:
+        raise InputError(f"no images found under {str(root)!r}; expected ROOT/<class>/<file>.png")
+    shapes = {a.shape for a in xs}
+    if len(shapes) > 1:
+        raise InputError(f"images under {str(root)!r} have different sizes {sorted(shapes)[:3]}; pass size=(W, H)")
+    x = np.stack(xs)
+    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+    return Dataset(x, np.asarray(ys, np.int64), tuple(d.name for d in class_dirs), root.name, "image")

@@ -1,0 +1,97 @@
+"""report.html: one self-contained page (inline CSS and SVG, no scripts, no external resources)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from mlaudit.findings import Finding, Report, Severity
+from mlaudit.report.plots import DRAW
+
+_COLORS = {Severity.INFO: "#7f8c8d", Severity.LOW: "#2980b9", Severity.MEDIUM: "#e67e22",
+           Severity.HIGH: "#c0392b", Severity.CRITICAL: "#8e0000"}
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2733;background:#f5f7fa}
+header{background:#1d2733;color:#fff;padding:1.2rem 2rem}header h1{margin:0;font-size:1.5rem}
+header p{margin:.3rem 0 0;opacity:.8}main{max-width:1100px;margin:0 auto;padding:1rem 2rem 3rem}
+section{background:#fff;border-radius:8px;padding:1rem 1.4rem;margin:1rem 0;box-shadow:0 1px 3px #0002}
+h2{font-size:1.15rem;margin:.2rem 0 .6rem}table{border-collapse:collapse;font-size:.9rem;margin:.4rem 0}
+td,th{border-bottom:1px solid #e3e7ec;padding:.25rem .8rem .25rem 0;text-align:left;vertical-align:top}
+th{color:#52606d;font-weight:600}.sev{display:inline-block;color:#fff;border-radius:4px;padding:.05rem .5rem;
+font-size:.8rem;font-weight:600;text-transform:uppercase;margin-right:.5rem}.plots{display:flex;flex-wrap:wrap;gap:1rem}
+.plots figure{margin:0}.muted{color:#52606d;font-size:.85rem}code{background:#eef1f4;padding:0 .25rem;border-radius:3px}
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _sev(s: Severity) -> str:
+    return f'<span class="sev" style="background:{_COLORS[s]}">{s.name.lower()}</span>'
+
+
+def _kv_table(d: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in d.items())
+    return f"<table>{rows}</table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, dict):
+        return _kv_table(v)
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list | tuple):
+        return _e(", ".join(map(str, v))) if v else "<span class='muted'>none</span>"
+    return _e(v) if v is not None else "<span class='muted'>none</span>"
+
+
+def _metrics_table(f: Finding) -> str:
+    rows = []
+    for name, m in f.metrics.items():
+        ci = f"[{m.ci_low:.4g}, {m.ci_high:.4g}]" if m.ci_low is not None and m.ci_high is not None else ""
+        rows.append(f"<tr><td>{_e(name)}</td><td>{m.value:.4g}</td><td>{ci}</td><td class='muted'>{_e(m.method or '')}</td></tr>")
+    head = "<tr><th>metric</th><th>value</th><th>interval</th><th>method</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _finding(f: Finding) -> str:
+    figs = "".join(
+        f"<figure>{DRAW[a.kind](a.data, a.title)}</figure>" for a in f.artifacts if a.kind in DRAW
+    )
+    return (
+        f'<section class="finding" id="finding-{_e(f.id)}" data-severity="{f.severity.name.lower()}">'
+        f"<h2>{_sev(f.severity)}{_e(f.title)} <span class='muted'>({_e(f.id)})</span></h2>"
+        f"<p>{_e(f.summary)}</p>{_metrics_table(f)}<div class='plots'>{figs}</div>"
+        f"<p class='muted'>attack <code>{_e(f.attack)}</code> · category {_e(f.category)} · seed {f.seed} · "
+        f"{f.duration_s:.2f} s · {f.config.get('queries', 0)} queries</p></section>"
+    )
+
+
+def render_html(report: Report) -> str:
+    worst = report.worst()
+    data = {k: v for k, v in report.data.items() if k != "splits"}
+    overview = "".join(
+        f"<tr><td>{_sev(f.severity)}</td><td><a href='#finding-{_e(f.id)}'>{_e(f.title)}</a></td>"
+        f"<td class='muted'>{_e(f.id)}</td></tr>" for f in report.findings
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>mlaudit report: {_e(report.target.get('name', 'target'))}</title><style>{_CSS}</style></head>
+<body><header><h1>mlaudit report: {_e(report.target.get('name', 'target'))}</h1>
+<p>{len(report.findings)} findings · worst severity {_sev(worst)} · created {_e(report.created)} · mlaudit {_e(report.mlaudit_version)}</p></header>
+<main>
+<section id="threat-model"><h2>Threat model</h2>{_kv_table(report.threat_model)}</section>
+<section id="target"><h2>Target</h2>{_kv_table(report.target)}</section>
+<section id="data"><h2>Data</h2>{_kv_table(data)}<p class="muted">Split indices and their sha256 are in report.json.</p></section>
+<section id="overview"><h2>Findings</h2><table>{overview}</table></section>
+{''.join(_finding(f) for f in report.findings)}
+</main></body></html>
+"""
+
+
+def write_html(report: Report, path: Path) -> Path:
+    path.write_text(render_html(report), encoding="utf-8")
+    return path

@@ -1,0 +1,51 @@
+"""Artifacts -> inline SVG with matplotlib (no computation beyond drawing what the artifact holds)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "figure.dpi": 96})
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: the SVG is inlined in HTML
+
+
+def roc_svg(data: dict[str, Any], title: str) -> str:
+    """ROC on log-log axes (Carlini et al. 2022): the low-FPR region is where a leak matters."""
+    fpr, tpr = data["fpr"], data["tpr"]
+    floor = 1e-4
+    fig, ax = plt.subplots(figsize=(3.6, 3.4))
+    pts = [(f, t) for f, t in zip(fpr, tpr, strict=True) if f > 0 and t > 0]
+    if pts:
+        ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="#c0392b", lw=1.6, label="attack")
+    ax.plot([floor, 1], [floor, 1], ls="--", color="#7f8c8d", lw=1, label="chance")
+    ax.set(xscale="log", yscale="log", xlim=(floor, 1), ylim=(floor, 1.05), xlabel="false positive rate",
+           ylabel="true positive rate", title=title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower right", frameon=False)
+    return _svg(fig)
+
+
+def histogram_svg(data: dict[str, Any], title: str) -> str:
+    edges = data["edges"]
+    fig, ax = plt.subplots(figsize=(3.8, 3.4))
+    colors = ["#c0392b", "#2980b9", "#27ae60", "#8e44ad"]
+    for (name, counts), c in zip(data["series"].items(), colors, strict=False):
+        ax.stairs(counts, edges, label=name, color=c, lw=1.4)
+    ax.set(title=title, xlabel="score", ylabel="count")
+    ax.legend(frameon=False)
+    return _svg(fig)
+
+
+DRAW = {"roc": roc_svg, "histogram": histogram_svg}

@@ -1,0 +1,87 @@
+"""The main job: config -> setup -> plan of attack jobs -> executor -> Report."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+import mlaudit
+from mlaudit.attacks.base import AttackInputs
+from mlaudit.attacks.registry import check_permitted, get_attack
+from mlaudit.config import AuditConfig
+from mlaudit.findings import Finding, Report
+from mlaudit.runner.local import SequentialExecutor
+from mlaudit.runner.plan import Job, Progress
+from mlaudit.runner.setup import AuditSetup, build_setup
+from mlaudit.targets import Target
+
+log = logging.getLogger(__name__)
+
+
+def run_attack(name: str, target: Target, inputs: AttackInputs, seed: int, id: str, control: bool = False) -> Finding:
+    """One job: the attack sees only the adversary's view of the target, with a fresh query count.
+
+    A control job runs the same attack on two disjoint non-member sets: its result should sit at
+    chance, and a deviation means the evaluation, not the model, leaks.
+    """
+    attack = get_attack(name)
+    view = target.restricted(target.threat_model)
+    finding = attack.run(view, inputs, seed=seed, id=id)  # type: ignore[call-arg]
+    if control:
+        finding = dataclasses.replace(
+            finding, title=f"{finding.title}: control, two disjoint non-member sets",
+            summary=f"Control (expected at chance): {finding.summary}")
+    return finding
+
+
+def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
+    """Jobs for every configured attack, each on the main pair and on the control pair.
+
+    Every attack is checked against the threat model first, so a forbidden attack fails before
+    anything runs.
+    """
+    attacks = [get_attack(name) for name in cfg.attacks]
+    for a in attacks:
+        check_permitted(a, setup.threat_model)
+    view = setup.target.restricted(setup.threat_model)
+    jobs = []
+    for a in attacks:
+        for pair, inputs in setup.inputs.items():
+            job_id = a.name if pair == "main" else f"{a.name}-{pair}"
+            desc = f"{a.name} on {inputs.members.name if inputs.members else '?'}"
+            jobs.append(Job(job_id, desc, run_attack, {"name": a.name, "target": view, "inputs": inputs,
+                                                       "seed": cfg.seed, "id": job_id,
+                                                       "control": pair == "control"}))
+    return jobs
+
+
+def run_audit(cfg: AuditConfig, out: Path, *, progress: Progress | None = None, resume: bool = True) -> Report:
+    """Run the audit `cfg` describes; checkpoints and cached models go under `out/.mlaudit`."""
+    work = out / ".mlaudit"
+    setup = build_setup(cfg, cache=work / "models", progress=progress)
+    jobs = plan(cfg, setup)
+    ckpt = work / "findings" / _config_key(cfg)
+    findings = SequentialExecutor(ckpt if resume else None).run(jobs, progress)
+    return Report(
+        mlaudit_version=mlaudit.__version__,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        target={**setup.target_info, "files": setup.model_files},
+        threat_model=setup.threat_model.to_dict(),
+        data=setup.data_info,
+        findings=tuple(findings),
+        config=cfg.to_dict(),
+    )
+
+
+def _config_key(cfg: AuditConfig) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def describe_plan(cfg: AuditConfig) -> dict[str, Any]:
+    return {"attacks": list(cfg.attacks), "profile": cfg.profile}

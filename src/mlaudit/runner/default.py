@@ -1,0 +1,133 @@
+"""The built-in default audit: pretrain on public data, fine-tune on a "private" split, audit it.
+
+Public data: Fashion-MNIST classes 5-9 (sandal .. ankle boot). Private data: classes 0-4 (T-shirt ..
+coat), fine-tuned with a fresh head, long enough to fit the private examples exactly, as a practitioner
+adapting a downloaded checkpoint would. Falls back to scikit-learn's digits when the Debian package
+dataset-fashion-mnist is not installed. Trained weights are cached as safetensors in the output
+folder, keyed by the settings, so a resumed audit does not train again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from mlaudit.data import Dataset, digits, fashion_mnist, fashion_mnist_available, split
+from mlaudit.models import TrainConfig, accuracy, build, train
+from mlaudit.runner.plan import NullProgress, Progress
+
+log = logging.getLogger(__name__)
+
+PUBLIC_CLASSES = (5, 6, 7, 8, 9)
+
+
+@dataclass(frozen=True)
+class DefaultSettings:
+    dataset: str
+    architecture: str
+    n_public: int
+    n_members: int
+    pretrain: TrainConfig
+    finetune: TrainConfig
+
+
+def settings(profile: str, dataset: str) -> DefaultSettings:
+    small = dataset == "digits"  # 1,797 images: about 900 per half
+    n_pub, n_mem = (800, 300) if small else (10_000, 1000)
+    if profile == "quick":
+        return DefaultSettings(dataset, "mlp", n_pub, n_mem, TrainConfig(epochs=3, batch_size=128),
+                               TrainConfig(epochs=200, batch_size=64))
+    return DefaultSettings(dataset, "cnn", 2 * n_pub if not small else n_pub, n_mem,
+                           TrainConfig(epochs=3, batch_size=128), TrainConfig(epochs=60, batch_size=64))
+
+
+@dataclass
+class DefaultScenario:
+    base: nn.Module
+    finetuned: nn.Module
+    parts: dict[str, Dataset]
+    split_record: dict[str, Any]
+    utility: dict[str, float]
+    settings: DefaultSettings
+
+
+def load_default_data() -> tuple[Dataset, Dataset]:
+    if fashion_mnist_available():
+        return fashion_mnist("train"), fashion_mnist("test")
+    log.warning("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); using sklearn digits")
+    d = digits()
+    return d, d
+
+
+def build_default(profile: str, *, seed: int, cache: Path | None, progress: Progress | None = None) -> DefaultScenario:
+    progress = progress or NullProgress()
+    train_set, test_set = load_default_data()
+    s = settings(profile, "digits" if train_set.name == "sklearn/digits" else "fashion-mnist")
+    public = np.isin(train_set.y, PUBLIC_CLASSES)
+    pub = split(train_set, {"public": s.n_public}, seed=seed, pool=np.flatnonzero(public))
+    n = s.n_members
+    n_ctl = n if s.dataset == "fashion-mnist" else 100
+    n_non = n if s.dataset == "fashion-mnist" else len(np.flatnonzero(~public)) - n - 2 * n_ctl
+    priv = split(train_set, {"members": n, "nonmembers": n_non, "control_a": n_ctl, "control_b": n_ctl},
+                 seed=seed + 1, pool=np.flatnonzero(~public))
+    parts = {k: priv.part(train_set, k) for k in priv.indices}
+    shape = tuple(train_set.x.shape[1:])
+    g = torch.Generator().manual_seed(seed)
+    key = hashlib.sha256(json.dumps([asdict(s), seed], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    with torch.random.fork_rng():  # weight init draws from torch's global RNG: seed it locally only
+        torch.manual_seed(seed)
+        base = build(s.architecture, shape, train_set.num_classes)
+        finetuned = build(s.architecture, shape, train_set.num_classes)
+    if not _load_cached(cache, key, base, finetuned):
+        pub_x, pub_y = train_set.x[pub.indices["public"]], train_set.y[pub.indices["public"]]
+        _train(base, pub_x, pub_y, s.pretrain, g, progress, "pretrain", f"pretraining {s.architecture} on public data")
+        finetuned.load_state_dict(base.state_dict())
+        with torch.random.fork_rng():
+            torch.manual_seed(seed + 1)
+            finetuned.head.reset_parameters()  # type: ignore[operator]  # a fresh head for the private task
+        m = parts["members"]
+        _train(finetuned, m.x, m.y, s.finetune, g, progress, "finetune", "fine-tuning on private data")
+        _save_cached(cache, key, base, finetuned)
+    test_priv = ~np.isin(test_set.y, PUBLIC_CLASSES)
+    utility = {
+        "base_public_test_accuracy": accuracy(base, test_set.x[~test_priv], test_set.y[~test_priv]),
+        "finetuned_private_test_accuracy": accuracy(finetuned, test_set.x[test_priv], test_set.y[test_priv]),
+        "finetuned_member_accuracy": accuracy(finetuned, parts["members"].x, parts["members"].y),
+    }
+    record = {"public": pub.to_dict(), "private": priv.to_dict()}
+    return DefaultScenario(base, finetuned, parts, record, utility, s)
+
+
+def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, g: torch.Generator,
+           progress: Progress, key: str, description: str) -> None:
+    total = cfg.epochs * ((len(x) + cfg.batch_size - 1) // cfg.batch_size)
+    progress.start(key, description, total)
+    train(model, x, y, cfg, generator=g, progress=lambda done, _: progress.update(key, done))
+    progress.finish(key)
+
+
+def _load_cached(cache: Path | None, key: str, base: nn.Module, finetuned: nn.Module) -> bool:
+    if cache is None or not (cache / f"default-{key}-finetuned.safetensors").exists():
+        return False
+    base.load_state_dict(load_file(cache / f"default-{key}-base.safetensors"))
+    finetuned.load_state_dict(load_file(cache / f"default-{key}-finetuned.safetensors"))
+    log.info("loaded cached default models (%s) from %s", key, cache)
+    return True
+
+
+def _save_cached(cache: Path | None, key: str, base: nn.Module, finetuned: nn.Module) -> None:
+    if cache is None:
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    save_file(base.state_dict(), cache / f"default-{key}-base.safetensors")
+    save_file(finetuned.state_dict(), cache / f"default-{key}-finetuned.safetensors")

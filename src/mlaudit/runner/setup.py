@@ -1,0 +1,112 @@
+"""Turn a validated config into what attacks run against: the target, threat model and data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlaudit.attacks.base import AttackInputs
+from mlaudit.config import AuditConfig, DataSourceConfig
+from mlaudit.data import Dataset, images_from_idx, load_builtin, read_image_folder, read_npz, read_table
+from mlaudit.data.formats import existing
+from mlaudit.errors import InputError
+from mlaudit.runner.default import build_default
+from mlaudit.runner.plan import Progress
+from mlaudit.targets import Target, TorchTarget
+from mlaudit.threat import Access, Knowledge, ThreatModel
+
+
+@dataclass
+class AuditSetup:
+    target: Target  # full access: the data owner's handle (attacks get a restricted view)
+    threat_model: ThreatModel
+    inputs: dict[str, AttackInputs]  # "main", and "control" (two disjoint non-member sets)
+    target_info: dict[str, Any]
+    data_info: dict[str, Any]
+    model_files: list[str] = field(default_factory=list)
+
+
+def threat_model(cfg: AuditConfig) -> ThreatModel:
+    t = cfg.threat_model
+    return ThreatModel(access=Access.parse(t.access), query_budget=t.query_budget,
+                       knowledge=frozenset(Knowledge.parse(k) for k in t.knowledge), asset=t.asset)
+
+
+def build_setup(cfg: AuditConfig, *, cache: Path | None, progress: Progress | None = None) -> AuditSetup:
+    tm = threat_model(cfg)
+    if cfg.target.kind == "default":
+        return _default_setup(cfg, tm, cache, progress)
+    target, files = _user_target(cfg)
+    assert cfg.data.members is not None and cfg.data.nonmembers is not None  # checked by AuditConfig
+    members, nonmembers = load_source(cfg.data.members), load_source(cfg.data.nonmembers)
+    for d in (members, nonmembers):
+        d.check_num_classes(target.num_classes)
+    inputs = {"main": AttackInputs(members, nonmembers)}
+    if cfg.data.control:
+        if len(nonmembers) < 4:
+            raise InputError(f"the control pair splits the non-members in two; {len(nonmembers)} are too few (need 4+)")
+        half = np.random.default_rng(cfg.seed).permutation(len(nonmembers))
+        a, b = half[: len(half) // 2], half[len(half) // 2 :]
+        inputs["control"] = AttackInputs(nonmembers.subset(a, "non-members (half A)"),
+                                         nonmembers.subset(b, "non-members (half B)"))
+    data_info = {"members": _describe(members), "nonmembers": _describe(nonmembers), "seed": cfg.seed}
+    return AuditSetup(target, tm, inputs, {**target.describe(), "kind": cfg.target.kind}, data_info, files)
+
+
+def _default_setup(cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progress: Progress | None) -> AuditSetup:
+    sc = build_default(cfg.profile, seed=cfg.seed, cache=cache, progress=progress)
+    n = sc.finetuned.head.out_features  # type: ignore[union-attr]
+    target = TorchTarget(sc.finetuned, num_classes=int(n), name=f"default fine-tuned {sc.settings.architecture}")
+    base = TorchTarget(sc.base, num_classes=int(n), name="public base model")
+    p = sc.parts
+    pop = p["control_a"] if Knowledge.POPULATION_DATA in tm.knowledge else None
+    inputs = {
+        "main": AttackInputs(p["members"], p["nonmembers"], pop, base),
+        "control": AttackInputs(p["control_a"], p["control_b"], None, base),
+    }
+    info = {**target.describe(), "kind": "default", "dataset": sc.settings.dataset,
+            "story": "pretrained on public classes, fine-tuned with a fresh head on a private split",
+            "utility": sc.utility, "training": {"pretrain": vars(sc.settings.pretrain),
+                                                "finetune": vars(sc.settings.finetune)}}
+    data_info = {"dataset": sc.settings.dataset, "seed": cfg.seed, "splits": sc.split_record,
+                 "parts": {k: _describe(v) for k, v in p.items()}}
+    return AuditSetup(target, tm, inputs, info, data_info)
+
+
+def _user_target(cfg: AuditConfig) -> tuple[Target, list[str]]:
+    t = cfg.target
+    path = existing(t.path or "", "model")
+    if t.kind == "huggingface":
+        from mlaudit.targets.huggingface import HuggingFaceTarget
+
+        target: Target = HuggingFaceTarget(path, num_labels=t.num_classes, max_length=t.max_length, seed=cfg.seed)
+        return target, sorted(str(p) for p in path.iterdir() if p.is_file())
+    from mlaudit.models import build
+
+    module = build(t.architecture, tuple(t.input_shape), t.num_classes)
+    return TorchTarget.from_file(module, path, num_classes=t.num_classes), [str(path)]
+
+
+def load_source(src: DataSourceConfig) -> Dataset:
+    if src.source == "builtin":
+        d = load_builtin(src.name or "")
+    elif src.source == "idx":
+        d = images_from_idx(src.path or "", src.labels_path or "")
+    elif src.source == "table":
+        d = read_table(src.path or "", label=src.label_column)
+    elif src.source == "npz":
+        d = read_npz(src.path or "", x_key=src.x_key, y_key=src.y_key)
+    else:
+        d = read_image_folder(src.path or "")
+    if src.limit is not None:
+        d = d.subset(np.arange(min(src.limit, len(d))))
+    return d
+
+
+def _describe(d: Dataset) -> dict[str, Any]:
+    counts = np.bincount(d.y, minlength=d.num_classes)
+    return {"name": d.name, "kind": d.kind, "size": len(d), "classes": list(d.classes),
+            "class_counts": counts.tolist()}

@@ -1,0 +1,9 @@
+"""Target adapters: the only framework-aware code."""
+
+from mlaudit.targets.base import Target, UnsupportedAccess
+from mlaudit.targets.blackbox import CallableTarget
+from mlaudit.targets.safe_load import load_state_dict, sniff
+from mlaudit.targets.sklearn import SklearnTarget
+from mlaudit.targets.torch import TorchTarget
+
+__all__ = ["CallableTarget", "SklearnTarget", "Target", "TorchTarget", "UnsupportedAccess", "load_state_dict", "sniff"]

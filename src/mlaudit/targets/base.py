@@ -1,0 +1,97 @@
+"""Target: the only interface attacks see. Enforces the threat model's access and query budget."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from mlaudit.errors import MLAuditError, QueryBudgetExceeded, ThreatModelError
+from mlaudit.threat import Access, ThreatModel
+
+
+class UnsupportedAccess(MLAuditError):
+    """The adapter cannot produce this output at all (e.g. gradients of a black-box API)."""
+
+
+class Target:
+    """A model under audit. Subclasses implement the `_` methods for what their framework offers.
+
+    Public methods count queries (one per example) and refuse what the threat model does not
+    grant. `restricted(threat_model)` gives the adversary's view with a fresh counter.
+    """
+
+    num_classes: int
+    name: str = "target"
+    max_access: Access = Access.WEIGHTS  # the strongest output the adapter can produce
+
+    def __init__(self) -> None:
+        self.threat_model = ThreatModel(access=self.max_access)
+        self.queries = 0
+
+    # -- adversary-facing API -------------------------------------------------------------
+    def restricted(self, threat_model: ThreatModel) -> Target:
+        view = copy.copy(self)
+        view.threat_model = threat_model
+        view.queries = 0
+        return view
+
+    def labels(self, x: Any) -> np.ndarray:
+        self._guard(Access.LABELS, len(x))
+        return self._probabilities(x).argmax(axis=1)
+
+    def probabilities(self, x: Any) -> np.ndarray:
+        self._guard(Access.PROBABILITIES, len(x))
+        return self._probabilities(x)
+
+    def logits(self, x: Any) -> np.ndarray:
+        self._guard(Access.LOGITS, len(x))
+        return self._logits(x)
+
+    def gradients(self, x: Any, y: np.ndarray) -> np.ndarray:
+        """Per-example gradient of the cross-entropy loss w.r.t. the input, shape of x."""
+        self._guard(Access.GRADIENTS, len(x))
+        return self._input_gradients(x, y)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        self._guard(Access.WEIGHTS, 0)
+        return self._weights()
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "adapter": type(self).__name__, "num_classes": self.num_classes}
+
+    # -- adapter hooks ----------------------------------------------------------------------
+    def _logits(self, x: Any) -> np.ndarray:
+        raise UnsupportedAccess(f"{type(self).__name__} cannot produce logits; use a threat model with less access")
+
+    def _probabilities(self, x: Any) -> np.ndarray:
+        z = self._logits(x)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+    def _input_gradients(self, x: Any, y: np.ndarray) -> np.ndarray:
+        raise UnsupportedAccess(f"{type(self).__name__} cannot produce gradients; it is not a white-box model")
+
+    def _weights(self) -> dict[str, np.ndarray]:
+        raise UnsupportedAccess(f"{type(self).__name__} has no readable weights")
+
+    def _guard(self, need: Access, n: int) -> None:
+        if need > self.max_access:
+            raise UnsupportedAccess(
+                f"{type(self).__name__} can give at most {self.max_access.name.lower()}, "
+                f"not {need.name.lower()}; choose an attack that needs less access"
+            )
+        if need > self.threat_model.access:
+            raise ThreatModelError(
+                f"the threat model grants {self.threat_model.access.name.lower()} access, "
+                f"not {need.name.lower()}; raise threat_model.access or drop the attack"
+            )
+        budget = self.threat_model.query_budget
+        if budget is not None and self.queries + n > budget:
+            raise QueryBudgetExceeded(
+                f"query budget of {budget} exceeded ({self.queries} used, {n} more asked); "
+                "raise threat_model.query_budget or use fewer examples"
+            )
+        self.queries += n

@@ -1,0 +1,58 @@
+"""Target adapter for a torch nn.Module, and safe loading of its weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlaudit.errors import InputError
+from mlaudit.targets.base import Target
+from mlaudit.targets.safe_load import load_state_dict
+
+
+class TorchTarget(Target):
+    """Wraps a classifier module mapping (B, ...) float inputs to (B, num_classes) logits."""
+
+    def __init__(self, module: nn.Module, *, num_classes: int, name: str = "torch-module", batch_size: int = 512) -> None:
+        super().__init__()
+        self.module = module.eval()
+        self.num_classes = num_classes
+        self.name = name
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_file(cls, module: nn.Module, path: str | Path, *, num_classes: int, name: str | None = None) -> TorchTarget:
+        """Load weights into `module` from a safetensors file (or a weights-only torch file)."""
+        state = load_state_dict(path)
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            first = str(e).splitlines()[0] if str(e) else "mismatch"
+            raise InputError(
+                f"weights in {str(path)!r} do not fit the {type(module).__name__} architecture ({first}); "
+                "check target.architecture and its arguments"
+            ) from None
+        return cls(module, num_classes=num_classes, name=name or Path(path).name)
+
+    @torch.no_grad()
+    def _logits(self, x: Any) -> np.ndarray:
+        xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        out = [self.module(xt[i : i + self.batch_size]) for i in range(0, len(xt), self.batch_size)]
+        return torch.cat(out).numpy().astype(np.float64)
+
+    def _input_gradients(self, x: Any, y: np.ndarray) -> np.ndarray:
+        xt = torch.as_tensor(np.asarray(x), dtype=torch.float32).clone().requires_grad_(True)
+        loss = nn.functional.cross_entropy(self.module(xt), torch.as_tensor(y, dtype=torch.long), reduction="sum")
+        (g,) = torch.autograd.grad(loss, xt)
+        return g.numpy()
+
+    def _weights(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.module.state_dict().items()}
+
+    def describe(self) -> dict[str, Any]:
+        n_params = sum(p.numel() for p in self.module.parameters())
+        return {**super().describe(), "architecture": type(self.module).__name__, "parameters": n_params}
