@@ -50,6 +50,7 @@ class TargetConfig:
     kind: str = "default"
     path: str | None = None
     architecture: str = "mlp"  # torch: mlp | cnn | vit
+    architecture_args: dict[str, Any] = field(default_factory=dict)  # e.g. {hidden: [256, 128]}
     num_classes: int = 10
     input_shape: tuple[int, ...] = (1, 28, 28)
     max_length: int = 64  # huggingface
@@ -130,6 +131,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where} must be a list, got {type(value).__name__}: {value!r}")
         return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict and not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(value).__name__}: {value!r}")
     if tp is bool and not isinstance(value, bool):
         raise ConfigError(f"{where} must be true or false, got {value!r}")
     if tp is int and (not isinstance(value, int) or isinstance(value, bool)):

@@ -86,7 +86,11 @@ def _user_target(cfg: AuditConfig) -> tuple[Target, list[str]]:
         return target, sorted(str(p) for p in path.iterdir() if p.is_file())
     from mlaudit.models import build
 
-    module = build(t.architecture, tuple(t.input_shape), t.num_classes)
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in t.architecture_args.items()}
+    try:
+        module = build(t.architecture, tuple(t.input_shape), t.num_classes, **args)
+    except TypeError as e:
+        raise InputError(f"bad target.architecture_args {t.architecture_args!r} for {t.architecture!r}: {e}") from None
     return TorchTarget.from_file(module, path, num_classes=t.num_classes), [str(path)]
 
 

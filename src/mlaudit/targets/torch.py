@@ -28,14 +28,13 @@ class TorchTarget(Target):
     def from_file(cls, module: nn.Module, path: str | Path, *, num_classes: int, name: str | None = None) -> TorchTarget:
         """Load weights into `module` from a safetensors file (or a weights-only torch file)."""
         state = load_state_dict(path)
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            first = str(e).splitlines()[0] if str(e) else "mismatch"
+        problem = _mismatch(module.state_dict(), state)
+        if problem:
             raise InputError(
-                f"weights in {str(path)!r} do not fit the {type(module).__name__} architecture ({first}); "
-                "check target.architecture and its arguments"
-            ) from None
+                f"weights in {str(path)!r} do not fit the {type(module).__name__} architecture ({problem}); "
+                "check target.architecture and target.architecture_args"
+            )
+        module.load_state_dict(state, strict=True)
         return cls(module, num_classes=num_classes, name=name or Path(path).name)
 
     @torch.no_grad()
@@ -56,3 +55,17 @@ class TorchTarget(Target):
     def describe(self) -> dict[str, Any]:
         n_params = sum(p.numel() for p in self.module.parameters())
         return {**super().describe(), "architecture": type(self.module).__name__, "parameters": n_params}
+
+
+def _mismatch(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> str | None:
+    """The first difference between two state dicts, in words, or None."""
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        return f"missing tensor {missing[0]!r}"
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        return f"unexpected tensor {extra[0]!r}"
+    for k, v in expected.items():
+        if tuple(found[k].shape) != tuple(v.shape):
+            return f"{k!r} has shape {tuple(found[k].shape)} in the file but {tuple(v.shape)} in the architecture"
+    return None

