@@ -1,0 +1,1 @@
+"""Supply-chain checks: model-file scanning (and, later, privacy-backdoor build / detect)."""

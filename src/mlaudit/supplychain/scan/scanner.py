@@ -1,0 +1,332 @@
+"""Scan files and folders: route each by content to its format's checks; fail closed.
+
+`scan_paths` never imports, unpickles or executes what it reads. A file that cannot be scanned gets
+`error` set (exit 2 in the CLI), never a clean result. Tensor data is skipped unread, so memory stays
+flat on multi-GB files; nested archives and compressed streams are spooled to temporary files.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import lzma
+import os
+import shutil
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from mlaudit.findings import Severity
+from mlaudit.supplychain.scan import zip as zipmod
+from mlaudit.supplychain.scan.gguf import scan_gguf
+from mlaudit.supplychain.scan.issues import FileResult, Issue, ScanError
+from mlaudit.supplychain.scan.joblib import JoblibHook
+from mlaudit.supplychain.scan.keras import check_keras_json, scan_h5
+from mlaudit.supplychain.scan.numpy import scan_npy
+from mlaudit.supplychain.scan.onnx import looks_like_onnx, scan_onnx
+from mlaudit.supplychain.scan.pickle import LEGACY_TORCH_MAGIC, Reader, analyse, plausible, to_issues
+from mlaudit.supplychain.scan.safetensors import scan_safetensors
+from mlaudit.supplychain.scan.sniff import is_text, sniff
+from mlaudit.supplychain.scan.templates import check_template
+
+MAX_DEPTH = 4
+SPOOL_MEMORY = 32 << 20
+MAX_ONNX = 2 << 30
+
+
+def scan_paths(paths: Iterable[str | Path]) -> list[FileResult]:
+    out: list[FileResult] = []
+    for p in map(Path, paths):
+        if p.is_dir() and not p.is_symlink():
+            out.extend(scan_folder(p))
+        else:
+            out.append(scan_file(p))
+    return out
+
+
+def scan_folder(root: Path) -> list[FileResult]:
+    results = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for name in sorted(filenames):
+            results.append(scan_file(Path(dirpath) / name, root=root))
+    return results
+
+
+def scan_file(path: Path, *, root: Path | None = None) -> FileResult:
+    res = FileResult(str(path))
+    try:
+        if path.is_symlink():
+            target = path.resolve()
+            base = (root or path.parent).resolve()
+            if not target.is_relative_to(base):
+                res.issues.append(Issue(Severity.HIGH, "file/symlink-escape",
+                                        f"symlink points outside the folder, to {str(target)!r}", str(path)))
+        if not path.exists():
+            raise ScanError("no such file")
+        size = path.stat().st_size
+        res.bytes_scanned = size
+        with open(path, "rb") as f:
+            _scan_seekable(f, size, str(path), res, 0, path.name, path.parent)
+    except ScanError as e:
+        res.error = str(e)
+    except (OSError, EOFError, ValueError, MemoryError, RecursionError) as e:
+        res.error = f"{type(e).__name__}: {e}"
+    return res
+
+
+def _scan_seekable(f: BinaryIO, size: int, loc: str, res: FileResult, depth: int, name: str,
+                   folder: Path | None) -> None:
+    if depth > MAX_DEPTH:
+        raise ScanError(f"archives nested deeper than {MAX_DEPTH} levels")
+    head = f.read(512)
+    f.seek(0)
+    kind = sniff(head)
+    if depth == 0:
+        res.format = kind
+    if kind == "zip":
+        _scan_zip(f, loc, res, depth)
+    elif kind == "tar":
+        _scan_tar(f, loc, res, depth)
+    elif kind == "7z":
+        _scan_7z(f, loc, res, depth)
+    elif kind in ("gzip", "bz2", "lzma", "zlib", "lz4"):
+        with _decompress(f, kind) as inner, _spool(inner) as (g, n):
+            _scan_seekable(g, n, f"{loc}!{kind}", res, depth + 1, name, None)
+    elif kind == "npy":
+        scan_npy(f, loc, res)
+    elif kind == "gguf":
+        scan_gguf(f, size, loc, res)
+    elif kind == "hdf5":
+        scan_h5(f, loc, res)
+    elif kind == "safetensors":
+        scan_safetensors(f, size, loc, res)
+    elif kind in ("pickle", "maybe-pickle", "text", "protobuf", "unknown"):
+        found = _scan_other(f, size, head, kind, loc, res, name, folder)
+        if depth == 0:
+            res.format = found
+
+
+def _scan_other(f: BinaryIO, size: int, head: bytes, kind: str, loc: str, res: FileResult, name: str,
+                folder: Path | None) -> str:
+    """Pickles (any protocol), text (JSON configs, templates, code), ONNX; returns the format found."""
+    if kind in ("pickle", "maybe-pickle", "text"):
+        if _scan_pickle(f, loc, res, strict=kind == "pickle"):
+            return "pickle"
+        f.seek(0)
+    if kind == "text" or is_text(head):
+        _scan_text(f, size, loc, res, name)
+        return "text"
+    if kind == "protobuf" and size <= MAX_ONNX:
+        raw = f.read()
+        if looks_like_onnx(raw):
+            scan_onnx(raw, folder, loc, res)
+            return "onnx"
+    res.issues.append(Issue(Severity.LOW, "file/unknown-format",
+                            "unrecognised binary format: not scanned (mlaudit cannot vouch for it)", loc))
+    return "unknown"
+
+
+def _scan_pickle(f: BinaryIO, loc: str, res: FileResult, *, strict: bool) -> bool:
+    """Analyse a (stacked) pickle stream; False if the bytes are not a pickle after all."""
+    hook = JoblibHook()
+    r = Reader(f)
+    try:
+        first = analyse(r, build_hook=hook, max_pickles=1)
+    except ScanError:
+        if strict:
+            raise
+        return False
+    if not strict and not plausible(first[0]):
+        return False  # text that merely starts with an opcode character
+    rest_limit = 4 if first[0].result == LEGACY_TORCH_MAGIC else None  # legacy torch: 5 pickles, then raw storages
+    rest = [] if first[0].error else analyse(r, build_hook=hook, max_pickles=rest_limit) if _more(f) else []
+    issues, safe = to_issues(first + rest + hook.nested, loc)
+    res.issues.extend(issues)
+    res.safe_imports |= safe
+    return True
+
+
+def _more(f: BinaryIO) -> bool:
+    pos = f.tell()
+    more = bool(f.read(1))
+    f.seek(pos)
+    return more
+
+
+def _scan_text(f: BinaryIO, size: int, loc: str, res: FileResult, name: str) -> None:
+    if name.endswith(".py"):
+        res.issues.append(Issue(Severity.MEDIUM, "hf/python-code",
+                                "Python source beside the model: loaders with trust_remote_code=True run it", loc))
+    if not name.endswith(".json") or size > 64 << 20:
+        return
+    try:
+        doc = json.loads(f.read())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return
+    if not isinstance(doc, dict):
+        return
+    if "auto_map" in doc:
+        res.issues.append(Issue(Severity.HIGH, "hf/auto-map",
+                                f"auto_map {json.dumps(doc['auto_map'])[:120]}: custom model code that "
+                                "trust_remote_code=True would import and run", loc, trigger="auto_map"))
+    template = doc.get("chat_template")
+    for t in template if isinstance(template, list) else [template]:
+        text = t.get("template") if isinstance(t, dict) else t
+        if isinstance(text, str):
+            check_template(text, f"{loc}!chat_template", res)
+
+
+def _scan_zip(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
+    ms = zipmod.members(f, loc, res)
+    storages, pickles = _torch_storages(f, ms, loc, res)
+    names = {m.name for m in ms}
+    if any(n.endswith("constants.pkl") for n in names) and any("/code/" in n or n.startswith("code/") for n in names):
+        res.format = "torchscript"
+        res.issues.append(Issue(Severity.MEDIUM, "torch/torchscript",
+                                "TorchScript archive: torch.jit.load compiles and runs the code/ it carries, and "
+                                "weights_only loading refuses it", loc))
+    if "config.json" in names and any(n.endswith(".weights.h5") for n in names):
+        res.format = "keras"
+    for m in ms:
+        if m.name in storages or m.name in pickles or m.name.endswith("/"):
+            continue  # raw tensor bytes (never unpickled by torch), or a data.pkl already analysed
+        sub = f"{loc}!{m.name}"
+        stream = zipmod.open_member(f, m)
+        if m.name == "config.json" and res.format == "keras":
+            check_keras_json(stream.read(64 << 20), sub, res)
+            continue
+        _scan_member(stream, m.file_size, sub, res, depth, m.name.rsplit("/", 1)[-1])
+
+
+def _torch_storages(f: BinaryIO, ms: list[zipmod.Member], loc: str, res: FileResult) -> tuple[set[str], set[str]]:
+    """Scan every data.pkl; return the storage members they reference (raw tensor bytes) and their names."""
+    storages: set[str] = set()
+    pickles: set[str] = set()
+    for m in ms:
+        if not m.name.endswith("data.pkl"):
+            continue
+        prefix = m.name[: -len("data.pkl")]
+        hook = JoblibHook()
+        try:
+            analyses = analyse(Reader(zipmod.open_member(f, m)), build_hook=hook)
+        except ScanError as e:
+            res.issues.append(Issue(Severity.MEDIUM, "pickle/malformed", f"data.pkl is not a pickle ({e})",
+                                    f"{loc}!{m.name}"))
+            continue
+        issues, safe = to_issues(analyses + hook.nested, f"{loc}!{m.name}")
+        res.issues.extend(issues)
+        res.safe_imports |= safe
+        pickles.add(m.name)
+        for a in analyses:
+            for pid in a.persistent_ids:  # ('storage', storage type, key, location, numel)
+                if isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage" and isinstance(pid[2], str):
+                    storages.add(f"{prefix}data/{pid[2]}")
+    if storages:
+        res.format = "pytorch-zip"
+    return storages, pickles
+
+
+def _scan_member(stream: Any, size: int, loc: str, res: FileResult, depth: int, name: str) -> None:
+    with _spool(stream) as (g, n):
+        _scan_seekable(g, n, loc, res, depth + 1, name, None)
+
+
+def _scan_tar(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
+    try:
+        with tarfile.open(fileobj=f, mode="r:") as t:
+            for info in t:
+                sub = f"{loc}!{info.name}"
+                if info.name.startswith("/") or ".." in Path(info.name).parts:
+                    res.issues.append(Issue(Severity.HIGH, "archive/path-traversal",
+                                            f"member path {info.name!r} escapes the extraction folder", sub))
+                if info.issym() or info.islnk():
+                    res.issues.append(Issue(Severity.MEDIUM, "archive/link", f"link to {info.linkname!r}", sub))
+                if info.isfile():
+                    member = t.extractfile(info)
+                    if member is not None:
+                        _scan_member(member, info.size, sub, res, depth, info.name.rsplit("/", 1)[-1])
+    except tarfile.TarError as e:
+        raise ScanError(f"cannot read tar archive ({e})") from None
+
+
+def _scan_7z(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
+    try:
+        import py7zr
+    except ImportError:
+        raise ScanError("7z archive: install py7zr to scan it (pip install py7zr)") from None
+    with tempfile.TemporaryDirectory(prefix="mlaudit-7z-") as tmp:
+        try:
+            with py7zr.SevenZipFile(f, mode="r") as z:
+                names = z.getnames()
+                for n in names:
+                    if n.startswith("/") or ".." in Path(n).parts:
+                        raise ScanError(f"7z member path {n!r} escapes the extraction folder")
+                z.extractall(path=tmp)
+        except py7zr.exceptions.Bad7zFile as e:
+            raise ScanError(f"cannot read 7z archive ({e})") from None
+        for p in sorted(Path(tmp).rglob("*")):
+            if p.is_file() and not p.is_symlink():
+                with open(p, "rb") as g:
+                    _scan_seekable(g, p.stat().st_size, f"{loc}!{p.relative_to(tmp)}", res, depth + 1, p.name, None)
+
+
+class _ZlibStream:
+    def __init__(self, f: BinaryIO) -> None:
+        self.f, self.z, self.buf = f, zlib.decompressobj(), b""
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self.buf) < n:
+            raw = self.f.read(1 << 20)
+            if not raw:
+                self.buf += self.z.flush()
+                break
+            self.buf += self.z.decompress(raw)
+        out, self.buf = (self.buf, b"") if n < 0 else (self.buf[:n], self.buf[n:])
+        return out
+
+    def __enter__(self) -> _ZlibStream:
+        return self
+
+    def __exit__(self, *a: object) -> None:
+        pass
+
+
+def _decompress(f: BinaryIO, kind: str) -> Any:
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=f)
+    if kind == "bz2":
+        return bz2.BZ2File(f)
+    if kind == "lzma":
+        return lzma.LZMAFile(f)
+    if kind == "zlib":
+        return _ZlibStream(f)
+    try:
+        import lz4.frame
+    except ImportError:
+        raise ScanError("lz4-compressed file: install lz4 to scan it") from None
+    return lz4.frame.open(f)
+
+
+class _spool:
+    """Copy a stream into a temporary file (in memory up to 32 MB, then on disk) for random access."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.tmp: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+
+    def __enter__(self) -> tuple[BinaryIO, int]:
+        try:
+            shutil.copyfileobj(self.stream, self.tmp, 1 << 20)
+        except (OSError, EOFError, zlib.error, lzma.LZMAError) as e:
+            raise ScanError(f"cannot decompress ({e})") from None
+        n = self.tmp.tell()
+        self.tmp.seek(0)
+        return self.tmp, n  # type: ignore[return-value]
+
+    def __exit__(self, *a: object) -> None:
+        self.tmp.close()
