@@ -32,6 +32,15 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--fail-on", help="exit 1 if a finding is at or above this severity (default: config's, high)")
     a.add_argument("--no-resume", action="store_true", help="ignore checkpoints of an earlier, interrupted run")
     sub.add_parser("list", help="list attacks, the access each requires, and the built-in datasets")
+    s = sub.add_parser("scan", help="scan model files for code-execution payloads; never loads them")
+    s.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
+    s.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    s.add_argument("--fail-on", default="medium", help="exit 1 at or above this severity (default: %(default)s)")
+    s.add_argument("--output", type=Path, help="write the JSON / SARIF report here instead of stdout")
+    m = sub.add_parser("manifest", help="pin a model folder with sha256 hashes, or check it against the pin")
+    m.add_argument("action", choices=("create", "verify"))
+    m.add_argument("folder", type=Path)
+    m.add_argument("--manifest", type=Path, help="manifest path (default: FOLDER/mlaudit-manifest.json)")
     return p
 
 
@@ -102,15 +111,83 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    import json
+
+    from mlaudit.findings import Severity
+    from mlaudit.report.sarif import to_sarif
+    from mlaudit.supplychain.scan import scan_paths
+
+    fail_on = Severity.parse(args.fail_on)
+    missing = [str(p) for p in args.paths if not p.exists() and not p.is_symlink()]
+    if missing:
+        raise MLAuditError(f"no such file or folder: {missing[0]!r}; check the path")
+    results = scan_paths(args.paths)
+    if args.format == "text":
+        _print_scan(results, fail_on)
+    else:
+        doc = to_sarif(results) if args.format == "sarif" else {
+            "mlaudit_scan": 1, "fail_on": fail_on.name.lower(), "files": [r.to_dict() for r in results]}
+        text = json.dumps(doc, indent=1)
+        if args.output:
+            args.output.write_text(text)
+        else:
+            print(text)
+    if any(r.error for r in results):
+        return EXIT_ERROR
+    return EXIT_FINDINGS if any(r.worst >= fail_on and r.issues for r in results) else EXIT_CLEAN
+
+
+def _print_scan(results: list[Any], fail_on: Any) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    table = Table("severity", "rule", "where", "what", show_lines=False)
+    for r in results:
+        for i in sorted(r.issues, key=lambda i: -i.severity):
+            table.add_row(i.severity.name.lower(), escape(i.rule), escape(i.location), escape(i.message))
+    if table.row_count:
+        console.print(table)
+    for r in results:
+        if r.error:
+            status = f"[red]NOT SCANNED[/red] ({escape(r.error)})"
+        elif r.issues and r.worst >= fail_on:
+            status = f"[red]{r.worst.name}[/red]"
+        elif r.issues:
+            status = f"below {fail_on.name.lower()} ({r.worst.name.lower()})"
+        else:
+            status = "[green]clean[/green]"
+        console.print(f"{escape(r.path)} {escape(f'[{r.format}]')}: {status}")
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from mlaudit.supplychain import manifest
+
+    if args.action == "create":
+        print(f"wrote {manifest.create(args.folder, args.manifest)}")
+        return EXIT_CLEAN
+    v = manifest.verify(args.folder, args.manifest)
+    for kind in ("changed", "missing", "extra"):
+        for rel in getattr(v, kind):
+            print(f"{kind}: {rel}")
+    print("manifest verified: every file matches" if v.ok else "manifest verification FAILED")
+    return EXIT_CLEAN if v.ok else EXIT_FINDINGS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"audit": cmd_audit, "list": cmd_list}[args.command](args)
+        commands = {"audit": cmd_audit, "list": cmd_list, "scan": cmd_scan, "manifest": cmd_manifest}
+        return commands[args.command](args)
     except MLAuditError as e:
         print(f"mlaudit: error: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # output piped into a command that stopped reading (head, less)
+        return EXIT_CLEAN
     except KeyboardInterrupt:
         print("mlaudit: interrupted; finished steps are checkpointed and a rerun resumes", file=sys.stderr)
         return 130

@@ -23,7 +23,9 @@ def test_default_audit_report(quick_report, quick_report_json):
     assert doc["target"]["kind"] == "default" and doc["threat_model"]["access"] == "probabilities"
     parts = doc["data"]["splits"]["private"]["parts"]
     assert not set(parts["members"]["indices"]) & set(parts["nonmembers"]["indices"])
-    assert {f["id"] for f in doc["findings"]} == {"loss", "loss-control"}
+    assert {f["id"] for f in doc["findings"]} == {"file-scan", "loss", "loss-control"}
+    scan = next(f for f in doc["findings"] if f["id"] == "file-scan")
+    assert scan["metrics"]["files"]["value"] == 2 and scan["severity"] == "info"  # the two cached safetensors
 
 
 def test_default_audit_finds_membership_leak_and_chance_on_control(quick_report_json):
@@ -74,7 +76,8 @@ def test_audit_of_own_safetensors_model(tmp_path):
     doc = json.loads((tmp_path / "out" / "report.json").read_text())
     validate(doc)
     assert doc["target"]["files"] == [str(tmp_path / "model.safetensors")]
-    assert {f["id"]: f["config"]["queries"] for f in doc["findings"]} == {"loss": 80, "loss-control": 40}
+    assert {f["id"]: f["config"].get("queries") for f in doc["findings"]} == {
+        "file-scan": None, "loss": 80, "loss-control": 40}
 
 
 def test_list():

@@ -57,14 +57,21 @@ def _metrics_table(f: Finding) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _table(data: dict[str, Any]) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in data["columns"])
+    rows = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in data["rows"])
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
 def _finding(f: Finding) -> str:
     figs = "".join(
         f"<figure>{DRAW[a.kind](a.data, a.title)}</figure>" for a in f.artifacts if a.kind in DRAW
     )
+    tables = "".join(_table(a.data) for a in f.artifacts if a.kind == "table")
     return (
         f'<section class="finding" id="finding-{_e(f.id)}" data-severity="{f.severity.name.lower()}">'
         f"<h2>{_sev(f.severity)}{_e(f.title)} <span class='muted'>({_e(f.id)})</span></h2>"
-        f"<p>{_e(f.summary)}</p>{_metrics_table(f)}<div class='plots'>{figs}</div>"
+        f"<p>{_e(f.summary)}</p>{_metrics_table(f)}{tables}<div class='plots'>{figs}</div>"
         f"<p class='muted'>attack <code>{_e(f.attack)}</code> · category {_e(f.category)} · seed {f.seed} · "
         f"{f.duration_s:.2f} s · {f.config.get('queries', 0)} queries</p></section>"
     )

@@ -16,6 +16,7 @@ from mlaudit.findings import Finding, Report
 from mlaudit.runner.local import SequentialExecutor
 from mlaudit.runner.plan import Job, Progress
 from mlaudit.runner.setup import AuditSetup, build_setup
+from mlaudit.supplychain.scan.finding import scan_finding
 from mlaudit.targets import Target
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,11 @@ def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
     anything runs.
     """
     attacks = [get_attack(name) for name in cfg.attacks]
+    jobs = [Job("file-scan", "scan the model files", scan_finding,
+                {"paths": setup.model_files, "seed": cfg.seed, "threat_model": setup.threat_model.to_dict()})]
     for a in attacks:
         check_permitted(a, setup.threat_model)
     view = setup.target.restricted(setup.threat_model)
-    jobs = []
     for a in attacks:
         for pair, inputs in setup.inputs.items():
             job_id = a.name if pair == "main" else f"{a.name}-{pair}"

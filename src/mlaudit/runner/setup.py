@@ -73,7 +73,8 @@ def _default_setup(cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progre
                                                 "finetune": vars(sc.settings.finetune)}}
     data_info = {"dataset": sc.settings.dataset, "seed": cfg.seed, "splits": sc.split_record,
                  "parts": {k: _describe(v) for k, v in p.items()}}
-    return AuditSetup(target, tm, inputs, info, data_info)
+    files = sorted(str(p) for p in cache.glob("default-*.safetensors")) if cache is not None else []
+    return AuditSetup(target, tm, inputs, info, data_info, files)
 
 
 def _user_target(cfg: AuditConfig) -> tuple[Target, list[str]]:
