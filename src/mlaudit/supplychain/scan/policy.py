@@ -121,6 +121,12 @@ def classify(module: str, name: str) -> Verdict:
     for rule in RULES:
         if any(_matches(p, pre) for p in pieces for pre in rule.prefixes):
             return Verdict(rule.severity, rule.kind, rule.why)
+    if module == "__torch__" or module.startswith("__torch__."):
+        return Verdict(Severity.MEDIUM, "torchscript-class",
+                       "a TorchScript class: only torch.jit.load resolves it, by compiling the archive's code")
+    if any(p.startswith("__") and p.endswith("__") for p in full.split(".")):
+        return Verdict(Severity.CRITICAL, "dunder-access",
+                       "reaches a dunder attribute (__builtins__, __globals__, ...), a route to any callable")
     if "." in name:
         return Verdict(Severity.CRITICAL, "attribute-chain",
                        "a dotted name walks attributes from the module and can reach any object")

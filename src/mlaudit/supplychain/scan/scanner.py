@@ -118,14 +118,15 @@ def _scan_other(f: BinaryIO, size: int, head: bytes, kind: str, loc: str, res: F
         if _scan_pickle(f, loc, res, strict=kind == "pickle"):
             return "pickle"
         f.seek(0)
-    if kind == "text" or is_text(head):
-        _scan_text(f, size, loc, res, name)
-        return "text"
     if kind == "protobuf" and size <= MAX_ONNX:
         raw = f.read()
         if looks_like_onnx(raw):
             scan_onnx(raw, folder, loc, res)
             return "onnx"
+        f.seek(0)
+    if kind == "text" or is_text(head):
+        _scan_text(f, size, loc, res, name)
+        return "text"
     res.issues.append(Issue(Severity.LOW, "file/unknown-format",
                             "unrecognised binary format: not scanned (mlaudit cannot vouch for it)", loc))
     return "unknown"
@@ -144,7 +145,8 @@ def _scan_pickle(f: BinaryIO, loc: str, res: FileResult, *, strict: bool) -> boo
     if not strict and not plausible(first[0]):
         return False  # text that merely starts with an opcode character
     rest_limit = 4 if first[0].result == LEGACY_TORCH_MAGIC else None  # legacy torch: 5 pickles, then raw storages
-    rest = [] if first[0].error else analyse(r, build_hook=hook, max_pickles=rest_limit) if _more(f) else []
+    more = first[0].error is None and _more(f)
+    rest = analyse(r, build_hook=hook, max_pickles=rest_limit, continuation=True) if more else []
     issues, safe = to_issues(first + rest + hook.nested, loc)
     res.issues.extend(issues)
     res.safe_imports |= safe
