@@ -1,30 +1,26 @@
-"""mlaudit: measure how exposed a downloaded ML model is."""
+"""mlaudit: measure how exposed a downloaded ML model is.
 
-from mlaudit.errors import (
-    ConfigError,
-    InputError,
-    MLAuditError,
-    QueryBudgetExceeded,
-    ThreatModelError,
-    UnsafeFileError,
-)
-from mlaudit.findings import Finding, Metric, Severity
-from mlaudit.threat import Access, Knowledge, ThreatModel
+The public names below load on first use, so that `mlaudit scan` starts fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Access",
-    "ConfigError",
-    "Finding",
-    "InputError",
-    "Knowledge",
-    "MLAuditError",
-    "Metric",
-    "QueryBudgetExceeded",
-    "Severity",
-    "ThreatModel",
-    "ThreatModelError",
-    "UnsafeFileError",
-    "__version__",
-]
+_EXPORTS = {
+    "ConfigError": "mlaudit.errors", "InputError": "mlaudit.errors", "MLAuditError": "mlaudit.errors",
+    "QueryBudgetExceeded": "mlaudit.errors", "ThreatModelError": "mlaudit.errors", "UnsafeFileError": "mlaudit.errors",
+    "Finding": "mlaudit.findings", "Metric": "mlaudit.findings", "Severity": "mlaudit.findings",
+    "Access": "mlaudit.threat", "Knowledge": "mlaudit.threat", "ThreatModel": "mlaudit.threat",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'mlaudit' has no attribute {name!r}")

@@ -4,7 +4,6 @@ the failing severity, 2 usage or input error (one line on stderr, never a traceb
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -75,7 +74,8 @@ def _progress() -> Iterator[RichProgress]:
 def cmd_audit(args: argparse.Namespace) -> int:
     from mlaudit import config as config_mod
     from mlaudit.findings import Severity
-    from mlaudit.report import write_html, write_json
+    from mlaudit.report.html import write_html
+    from mlaudit.report.json import write_json
     from mlaudit.runner.audit import run_audit
 
     cfg = config_mod.load(args.config, profile=args.profile)
@@ -115,7 +115,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     import json
 
     from mlaudit.findings import Severity
-    from mlaudit.report.sarif import to_sarif
+
     from mlaudit.supplychain.scan import scan_paths
 
     fail_on = Severity.parse(args.fail_on)
@@ -126,6 +126,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.format == "text":
         _print_scan(results, fail_on)
     else:
+        from mlaudit.report.sarif import to_sarif
+
         doc = to_sarif(results) if args.format == "sarif" else {
             "mlaudit_scan": 1, "fail_on": fail_on.name.lower(), "files": [r.to_dict() for r in results]}
         text = json.dumps(doc, indent=1)
@@ -139,6 +141,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _print_scan(results: list[Any], fail_on: Any) -> None:
+    if not sys.stdout.isatty():  # plain lines for pipes and CI logs (and no rich import to pay for)
+        for r in results:
+            for i in sorted(r.issues, key=lambda i: -i.severity):
+                print(f"{i.severity.name.lower()}\t{i.rule}\t{i.location}\t{i.message}")
+        for r in results:
+            state = f"NOT SCANNED ({r.error})" if r.error else r.worst.name if r.issues else "clean"
+            print(f"{r.path} [{r.format}]: {state}")
+        return
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -178,8 +188,11 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose or args.command == "audit":
+        import logging
+
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
     try:
         commands = {"audit": cmd_audit, "list": cmd_list, "scan": cmd_scan, "manifest": cmd_manifest}
         return commands[args.command](args)

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from mlaudit.metrics import mann_whitney_null_sigma
 from mlaudit.models import MLP
-from mlaudit.report import validate
+from mlaudit.report.json import validate
 
 from .conftest import run_cli
 

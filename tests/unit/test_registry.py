@@ -8,7 +8,7 @@ import pytest
 from mlaudit import Access, Finding, ThreatModel, ThreatModelError
 from mlaudit.attacks import REGISTRY, AttackInputs, check_permitted, get_attack
 from mlaudit.findings import Report
-from mlaudit.report import to_json, validate
+from mlaudit.report.json import to_json, validate
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

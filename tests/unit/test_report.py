@@ -4,7 +4,8 @@ import jsonschema
 import pytest
 
 from mlaudit.findings import Artifact, Finding, Metric, Report, Severity, finding_from_dict
-from mlaudit.report import render_html, to_json, validate
+from mlaudit.report.html import render_html
+from mlaudit.report.json import to_json, validate
 
 
 def _finding(id="loss", title="<b>LOSS</b>"):

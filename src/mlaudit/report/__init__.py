@@ -1,6 +1,5 @@
-"""Report writers: records -> JSON (schema-validated) and self-contained HTML. No computation."""
+"""Report writers: records -> JSON (schema-validated), self-contained HTML, SARIF. No computation.
 
-from mlaudit.report.html import render_html, write_html
-from mlaudit.report.json import schema, to_json, validate, write_json
-
-__all__ = ["render_html", "schema", "to_json", "validate", "write_html", "write_json"]
+Import the writer you need (`mlaudit.report.json`, `.html`, `.sarif`): the HTML writer pulls in
+matplotlib, which the scanner's command line must not pay for.
+"""

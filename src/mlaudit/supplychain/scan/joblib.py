@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from mlaudit.supplychain.scan.issues import ScanError
 from mlaudit.supplychain.scan.pickle import Call, Global, PickleAnalysis, Reader, analyse
 
@@ -27,6 +25,8 @@ def _dtype(value: Any) -> tuple[int, bool]:
         raise ScanError("joblib array dtype has no type string")
     flags = state[7] if isinstance(state, tuple) and len(state) >= 8 and isinstance(state[7], int) else 0
     elsize = state[5] if isinstance(state, tuple) and len(state) >= 6 and isinstance(state[5], int) else -1
+    import numpy as np  # only for joblib files; the scanner's start-up stays light
+
     try:
         base = np.dtype(args[0])  # a type string such as 'f8' or 'O8': parsing it runs no code
     except TypeError:

@@ -7,14 +7,7 @@ flat on multi-GB files; nested archives and compressed streams are spooled to te
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import json
-import lzma
 import os
-import shutil
-import tarfile
-import tempfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -161,6 +154,8 @@ def _more(f: BinaryIO) -> bool:
 
 
 def _scan_text(f: BinaryIO, size: int, loc: str, res: FileResult, name: str) -> None:
+    import json
+
     if name.endswith(".py"):
         res.issues.append(Issue(Severity.MEDIUM, "hf/python-code",
                                 "Python source beside the model: loaders with trust_remote_code=True run it", loc))
@@ -234,11 +229,19 @@ def _torch_storages(f: BinaryIO, ms: list[zipmod.Member], loc: str, res: FileRes
 
 
 def _scan_member(stream: Any, size: int, loc: str, res: FileResult, depth: int, name: str) -> None:
+    if size <= 1 << 20:  # small members (version, byteorder, configs) need no temporary file
+        import io
+
+        data = stream.read(size + 1)
+        _scan_seekable(io.BytesIO(data), len(data), loc, res, depth + 1, name, None)
+        return
     with _spool(stream) as (g, n):
         _scan_seekable(g, n, loc, res, depth + 1, name, None)
 
 
 def _scan_tar(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
+    import tarfile
+
     try:
         with tarfile.open(fileobj=f, mode="r:") as t:
             for info in t:
@@ -257,6 +260,8 @@ def _scan_tar(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
 
 
 def _scan_7z(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
+    import tempfile
+
     try:
         import py7zr
     except ImportError:
@@ -299,6 +304,10 @@ class _ZlibStream:
 
 
 def _decompress(f: BinaryIO, kind: str) -> Any:
+    import bz2
+    import gzip
+    import lzma
+
     if kind == "gzip":
         return gzip.GzipFile(fileobj=f)
     if kind == "bz2":
@@ -318,10 +327,15 @@ class _spool:
     """Copy a stream into a temporary file (in memory up to 32 MB, then on disk) for random access."""
 
     def __init__(self, stream: Any) -> None:
+        import tempfile
+
         self.stream = stream
         self.tmp: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
 
     def __enter__(self) -> tuple[BinaryIO, int]:
+        import lzma
+        import shutil
+
         try:
             shutil.copyfileobj(self.stream, self.tmp, 1 << 20)
         except (OSError, EOFError, zlib.error, lzma.LZMAError) as e:
