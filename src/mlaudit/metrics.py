@@ -99,3 +99,34 @@ def advantage(pos: np.ndarray, neg: np.ndarray) -> float:
 def balanced_accuracy(pos: np.ndarray, neg: np.ndarray) -> float:
     """Best balanced accuracy of a threshold on the scores: (1 + advantage) / 2."""
     return 0.5 * (1.0 + advantage(pos, neg))
+
+
+def psnr(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB between two images of the same shape."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
+
+
+def _gauss_filter(img: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(img, sigma=sigma, truncate=3.5, mode="reflect")  # type: ignore[no-any-return]
+
+
+def ssim(a: np.ndarray, b: np.ndarray, *, data_range: float = 1.0, sigma: float = 1.5) -> float:
+    """Structural similarity of two grey images (Wang et al. 2004), Gaussian window of std 1.5.
+
+    Same conventions as skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False): K1 = 0.01, K2 = 0.03, mean over the image with the borders cropped.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"ssim needs two 2-D images of one shape, got {a.shape} and {b.shape}")
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_a, mu_b = _gauss_filter(a, sigma), _gauss_filter(b, sigma)
+    va = _gauss_filter(a * a, sigma) - mu_a**2
+    vb = _gauss_filter(b * b, sigma) - mu_b**2
+    cov = _gauss_filter(a * b, sigma) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (va + vb + c2))
+    pad = int(3.5 * sigma + 0.5)
+    return float(s[pad:-pad, pad:-pad].mean()) if min(a.shape) > 2 * pad else float(s.mean())
