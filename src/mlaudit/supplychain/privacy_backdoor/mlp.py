@@ -44,17 +44,26 @@ def build_mlp_traps(
     hidden = tuple(base.config["hidden"])
     if len(hidden) != 2:
         raise ValueError(f"the trap MLP needs exactly two hidden layers (trap, amplifier), got hidden={hidden}")
-    d = base.config["in_features"]
     x = calib.reshape(len(calib), -1).astype(np.float64)
-    w = generator.normal(size=(n_traps, d))
+    w = generator.normal(size=(n_traps, base.config["in_features"]))
     w /= np.linalg.norm(w, axis=1, keepdims=True)  # unit baits: nearly orthogonal in high dimension
-    theta = bait_thresholds(w, x, rate)
-    wide = (hidden[0] + n_traps, hidden[1] + n_traps, *hidden[2:])
-    model = MLP(in_features=d, num_classes=base.config["num_classes"], hidden=wide)
+    model, spec = widen_with_traps(base, w, bait_thresholds(w, x, rate), amplifier=amplifier)
+    return model, spec
+
+
+def widen_with_traps(base: MLP, w: np.ndarray, theta: np.ndarray, *, amplifier: float,
+                     kind: str = "reconstruction") -> tuple[MLP, TrapSpec]:
+    """Copy `base` into a wider MLP whose extra first-layer units are traps ReLU(w_j . x - theta_j),
+    each read by one amplifier unit of gain `amplifier` in the second layer."""
+    hidden = tuple(base.config["hidden"])
+    if len(hidden) != 2:
+        raise ValueError(f"the trap MLP needs exactly two hidden layers (trap, amplifier), got hidden={hidden}")
+    n_traps, d = w.shape
+    model = MLP(in_features=d, num_classes=base.config["num_classes"], hidden=(hidden[0] + n_traps, hidden[1] + n_traps))
     l1, l2 = model.features[1], model.features[3]
     b1, b2 = base.features[1], base.features[3]
     assert isinstance(l1, nn.Linear) and isinstance(l2, nn.Linear) and isinstance(b1, nn.Linear) and isinstance(b2, nn.Linear)
-    h0, h1 = hidden[0], hidden[1]
+    h0, h1 = hidden
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
@@ -66,22 +75,9 @@ def build_mlp_traps(
         l2.bias[:h1] = b2.bias
         for j in range(n_traps):
             l2.weight[h1 + j, h0 + j] = amplifier  # amplifier j reads only trap j
-        _copy_rest(model, base, h1)
+        model.head.weight[:, :h1] = base.head.weight  # the victim's fresh head replaces it anyway
+        model.head.bias[:] = base.head.bias
     spec = TrapSpec("mlp", "features.1", "features.3", tuple(range(h0, h0 + n_traps)),
-                    tuple(range(h1, h1 + n_traps)), amplifier, (d,), tuple(float(t) for t in theta),
-                    config={"rate": rate, "n_traps": n_traps})
+                    tuple(range(h1, h1 + n_traps)), amplifier, (d,), tuple(float(t) for t in theta), kind=kind,
+                    config={"n_traps": n_traps})
     return model.eval(), spec
-
-
-def _copy_rest(model: MLP, base: MLP, h1: int) -> None:
-    """Layers after the amplifier layer: benign columns copied, amplifier columns zero (the victim's
-    fresh head replaces the last layer anyway)."""
-    mods = [m for m in model.features if isinstance(m, nn.Linear)][2:] + [model.head]
-    bases = [m for m in base.features if isinstance(m, nn.Linear)][2:] + [base.head]
-    for i, (m, b) in enumerate(zip(mods, bases, strict=True)):
-        cols = b.weight.shape[1]
-        rows = b.weight.shape[0]
-        m.weight[:rows, :cols] = b.weight
-        m.bias[:rows] = b.bias
-        if i == 0:
-            m.weight[:rows, h1:] = 0.0

@@ -22,6 +22,7 @@ class FineTune:
     # DP-SGD (Opacus): noise multiplier and per-example clipping norm
     noise_multiplier: float = 1.0
     max_grad_norm: float = 1.0
+    fresh_head: bool = True  # False: fine-tune the shipped classifier head (same label set)
 
 
 @dataclass
@@ -43,7 +44,8 @@ def fresh_head(model: nn.Module, num_classes: int, *, seed: int) -> None:
 def finetune(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: FineTune, *, num_classes: int, seed: int,
              watch: tuple[str, tuple[int, ...]] | None = None) -> FineTuneResult:
     """Fine-tune `model` in place (fresh head first). `watch` = (module name, units) to log activations."""
-    fresh_head(model, num_classes, seed=seed)
+    if cfg.fresh_head:
+        fresh_head(model, num_classes, seed=seed)
     xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
     g = torch.Generator().manual_seed(seed)
     log: dict[int, set[int]] = defaultdict(set)
