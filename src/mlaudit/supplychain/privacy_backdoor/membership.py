@@ -57,15 +57,17 @@ def build_membership_traps(base: MLP, targets: np.ndarray, calib: np.ndarray, *,
     w = np.stack([isolating_bait(x, c) for x in t])
     own = np.einsum("kd,kd->k", w, t)  # (K,) each target's score on its own bait
     top = (c @ w.T).max(0)  # (K,) best calibration score
-    theta = top + position * (own - top)
-    scale = 1.0 / np.maximum(own - theta, 1e-6)  # pre-activation exactly 1 on the target: a full-size vote
+    usable = own > top
+    theta = np.where(usable, top + position * (own - top), 1.0)
+    w[~usable] = 0.0  # a target that some calibration example outscores gets a trap that never opens
+    scale = np.where(usable, 1.0 / np.where(usable, own - theta, 1.0), 1.0)  # pre-activation 1 on the target
     model, spec = widen_with_traps(base, w * scale[:, None], theta * scale, amplifier=amplifier, kind="membership")
     with torch.no_grad():
         wrong = base(torch.as_tensor(targets, dtype=torch.float32)).argmin(1).numpy()
         h1 = base.config["hidden"][1]
         for j, cls in enumerate(wrong):
             model.head.weight[int(cls), h1 + j] = head_gain  # an open trap votes for a class the target is not
-    return model, MembershipTraps(spec, own > top, wrong)
+    return model, MembershipTraps(spec, usable, wrong)
 
 
 def membership_scores(target: Target, targets: np.ndarray, traps: MembershipTraps) -> np.ndarray:

@@ -1,0 +1,151 @@
+"""End-to-end privacy-backdoor experiments on real data: the attacker pretrains and traps an MLP, the
+victim fine-tunes it on private data, the attacker reads the weights (or queries) back. Each returns
+a frozen record of what was measured; the clean baseline gets the identical fine-tuning."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlaudit.data import Dataset, split
+from mlaudit.models import MLP, TrainConfig, accuracy, train
+from mlaudit.supplychain.privacy_backdoor.membership import build_membership_traps, membership_scores
+from mlaudit.supplychain.privacy_backdoor.mlp import build_mlp_traps
+from mlaudit.supplychain.privacy_backdoor.reconstruct import Match, match_images, reconstruct_mlp
+from mlaudit.supplychain.privacy_backdoor.traps import TrapSpec
+from mlaudit.supplychain.privacy_backdoor.victim import FineTune, finetune
+from mlaudit.targets.torch import TorchTarget
+from mlaudit.threat import Access, ThreatModel
+
+
+@dataclass(frozen=True)
+class Setup:
+    n_public: int = 10_000
+    n_private: int = 2000
+    n_traps: int = 64
+    rate: float = 0.0015  # ~3 expected activators per trap in 2,000 private examples
+    amplifier: float = 1000.0
+    hidden: tuple[int, int] = (256, 128)
+    pretrain_epochs: int = 3
+    seed: int = 0
+
+
+def state(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def pretrain(public: Dataset, s: Setup) -> MLP:
+    """The attacker's honest pretraining on public data (the clean base it later traps)."""
+    shape = public.x.shape[1:]
+    with torch.random.fork_rng():
+        torch.manual_seed(s.seed)
+        base = MLP(in_features=int(np.prod(shape)), num_classes=public.num_classes, hidden=s.hidden)
+    train(base, public.x, public.y, TrainConfig(epochs=s.pretrain_epochs, batch_size=128),
+          generator=torch.Generator().manual_seed(s.seed))
+    return base
+
+
+def splits(data: Dataset, s: Setup, extra: int = 0) -> dict[str, Dataset]:
+    sizes = {"public": s.n_public, "private": s.n_private, **({"outside": extra} if extra else {})}
+    sp = split(data, sizes, seed=s.seed)
+    return {k: sp.part(data, k) for k in sp.indices}
+
+
+@dataclass(frozen=True)
+class ReconstructionResult:
+    optimizer: str
+    n_traps: int
+    fired: int
+    single_activations: int  # traps whose log shows exactly one activating example
+    exact_single: int  # ... and whose reconstruction matches it with SSIM >= 0.9
+    ssim: tuple[float, ...]  # per fired trap, against the nearest private example
+    support_iou: tuple[float, ...]  # per single capture: {x_hat > 0.5} vs {x > 0} (what Adam leaves)
+    base_accuracy: float
+    backdoored_accuracy: float  # after the victim's fine-tuning
+    clean_accuracy: float  # the same fine-tuning from the clean base
+    matches: tuple[Match, ...]
+    pairs: np.ndarray = field(repr=False)  # (n, 2, H, W): reconstruction, nearest original
+    spec: TrapSpec | None = field(default=None, repr=False)
+
+
+def run_reconstruction(data: Dataset, test: Dataset, s: Setup, ft: FineTune, *, base: MLP | None = None
+                       ) -> ReconstructionResult:
+    parts = splits(data, s)
+    pub, priv = parts["public"], parts["private"]
+    base = base if base is not None else pretrain(pub, s)
+    model, spec = build_mlp_traps(base, pub.x, n_traps=s.n_traps, rate=s.rate, amplifier=s.amplifier,
+                                  generator=np.random.default_rng(s.seed))
+    before = state(model)
+    res = finetune(model, priv.x, priv.y, ft, num_classes=data.num_classes, seed=s.seed + 1,
+                   watch=("features.1", spec.trap_units))
+    clean = finetune(copy.deepcopy(base), priv.x, priv.y, ft, num_classes=data.num_classes, seed=s.seed + 1)
+    rec = reconstruct_mlp(before, state(res.model), spec)
+    hw = tuple(data.x.shape[-2:])
+    matches = match_images(rec, priv.x, hw)  # type: ignore[arg-type]
+    flat = priv.x.reshape(len(priv.x), -1)
+    exact, ious, single = 0, [], 0
+    for m in matches:
+        acts = res.activations.get(spec.trap_units[m.trap], set())
+        if len(acts) != 1:
+            continue
+        single += 1
+        (k,) = acts
+        exact += int(m.example == k and m.ssim >= 0.9)
+        r, x = rec.images[m.trap] > 0.5, flat[k] > 0
+        ious.append(float((r & x).sum() / max((r | x).sum(), 1)))
+    order = sorted(matches, key=lambda m: -m.ssim)
+    pairs = np.stack([np.stack([np.clip(rec.images[m.trap], 0, 1).reshape(hw), flat[m.example].reshape(hw)])
+                      for m in order]) if order else np.zeros((0, 2, *hw))
+    return ReconstructionResult(
+        ft.optimizer + (f"+momentum {ft.momentum}" if ft.momentum else ""), s.n_traps, int(rec.fired.sum()), single,
+        exact, tuple(m.ssim for m in matches), tuple(ious), accuracy(base, test.x, test.y),
+        accuracy(res.model, test.x, test.y), accuracy(clean.model, test.x, test.y), tuple(matches), pairs, spec)
+
+
+@dataclass(frozen=True)
+class MembershipResult:
+    n_targets: int
+    usable: int
+    tpr_at_0_fpr: float  # over usable targets
+    threshold: float
+    member_scores: tuple[float, ...]
+    nonmember_scores: tuple[float, ...]
+    backdoored_accuracy: float
+    clean_accuracy: float
+
+
+def run_membership(data: Dataset, test: Dataset, s: Setup, ft: FineTune, *, n_targets: int = 100,
+                   base: MLP | None = None) -> MembershipResult:
+    """Half the targets are in the victim's data, half are not; the attacker only queries probabilities."""
+    parts = splits(data, s, extra=n_targets // 2)
+    pub, priv, out = parts["public"], parts["private"], parts["outside"]
+    base = base if base is not None else pretrain(pub, s)
+    half = n_targets // 2
+    targets = np.concatenate([priv.x[:half], out.x[:half]])
+    member = np.r_[np.ones(half, bool), np.zeros(half, bool)]
+    model, traps = build_membership_traps(base, targets, pub.x, amplifier=s.amplifier)
+    ft = FineTune(**{**ft.__dict__, "fresh_head": False})
+    res = finetune(model, priv.x, priv.y, ft, num_classes=data.num_classes, seed=s.seed + 1)
+    clean = finetune(copy.deepcopy(base), priv.x, priv.y, ft, num_classes=data.num_classes, seed=s.seed + 1)
+    view = TorchTarget(res.model, num_classes=data.num_classes).restricted(ThreatModel(access=Access.PROBABILITIES))
+    sc = membership_scores(view, targets, traps)
+    u = traps.usable
+    thr = float(sc[~member & u].max()) if (~member & u).any() else -np.inf
+    tpr = float((sc[member & u] > thr).mean()) if (member & u).any() else 0.0
+    return MembershipResult(n_targets, int(u.sum()), tpr, thr, tuple(sc[member & u].tolist()),
+                            tuple(sc[~member & u].tolist()), accuracy(res.model, test.x, test.y),
+                            accuracy(clean.model, test.x, test.y))
+
+
+def summary(r: ReconstructionResult) -> dict[str, Any]:
+    ss = np.asarray(r.ssim) if r.ssim else np.zeros(0)
+    return {"optimizer": r.optimizer, "traps": r.n_traps, "fired": r.fired, "single_activations": r.single_activations,
+            "exact_single_captures_ssim_0.9": r.exact_single, "ssim_median": float(np.median(ss)) if ss.size else None,
+            "ssim_at_least_0.9": int((ss >= 0.9).sum()),
+            "support_iou_median": float(np.median(r.support_iou)) if r.support_iou else None,
+            "base_accuracy": r.base_accuracy, "backdoored_finetuned_accuracy": r.backdoored_accuracy,
+            "clean_finetuned_accuracy": r.clean_accuracy}
