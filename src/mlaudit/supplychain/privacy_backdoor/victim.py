@@ -96,6 +96,7 @@ def _dp_sgd(model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, cfg: FineTune,
     from opacus import PrivacyEngine
     from torch.utils.data import DataLoader, TensorDataset
 
+    model.train()  # Opacus validates the module in training mode
     idx_all = torch.arange(len(xt))
     loader = DataLoader(TensorDataset(xt, yt, idx_all), batch_size=cfg.batch_size, generator=g)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
@@ -112,5 +113,6 @@ def _dp_sgd(model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, cfg: FineTune,
             if len(xb):
                 nn.functional.cross_entropy(private(xb), yb).backward()
             opt.step()
-    model = private._module if hasattr(private, "_module") else private
-    return FineTuneResult(model, epsilon=engine.get_epsilon(delta=1e-5))
+    epsilon = engine.get_epsilon(delta=1e-5)
+    private._close()  # remove Opacus's hooks and per-sample buffers: hand back a plain module
+    return FineTuneResult(model, epsilon=epsilon)
