@@ -40,6 +40,29 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("action", choices=("create", "verify"))
     m.add_argument("folder", type=Path)
     m.add_argument("--manifest", type=Path, help="manifest path (default: FOLDER/mlaudit-manifest.json)")
+    b = sub.add_parser("backdoor", help="privacy backdoors (Feng & Tramer 2024): build, victim, reconstruct, detect")
+    bsub = b.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    bb = bsub.add_parser("build", help="pretrain an MLP on public data and plant data traps in it")
+    bb.add_argument("--out", type=Path, required=True)
+    bb.add_argument("--traps", type=int, default=64)
+    bb.add_argument("--dataset", choices=("fashion-mnist", "digits"), help="default: fashion-mnist if installed")
+    bb.add_argument("--seed", type=int, default=0)
+    bv = bsub.add_parser("victim", help="fine-tune the backdoored model as an unsuspecting victim would")
+    bv.add_argument("folder", type=Path)
+    bv.add_argument("--optimizer", choices=("sgd", "adam", "dp-sgd"), default="sgd")
+    bv.add_argument("--lr", type=float, default=0.05)
+    bv.add_argument("--momentum", type=float, default=0.0)
+    bv.add_argument("--epochs", type=int, default=2)
+    bv.add_argument("--noise-multiplier", type=float, default=1.0)
+    bv.add_argument("--seed", type=int, default=1)
+    br = bsub.add_parser("reconstruct", help="read the trapped examples back from before/after weights")
+    br.add_argument("folder", type=Path)
+    br.add_argument("--after", type=Path, help="fine-tuned weights (default: FOLDER/finetuned.safetensors)")
+    bd = bsub.add_parser("detect", help="inspect weights (and the diff against a base) for trap signatures")
+    bd.add_argument("model", type=Path, help="a .safetensors / torch file or a Hugging Face folder")
+    bd.add_argument("--base", type=Path, help="the checkpoint the model claims to derive from")
+    bd.add_argument("--format", choices=("text", "json"), default="text")
+    bd.add_argument("--fail-on", default="high", help="exit 1 at or above this severity (default: %(default)s)")
     return p
 
 
@@ -186,6 +209,41 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     return EXIT_CLEAN if v.ok else EXIT_FINDINGS
 
 
+def cmd_backdoor(args: argparse.Namespace) -> int:
+    import json
+
+    from mlaudit.findings import Severity
+    from mlaudit.supplychain.privacy_backdoor import workflow
+
+    if args.action == "build":
+        out = workflow.build_to_dir(args.out, dataset_name=args.dataset or workflow.default_dataset(),
+                                    n_traps=args.traps, seed=args.seed)
+        print("\n".join(f"{k}: {v}" for k, v in out.items()))
+        return EXIT_CLEAN
+    if args.action == "victim":
+        from mlaudit.supplychain.privacy_backdoor.victim import FineTune
+
+        ft = FineTune(optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, epochs=args.epochs,
+                      noise_multiplier=args.noise_multiplier)
+        print("\n".join(f"{k}: {v}" for k, v in workflow.victim_in_dir(args.folder, ft, seed=args.seed).items()))
+        return EXIT_CLEAN
+    if args.action == "reconstruct":
+        print("\n".join(f"{k}: {v}" for k, v in workflow.reconstruct_in_dir(args.folder, after=args.after).items()))
+        return EXIT_CLEAN
+    fail_on = Severity.parse(args.fail_on)
+    found = workflow.detect_path(args.model, args.base)
+    if args.format == "json":
+        print(json.dumps([{"severity": f.severity.name.lower(), "check": f.check, "layer": f.layer,
+                           "units": list(f.units), "message": f.message} for f in found], indent=1))
+    else:
+        for f in sorted(found, key=lambda f: -f.severity):
+            units = f" units {list(f.units[:8])}{'...' if len(f.units) > 8 else ''}" if f.units else ""
+            print(f"{f.severity.name.lower():>8}  {f.check:<22} {f.layer}{units}: {f.message}")
+        print(f"{args.model}: " + (f"{len(found)} signatures, worst {max(f.severity for f in found).name}"
+                                   if found else "no trap signatures found"))
+    return EXIT_FINDINGS if any(f.severity >= fail_on for f in found) else EXIT_CLEAN
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.verbose or args.command == "audit":
@@ -194,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                             format="%(levelname)s %(name)s: %(message)s")
     try:
-        commands = {"audit": cmd_audit, "list": cmd_list, "scan": cmd_scan, "manifest": cmd_manifest}
+        commands = {"audit": cmd_audit, "list": cmd_list, "scan": cmd_scan, "manifest": cmd_manifest,
+                    "backdoor": cmd_backdoor}
         return commands[args.command](args)
     except MLAuditError as e:
         print(f"mlaudit: error: {e}", file=sys.stderr)

@@ -39,13 +39,19 @@ def test_pickle_file_refused_and_never_executed(tmp_path):
     assert not marker.exists()
 
 
-def test_torch_zip_with_code_refused_by_weights_only(tmp_path):
+@pytest.mark.parametrize("legacy", [False, True])
+def test_torch_file_with_code_refused_by_the_scan(tmp_path, legacy):
     marker = tmp_path / "pwned"
     f = tmp_path / "model.pt"
-    torch.save({"w": _Payload(marker)}, f)
-    with pytest.raises(UnsafeFileError, match="weights-only loader refused"):
+    torch.save({"w": _Payload(marker)}, f, _use_new_zipfile_serialization=not legacy)
+    with pytest.raises(UnsafeFileError, match="failed the model-file scan .pickle/code-execution"):
         load_state_dict(f)
     assert not marker.exists()
+
+
+def test_legacy_torch_state_dict_loads_after_scan(tmp_path):
+    torch.save({"w": torch.ones(2)}, tmp_path / "m.pth", _use_new_zipfile_serialization=False)
+    assert torch.equal(load_state_dict(tmp_path / "m.pth")["w"], torch.ones(2))
 
 
 def test_plain_torch_state_dict_loads_weights_only(tmp_path):

@@ -73,6 +73,47 @@ def check_safetensors(path: Path) -> None:
         )
 
 
+def _scan_first(p: Path) -> None:
+    """Refuse a pickle-based file whose static scan finds anything at medium or above."""
+    from mlaudit.findings import Severity
+    from mlaudit.supplychain.scan import scan_file
+
+    r = scan_file(p)
+    bad = [i for i in r.issues if i.severity >= Severity.MEDIUM]
+    if r.error or bad:
+        why = r.error or f"{bad[0].rule}: {bad[0].message}"
+        raise UnsafeFileError(f"{str(p)!r} failed the model-file scan ({why}); run 'mlaudit scan {p}' for details")
+
+
+def _legacy_torch_scanned_clean(p: Path) -> bool:
+    """Whether `p` is a legacy (non-zip) torch.save file: its first pickle is torch's magic number."""
+    from mlaudit.supplychain.scan.pickle import LEGACY_TORCH_MAGIC, Reader, analyse
+    from mlaudit.supplychain.scan.issues import ScanError
+
+    try:
+        with open(p, "rb") as f:
+            first = analyse(Reader(f), max_pickles=1)
+    except (ScanError, OSError, EOFError):
+        return False
+    return first[0].result == LEGACY_TORCH_MAGIC
+
+
+def load_weights(path: str | Path) -> dict[str, "np.ndarray"]:
+    """Every tensor of a model file or Hugging Face folder (all its .safetensors) as float numpy arrays."""
+    import numpy as np
+
+    p = existing(path, "model")
+    files = sorted(p.glob("*.safetensors")) if p.is_dir() else [p]
+    if not files:
+        raise InputError(f"{str(p)!r} has no .safetensors files; give a model file or a folder with safetensors")
+    out: dict[str, np.ndarray] = {}
+    for f in files:
+        for k, v in load_state_dict(f).items():
+            if isinstance(v, torch.Tensor):
+                out[k] = v.detach().float().numpy() if v.is_floating_point() else v.numpy()
+    return out
+
+
 def load_state_dict(path: str | Path, *, allow_torch_zip: bool = True) -> dict[str, torch.Tensor]:
     """Load a state dict from a safetensors file, or a torch zip file with the weights-only unpickler."""
     p = existing(path, "model file")
@@ -87,7 +128,10 @@ def load_state_dict(path: str | Path, *, allow_torch_zip: bool = True) -> dict[s
             return load_file(str(p))
         except Exception as e:  # safetensors raises its own SafetensorError
             raise InputError(f"{str(p)!r} is a corrupt safetensors file: {e}") from None
+    if kind == "pickle" and allow_torch_zip and _legacy_torch_scanned_clean(p):
+        kind = "torch-zip"  # a legacy torch.save file the scanner passed: the weights-only unpickler may read it
     if kind == "torch-zip" and allow_torch_zip:
+        _scan_first(p)
         try:
             state = torch.load(p, map_location="cpu", weights_only=True)
         except Exception as e:  # the weights-only unpickler refuses any global outside its allow-list
