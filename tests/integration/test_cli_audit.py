@@ -23,7 +23,13 @@ def test_default_audit_report(quick_report, quick_report_json):
     assert doc["target"]["kind"] == "default" and doc["threat_model"]["access"] == "probabilities"
     parts = doc["data"]["splits"]["private"]["parts"]
     assert not set(parts["members"]["indices"]) & set(parts["nonmembers"]["indices"])
-    assert {f["id"] for f in doc["findings"]} == {"file-scan", "loss", "loss-control"}
+    assert {f["id"] for f in doc["findings"]} == {"file-scan", "backdoor-detect", "backdoor-demo", "loss",
+                                                 "loss-control"}
+    detect = next(f for f in doc["findings"] if f["id"] == "backdoor-detect")
+    assert detect["severity"] == "info"  # the honestly fine-tuned default model carries no trap signatures
+    demo = next(f for f in doc["findings"] if f["id"] == "backdoor-demo")
+    assert demo["metrics"]["exact_single_captures"]["value"] >= 10
+    assert demo["artifacts"][0]["kind"] == "image_grid"
     scan = next(f for f in doc["findings"] if f["id"] == "file-scan")
     assert scan["metrics"]["files"]["value"] == 2 and scan["severity"] == "info"  # the two cached safetensors
 
@@ -77,7 +83,7 @@ def test_audit_of_own_safetensors_model(tmp_path):
     validate(doc)
     assert doc["target"]["files"] == [str(tmp_path / "model.safetensors")]
     assert {f["id"]: f["config"].get("queries") for f in doc["findings"]} == {
-        "file-scan": None, "loss": 80, "loss-control": 40}
+        "file-scan": None, "backdoor-detect": None, "loss": 80, "loss-control": 40}
 
 
 def test_list():

@@ -47,6 +47,8 @@ def test_report_renders_every_finding(browser, quick_report, quick_report_json):
         svgs = el.find_elements(By.TAG_NAME, "svg")
         expected = sum(a["kind"] in ("roc", "histogram") for a in f["artifacts"])
         assert len(svgs) == expected and all(s.size["width"] > 100 and s.size["height"] > 100 for s in svgs)
+    for img in browser.find_elements(By.CSS_SELECTOR, ".finding img"):  # inline PNGs decode and show
+        assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 100", img)
     # the threat model is at the top, before any finding
     tm_y = browser.find_element(By.ID, "threat-model").location["y"]
     assert all(tm_y < e.location["y"] for e in browser.find_elements(By.CLASS_NAME, "finding"))

@@ -21,7 +21,7 @@ h2{font-size:1.15rem;margin:.2rem 0 .6rem}table{border-collapse:collapse;font-si
 td,th{border-bottom:1px solid #e3e7ec;padding:.25rem .8rem .25rem 0;text-align:left;vertical-align:top}
 th{color:#52606d;font-weight:600}.sev{display:inline-block;color:#fff;border-radius:4px;padding:.05rem .5rem;
 font-size:.8rem;font-weight:600;text-transform:uppercase;margin-right:.5rem}.plots{display:flex;flex-wrap:wrap;gap:1rem}
-.plots figure{margin:0}.muted{color:#52606d;font-size:.85rem}code{background:#eef1f4;padding:0 .25rem;border-radius:3px}
+.plots figure{margin:0}.plots img{max-width:100%}.muted{color:#52606d;font-size:.85rem}code{background:#eef1f4;padding:0 .25rem;border-radius:3px}
 """
 
 
@@ -68,6 +68,11 @@ def _finding(f: Finding) -> str:
         f"<figure>{DRAW[a.kind](a.data, a.title)}</figure>" for a in f.artifacts if a.kind in DRAW
     )
     tables = "".join(_table(a.data) for a in f.artifacts if a.kind == "table")
+    figs += "".join(
+        f"<figure><img alt='{_e(a.title)}' src='data:image/png;base64,{_e(a.data['png_base64'])}'>"
+        f"<figcaption class='muted'>{_e(a.title)}</figcaption></figure>"
+        for a in f.artifacts if a.kind == "image_grid"
+    )
     return (
         f'<section class="finding" id="finding-{_e(f.id)}" data-severity="{f.severity.name.lower()}">'
         f"<h2>{_sev(f.severity)}{_e(f.title)} <span class='muted'>({_e(f.id)})</span></h2>"

@@ -16,7 +16,9 @@ from mlaudit.findings import Finding, Report
 from mlaudit.runner.local import SequentialExecutor
 from mlaudit.runner.plan import Job, Progress
 from mlaudit.runner.setup import AuditSetup, build_setup
+from mlaudit.supplychain.privacy_backdoor.finding import demo_finding, detect_finding
 from mlaudit.supplychain.scan.finding import scan_finding
+from mlaudit.threat import Access
 from mlaudit.targets import Target
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,15 @@ def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
     anything runs.
     """
     attacks = [get_attack(name) for name in cfg.attacks]
+    tm = setup.threat_model.to_dict()
     jobs = [Job("file-scan", "scan the model files", scan_finding,
-                {"paths": setup.model_files, "seed": cfg.seed, "threat_model": setup.threat_model.to_dict()})]
+                {"paths": setup.model_files, "seed": cfg.seed, "threat_model": tm})]
+    if setup.target.max_access >= Access.WEIGHTS:  # the auditor holds the weights even if the adversary does not
+        jobs.append(Job("backdoor-detect", "inspect the weights for data traps", detect_finding,
+                        {"target": setup.target, "seed": cfg.seed, "threat_model": tm}))
+    if cfg.target.kind == "default":
+        jobs.append(Job("backdoor-demo", "privacy-backdoor demonstration", demo_finding,
+                        {"seed": cfg.seed, "threat_model": tm}))
     for a in attacks:
         check_permitted(a, setup.threat_model)
     view = setup.target.restricted(setup.threat_model)

@@ -62,7 +62,11 @@ def finetune(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: FineTune, *, n
                 log[units[col]].add(int(batch_idx[-1][row]))
         hook = layer.register_forward_hook(record)
     if cfg.optimizer == "dp-sgd":
-        result = _dp_sgd(model, xt, yt, cfg, g, batch_idx)
+        import warnings
+
+        with warnings.catch_warnings():  # Opacus: "secure RNG turned off" and backward-hook notices
+            warnings.simplefilter("ignore", UserWarning)
+            result = _dp_sgd(model, xt, yt, cfg, g, batch_idx)
     else:
         _plain(model, xt, yt, cfg, g, batch_idx)
         result = FineTuneResult(model)
