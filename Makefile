@@ -28,6 +28,8 @@ demo: setup
 
 test: $(VENV)/.installed
 	@scripts/system-deps.sh --browser
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed

@@ -68,8 +68,10 @@ def main() -> int:
     for t in tools:
         flagged = table[t].count("flag")
         errors = table[t].count("error")
-        print(f"{t:<11} flagged {flagged:>3}/{n}  errors {errors:>3}  missed {table[t].count('miss'):>3}"
-              f"  (detected = flagged + errors: {flagged + errors}/{n})")
+        print(
+            f"{t:<11} flagged {flagged:>3}/{n}  errors {errors:>3}  missed {table[t].count('miss'):>3}"
+            f"  (detected = flagged + errors: {flagged + errors}/{n})"
+        )
     detected = sum(v in ("flag",) for v in table["mlaudit"])
     print(f"mlaudit_detected={detected}/{n}")
     return 0 if detected == n else 1

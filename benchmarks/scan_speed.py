@@ -54,6 +54,7 @@ def worker(tool: str, path: str) -> None:
 
         def scan() -> bool:
             return not ModelScan().scan(path)["issues"]
+
     clean = scan()  # warm-up: lazy imports and the page cache, for every scanner alike
     times = []
     for _ in range(5):
@@ -83,8 +84,15 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="mlaudit-speed-") as tmp:
         path = str(Path(tmp) / "big_state_dict.pt")
-        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-                        f"import scan_speed; scan_speed.make_state_dict({path!r}, {args.gb})"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+                f"import scan_speed; scan_speed.make_state_dict({path!r}, {args.gb})",
+            ],
+            check=True,
+        )
         size_mb = os.path.getsize(path) / 1e6
         print(f"file: {Path(path).name}, {size_mb:.0f} MB (PyTorch zip state_dict, 17 tensors)")
         best: dict[str, float] = {}
@@ -99,8 +107,10 @@ def main() -> int:
             peak = max(s[1] for s in scans)
             cli_s = min(run([str(exe)] + [a.format(path) for a in argv])[0] for _ in range(args.repeat))
             best[tool] = scan_s
-            print(f"{tool:<11} scan {scan_s * 1000:8.1f} ms  {size_mb / scan_s:10.0f} MB/s   cli {cli_s:5.2f} s "
-                  f"{size_mb / cli_s:7.0f} MB/s   peak memory {peak:5.0f} MB   clean={docs[0]['clean']}")
+            print(
+                f"{tool:<11} scan {scan_s * 1000:8.1f} ms  {size_mb / scan_s:10.0f} MB/s   cli {cli_s:5.2f} s "
+                f"{size_mb / cli_s:7.0f} MB/s   peak memory {peak:5.0f} MB   clean={docs[0]['clean']}"
+            )
             if tool == "mlaudit":
                 print(f"mlaudit_peak_memory_mb={peak:.0f}")
     if "mlaudit" in best and "picklescan" in best:

@@ -11,10 +11,18 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ConfigError": "mlaudit.errors", "InputError": "mlaudit.errors", "MLAuditError": "mlaudit.errors",
-    "QueryBudgetExceeded": "mlaudit.errors", "ThreatModelError": "mlaudit.errors", "UnsafeFileError": "mlaudit.errors",
-    "Finding": "mlaudit.findings", "Metric": "mlaudit.findings", "Severity": "mlaudit.findings",
-    "Access": "mlaudit.threat", "Knowledge": "mlaudit.threat", "ThreatModel": "mlaudit.threat",
+    "ConfigError": "mlaudit.errors",
+    "InputError": "mlaudit.errors",
+    "MLAuditError": "mlaudit.errors",
+    "QueryBudgetExceeded": "mlaudit.errors",
+    "ThreatModelError": "mlaudit.errors",
+    "UnsafeFileError": "mlaudit.errors",
+    "Finding": "mlaudit.findings",
+    "Metric": "mlaudit.findings",
+    "Severity": "mlaudit.findings",
+    "Access": "mlaudit.threat",
+    "Knowledge": "mlaudit.threat",
+    "ThreatModel": "mlaudit.threat",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -89,8 +89,15 @@ def _progress() -> Iterator[RichProgress]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False, disable=not console.is_terminal) as p:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    ) as p:
         yield RichProgress(p)
 
 
@@ -138,7 +145,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
     import json
 
     from mlaudit.findings import Severity
-
     from mlaudit.supplychain.scan import scan_paths
 
     fail_on = Severity.parse(args.fail_on)
@@ -151,8 +157,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     else:
         from mlaudit.report.sarif import to_sarif
 
-        doc = to_sarif(results) if args.format == "sarif" else {
-            "mlaudit_scan": 1, "fail_on": fail_on.name.lower(), "files": [r.to_dict() for r in results]}
+        doc = (
+            to_sarif(results)
+            if args.format == "sarif"
+            else {"mlaudit_scan": 1, "fail_on": fail_on.name.lower(), "files": [r.to_dict() for r in results]}
+        )
         text = json.dumps(doc, indent=1)
         if args.output:
             args.output.write_text(text)
@@ -216,15 +225,21 @@ def cmd_backdoor(args: argparse.Namespace) -> int:
     from mlaudit.supplychain.privacy_backdoor import workflow
 
     if args.action == "build":
-        out = workflow.build_to_dir(args.out, dataset_name=args.dataset or workflow.default_dataset(),
-                                    n_traps=args.traps, seed=args.seed)
+        out = workflow.build_to_dir(
+            args.out, dataset_name=args.dataset or workflow.default_dataset(), n_traps=args.traps, seed=args.seed
+        )
         print("\n".join(f"{k}: {v}" for k, v in out.items()))
         return EXIT_CLEAN
     if args.action == "victim":
         from mlaudit.supplychain.privacy_backdoor.victim import FineTune
 
-        ft = FineTune(optimizer=args.optimizer, lr=args.lr, momentum=args.momentum, epochs=args.epochs,
-                      noise_multiplier=args.noise_multiplier)
+        ft = FineTune(
+            optimizer=args.optimizer,
+            lr=args.lr,
+            momentum=args.momentum,
+            epochs=args.epochs,
+            noise_multiplier=args.noise_multiplier,
+        )
         print("\n".join(f"{k}: {v}" for k, v in workflow.victim_in_dir(args.folder, ft, seed=args.seed).items()))
         return EXIT_CLEAN
     if args.action == "reconstruct":
@@ -233,14 +248,33 @@ def cmd_backdoor(args: argparse.Namespace) -> int:
     fail_on = Severity.parse(args.fail_on)
     found = workflow.detect_path(args.model, args.base)
     if args.format == "json":
-        print(json.dumps([{"severity": f.severity.name.lower(), "check": f.check, "layer": f.layer,
-                           "units": list(f.units), "message": f.message} for f in found], indent=1))
+        print(
+            json.dumps(
+                [
+                    {
+                        "severity": f.severity.name.lower(),
+                        "check": f.check,
+                        "layer": f.layer,
+                        "units": list(f.units),
+                        "message": f.message,
+                    }
+                    for f in found
+                ],
+                indent=1,
+            )
+        )
     else:
         for f in sorted(found, key=lambda f: -f.severity):
             units = f" units {list(f.units[:8])}{'...' if len(f.units) > 8 else ''}" if f.units else ""
             print(f"{f.severity.name.lower():>8}  {f.check:<22} {f.layer}{units}: {f.message}")
-        print(f"{args.model}: " + (f"{len(found)} signatures, worst {max(f.severity for f in found).name}"
-                                   if found else "no trap signatures found"))
+        print(
+            f"{args.model}: "
+            + (
+                f"{len(found)} signatures, worst {max(f.severity for f in found).name}"
+                if found
+                else "no trap signatures found"
+            )
+        )
     return EXIT_FINDINGS if any(f.severity >= fail_on for f in found) else EXIT_CLEAN
 
 
@@ -249,11 +283,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose or args.command == "audit":
         import logging
 
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                            format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        )
     try:
-        commands = {"audit": cmd_audit, "list": cmd_list, "scan": cmd_scan, "manifest": cmd_manifest,
-                    "backdoor": cmd_backdoor}
+        commands = {
+            "audit": cmd_audit,
+            "list": cmd_list,
+            "scan": cmd_scan,
+            "manifest": cmd_manifest,
+            "backdoor": cmd_backdoor,
+        }
         return commands[args.command](args)
     except MLAuditError as e:
         print(f"mlaudit: error: {e}", file=sys.stderr)

@@ -84,7 +84,9 @@ class AuditConfig:
     def __post_init__(self) -> None:
         _one_of("profile", self.profile, PROFILES)
         if self.target.kind != "default" and (self.data.members is None or self.data.nonmembers is None):
-            raise ConfigError("auditing your own model needs data.members and data.nonmembers (which examples it was trained on)")
+            raise ConfigError(
+                "auditing your own model needs data.members and data.nonmembers (which examples it was trained on)"
+            )
         if not self.attacks:
             raise ConfigError("attacks is empty; list at least one (see 'mlaudit list')")
 
@@ -125,7 +127,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(inner, value, where)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where)
     if origin is tuple:
         if not isinstance(value, list | tuple):
@@ -150,7 +152,9 @@ def load(path: str | Path | None, *, profile: str | None = None) -> AuditConfig:
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise InputError(f"config file not found: {str(p)!r}; check the path or omit --config for the built-in default")
+            raise InputError(
+                f"config file not found: {str(p)!r}; check the path or omit --config for the built-in default"
+            )
         try:
             raw = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:

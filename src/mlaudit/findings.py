@@ -91,10 +91,12 @@ class Finding:
 def finding_from_dict(d: dict[str, Any]) -> Finding:
     """Inverse of Finding.to_dict (used to resume an audit from its checkpoints)."""
     return Finding(
-        **{**d,
-           "severity": Severity.parse(d["severity"]),
-           "metrics": {k: Metric(**v) for k, v in d["metrics"].items()},
-           "artifacts": tuple(Artifact(**a) for a in d["artifacts"])}
+        **{
+            **d,
+            "severity": Severity.parse(d["severity"]),
+            "metrics": {k: Metric(**v) for k, v in d["metrics"].items()},
+            "artifacts": tuple(Artifact(**a) for a in d["artifacts"]),
+        }
     )
 
 
@@ -119,7 +121,12 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema_version": self.schema_version, "mlaudit_version": self.mlaudit_version,
-            "created": self.created, "target": self.target, "threat_model": self.threat_model,
-            "data": self.data, "config": self.config, "findings": [f.to_dict() for f in self.findings],
+            "schema_version": self.schema_version,
+            "mlaudit_version": self.mlaudit_version,
+            "created": self.created,
+            "target": self.target,
+            "threat_model": self.threat_model,
+            "data": self.data,
+            "config": self.config,
+            "findings": [f.to_dict() for f in self.findings],
         }

@@ -23,8 +23,13 @@ def test_default_audit_report(quick_report, quick_report_json):
     assert doc["target"]["kind"] == "default" and doc["threat_model"]["access"] == "probabilities"
     parts = doc["data"]["splits"]["private"]["parts"]
     assert not set(parts["members"]["indices"]) & set(parts["nonmembers"]["indices"])
-    assert {f["id"] for f in doc["findings"]} == {"file-scan", "backdoor-detect", "backdoor-demo", "loss",
-                                                 "loss-control"}
+    assert {f["id"] for f in doc["findings"]} == {
+        "file-scan",
+        "backdoor-detect",
+        "backdoor-demo",
+        "loss",
+        "loss-control",
+    }
     detect = next(f for f in doc["findings"] if f["id"] == "backdoor-detect")
     assert detect["severity"] == "info"  # the honestly fine-tuned default model carries no trap signatures
     demo = next(f for f in doc["findings"] if f["id"] == "backdoor-demo")
@@ -69,10 +74,18 @@ def test_audit_of_own_safetensors_model(tmp_path):
     for part in ("members", "nonmembers"):
         np.savez(tmp_path / f"{part}.npz", x=rng.normal(size=(40, 16)).astype(np.float32), y=rng.integers(0, 3, 40))
     cfg = {
-        "target": {"kind": "torch", "path": str(tmp_path / "model.safetensors"), "architecture": "mlp",
-                   "num_classes": 3, "input_shape": [16], "architecture_args": {"hidden": [8]}},
-        "data": {"members": {"source": "npz", "path": str(tmp_path / "members.npz")},
-                 "nonmembers": {"source": "npz", "path": str(tmp_path / "nonmembers.npz")}},
+        "target": {
+            "kind": "torch",
+            "path": str(tmp_path / "model.safetensors"),
+            "architecture": "mlp",
+            "num_classes": 3,
+            "input_shape": [16],
+            "architecture_args": {"hidden": [8]},
+        },
+        "data": {
+            "members": {"source": "npz", "path": str(tmp_path / "members.npz")},
+            "nonmembers": {"source": "npz", "path": str(tmp_path / "nonmembers.npz")},
+        },
         "threat_model": {"access": "probabilities", "query_budget": 100},
         "fail_on": "critical",
     }
@@ -83,7 +96,11 @@ def test_audit_of_own_safetensors_model(tmp_path):
     validate(doc)
     assert doc["target"]["files"] == [str(tmp_path / "model.safetensors")]
     assert {f["id"]: f["config"].get("queries") for f in doc["findings"]} == {
-        "file-scan": None, "backdoor-detect": None, "loss": 80, "loss-control": 40}
+        "file-scan": None,
+        "backdoor-detect": None,
+        "loss": 80,
+        "loss-control": 40,
+    }
 
 
 def test_list():

@@ -15,9 +15,18 @@ from .conftest import run_cli
 
 def _config(tmp_path, model: str, members: dict | None = None, **target) -> str:
     members = members or {"source": "builtin", "name": "digits", "limit": 50}
-    cfg = {"target": {"kind": "torch", "path": model, "architecture": "mlp", "num_classes": 10,
-                      "input_shape": [1, 8, 8], "architecture_args": {"hidden": [8]}, **target},
-           "data": {"members": members, "nonmembers": {"source": "builtin", "name": "digits", "limit": 50}}}
+    cfg = {
+        "target": {
+            "kind": "torch",
+            "path": model,
+            "architecture": "mlp",
+            "num_classes": 10,
+            "input_shape": [1, 8, 8],
+            "architecture_args": {"hidden": [8]},
+            **target,
+        },
+        "data": {"members": members, "nonmembers": {"source": "builtin", "name": "digits", "limit": 50}},
+    }
     p = tmp_path / "audit.yaml"
     p.write_text(yaml.safe_dump(cfg))
     return str(p)
@@ -55,11 +64,16 @@ def _empty(tmp_path) -> str:
 
 CASES = {
     "missing config": (lambda t: "missing.yaml", "config file not found: 'missing.yaml'"),
-    "pickle model": (lambda t: _config(t, _pickle_file(t)), "pickle-based file, and loading it could run arbitrary code"),
+    "pickle model": (
+        lambda t: _config(t, _pickle_file(t)),
+        "pickle-based file, and loading it could run arbitrary code",
+    ),
     "corrupt safetensors": (lambda t: _config(t, _corrupt_file(t)), "corrupt safetensors file"),
     "config typo": (lambda t: _typo(t), "unknown key 'threat_modle' in config (did you mean 'threat_model'?)"),
-    "label mismatch": (lambda t: _config(t, _mlp_file(t, num_classes=2), num_classes=2),
-                       "has label 9 but the model has 2 classes"),
+    "label mismatch": (
+        lambda t: _config(t, _mlp_file(t, num_classes=2), num_classes=2),
+        "has label 9 but the model has 2 classes",
+    ),
     "empty dataset": (_empty, "is empty (0 examples)"),
     "missing model": (lambda t: _config(t, str(t / "nope.safetensors")), "model not found"),
 }

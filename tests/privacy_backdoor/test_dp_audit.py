@@ -17,8 +17,9 @@ def test_lower_bound_never_exceeds_the_accountant(epsilon, seed):
     """The trap statistic under the DP-SGD model (r = 1, the most a trap can concentrate): the audited
     lower bound must stay below the RDP accountant's epsilon for every seed (soundness)."""
     q, steps = 0.2, 100
-    sigma = get_noise_multiplier(target_epsilon=epsilon, target_delta=1e-5, sample_rate=q, steps=steps,
-                                 accountant="rdp")
+    sigma = get_noise_multiplier(
+        target_epsilon=epsilon, target_delta=1e-5, sample_rate=q, steps=steps, accountant="rdp"
+    )
     rng = np.random.default_rng(seed)
     sd = sigma * math.sqrt(steps)
     s0 = rng.normal(0, sd, 1_000_000)
@@ -35,8 +36,16 @@ def test_real_dp_sgd_run_at_epsilon_8():
     parts = splits(data, s, extra=1)
     base = pretrain(parts["public"], s)
     out = parts["outside"]
-    row = audit(base, parts["private"].x, parts["private"].y, out.x[0], int(out.y[0]), parts["public"].x,
-                epsilon=8, trials=2_000_000)
+    row = audit(
+        base,
+        parts["private"].x,
+        parts["private"].y,
+        out.x[0],
+        int(out.y[0]),
+        parts["public"].x,
+        epsilon=8,
+        trials=2_000_000,
+    )
     assert row.concentration > 0.99
     assert abs(row.z_with) < 4 and abs(row.z_without) < 4
     assert 0.5 * 8 <= row.epsilon_lower <= 8

@@ -35,8 +35,14 @@ def test_minilm_folder_clean():
 
 @pytest.mark.parametrize("legacy", [False, True])
 def test_state_dicts_of_standard_modules(tmp_path, legacy):
-    modules = {"linear": nn.Linear(4, 3), "conv": nn.Conv2d(1, 2, 3), "bn": nn.BatchNorm2d(3), "lstm": nn.LSTM(4, 5),
-               "encoder": nn.TransformerEncoderLayer(8, 2, 16), "emb": nn.Embedding(10, 4)}
+    modules = {
+        "linear": nn.Linear(4, 3),
+        "conv": nn.Conv2d(1, 2, 3),
+        "bn": nn.BatchNorm2d(3),
+        "lstm": nn.LSTM(4, 5),
+        "encoder": nn.TransformerEncoderLayer(8, 2, 16),
+        "emb": nn.Embedding(10, 4),
+    }
     for n, m in modules.items():
         torch.save(m.state_dict(), tmp_path / f"{n}.pt", _use_new_zipfile_serialization=not legacy)
     results = _assert_clean([tmp_path])
@@ -67,7 +73,10 @@ def test_numpy_and_safetensors(tmp_path):
 def test_joblib_sklearn_estimators_are_info(tmp_path, compress):
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(50, 4)), rng.integers(0, 2, 50)
-    joblib.dump({"lr": LogisticRegression().fit(x, y), "rf": RandomForestClassifier(5, random_state=0).fit(x, y)},
-                tmp_path / "est.joblib", compress=compress)
+    joblib.dump(
+        {"lr": LogisticRegression().fit(x, y), "rf": RandomForestClassifier(5, random_state=0).fit(x, y)},
+        tmp_path / "est.joblib",
+        compress=compress,
+    )
     (r,) = _assert_clean([tmp_path / "est.joblib"])
     assert "sklearn.linear_model._logistic.LogisticRegression" in r.safe_imports

@@ -59,19 +59,22 @@ def test_safe_constructors_are_info_only():
     assert issues == [] and "torch._utils._rebuild_tensor_v2" in safe
 
 
-@pytest.mark.parametrize("module,name,severity,kind", [
-    ("collections", "OrderedDict", Severity.INFO, "safe-constructor"),
-    ("sklearn.linear_model._logistic", "LogisticRegression", Severity.INFO, "ml-class"),
-    ("os", "system", Severity.CRITICAL, "code-execution"),
-    ("nt", "system", Severity.CRITICAL, "code-execution"),
-    ("builtins", "getattr", Severity.HIGH, "indirection"),
-    ("shutil", "rmtree", Severity.HIGH, "file-or-network"),
-    ("torch.storage", "_load_from_bytes", Severity.CRITICAL, "nested-loader"),
-    ("pathlib", "os.system", Severity.CRITICAL, "code-execution"),
-    ("mymodule", "helper", Severity.MEDIUM, "unknown-import"),
-    ("sklearn.utils", "some_function", Severity.MEDIUM, "unknown-import"),  # functions are not on the allow-list
-    ("sysconfig", "get_paths", Severity.MEDIUM, "unknown-import"),  # 'sys' must not match by prefix
-])
+@pytest.mark.parametrize(
+    "module,name,severity,kind",
+    [
+        ("collections", "OrderedDict", Severity.INFO, "safe-constructor"),
+        ("sklearn.linear_model._logistic", "LogisticRegression", Severity.INFO, "ml-class"),
+        ("os", "system", Severity.CRITICAL, "code-execution"),
+        ("nt", "system", Severity.CRITICAL, "code-execution"),
+        ("builtins", "getattr", Severity.HIGH, "indirection"),
+        ("shutil", "rmtree", Severity.HIGH, "file-or-network"),
+        ("torch.storage", "_load_from_bytes", Severity.CRITICAL, "nested-loader"),
+        ("pathlib", "os.system", Severity.CRITICAL, "code-execution"),
+        ("mymodule", "helper", Severity.MEDIUM, "unknown-import"),
+        ("sklearn.utils", "some_function", Severity.MEDIUM, "unknown-import"),  # functions are not on the allow-list
+        ("sysconfig", "get_paths", Severity.MEDIUM, "unknown-import"),  # 'sys' must not match by prefix
+    ],
+)
 def test_policy(module, name, severity, kind):
     v = classify(module, name)
     assert (v.severity, v.kind) == (severity, kind)

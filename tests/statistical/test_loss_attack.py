@@ -20,7 +20,9 @@ def test_finds_the_leak_of_a_memorising_model(memorizer, random_labels):
     We ask for AUC > 0.8 (the style guide's overfit bar), which is 10 null sigmas
     (sigma = sqrt(401 / (12 * 200 * 200)) = 0.029) above chance, and a high severity."""
     tm = ThreatModel(access=Access.PROBABILITIES)
-    f = LOSS().run(memorizer.restricted(tm), AttackInputs(random_labels["members"], random_labels["nonmembers"]), seed=0)
+    f = LOSS().run(
+        memorizer.restricted(tm), AttackInputs(random_labels["members"], random_labels["nonmembers"]), seed=0
+    )
     assert f.metrics["auc"].value > 0.8
     assert f.metrics["auc"].ci_low > 0.5 + 4 * mann_whitney_null_sigma(200, 200)
     assert f.severity >= Severity.MEDIUM
@@ -31,7 +33,9 @@ def test_finds_the_milder_leak_of_an_overfit_digits_model(overfit_target, digits
     """Zero training loss on 200 real digits, but ~90% test accuracy: a milder leak. Its AUC must still
     exceed chance by 3 null sigmas (0.087 for n = 200 + 200); measured 0.608 at seed 0."""
     tm = ThreatModel(access=Access.PROBABILITIES)
-    f = LOSS().run(overfit_target.restricted(tm), AttackInputs(digits_split["members"], digits_split["nonmembers"]), seed=0)
+    f = LOSS().run(
+        overfit_target.restricted(tm), AttackInputs(digits_split["members"], digits_split["nonmembers"]), seed=0
+    )
     assert f.metrics["auc"].value > 0.5 + 3 * mann_whitney_null_sigma(200, 200)
 
 

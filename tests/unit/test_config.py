@@ -10,7 +10,9 @@ def test_default_config():
 
 
 def test_unknown_key_named_with_suggestion_and_valid_keys():
-    with pytest.raises(ConfigError, match=r"unknown key 'atacks' in config \(did you mean 'attacks'\?\); valid keys: seed"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'atacks' in config \(did you mean 'attacks'\?\); valid keys: seed"
+    ):
         from_dict(AuditConfig, {"atacks": ["loss"]})
 
 

@@ -24,8 +24,15 @@ def test_attack_conformance(name, overfit_target, digits_split):
     assert {k: m.value for k, m in a.metrics.items()} == {k: m.value for k, m in b.metrics.items()}
     for k, v in overfit_target.weights().items():  # an audit never changes the target
         assert (v == weights_before[k]).all()
-    report = Report("0", "2026-01-01T00:00:00+00:00", {"name": "t", "adapter": "x", "num_classes": 10, "kind": "torch"},
-                    tm.to_dict(), {"seed": 0}, (a,), {})
+    report = Report(
+        "0",
+        "2026-01-01T00:00:00+00:00",
+        {"name": "t", "adapter": "x", "num_classes": 10, "kind": "torch"},
+        tm.to_dict(),
+        {"seed": 0},
+        (a,),
+        {},
+    )
     validate(json.loads(to_json(report)))
 
 

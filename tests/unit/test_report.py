@@ -9,17 +9,36 @@ from mlaudit.report.json import to_json, validate
 
 
 def _finding(id="loss", title="<b>LOSS</b>"):
-    return Finding(id=id, category="membership", attack="loss", title=title, summary="s & t",
-                   threat_model={"access": "probabilities", "query_budget": None, "knowledge": [], "asset": "training_data"},
-                   metrics={"auc": Metric(0.6, 0.55, 0.65, "Hanley-McNeil 95%")}, severity=Severity.MEDIUM,
-                   config={"queries": 10}, seed=0, duration_s=0.1, versions={"mlaudit": "0"},
-                   artifacts=(Artifact("roc", "ROC", {"fpr": [0, 0.01, 1], "tpr": [0, 0.2, 1]}),
-                              Artifact("histogram", "h", {"edges": [0, 1, 2], "series": {"a": [1, 2]}})))
+    return Finding(
+        id=id,
+        category="membership",
+        attack="loss",
+        title=title,
+        summary="s & t",
+        threat_model={"access": "probabilities", "query_budget": None, "knowledge": [], "asset": "training_data"},
+        metrics={"auc": Metric(0.6, 0.55, 0.65, "Hanley-McNeil 95%")},
+        severity=Severity.MEDIUM,
+        config={"queries": 10},
+        seed=0,
+        duration_s=0.1,
+        versions={"mlaudit": "0"},
+        artifacts=(
+            Artifact("roc", "ROC", {"fpr": [0, 0.01, 1], "tpr": [0, 0.2, 1]}),
+            Artifact("histogram", "h", {"edges": [0, 1, 2], "series": {"a": [1, 2]}}),
+        ),
+    )
 
 
 def _report(*findings):
-    return Report("0.1.0", "2026-01-01T00:00:00+00:00", {"name": "t", "adapter": "TorchTarget", "num_classes": 2, "kind": "torch"},
-                  findings[0].threat_model, {"seed": 0}, findings, {"seed": 0})
+    return Report(
+        "0.1.0",
+        "2026-01-01T00:00:00+00:00",
+        {"name": "t", "adapter": "TorchTarget", "num_classes": 2, "kind": "torch"},
+        findings[0].threat_model,
+        {"seed": 0},
+        findings,
+        {"seed": 0},
+    )
 
 
 def test_json_validates_and_round_trips():

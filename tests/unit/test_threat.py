@@ -29,4 +29,9 @@ def test_parse_errors_list_valid_values():
 
 def test_to_dict_round_trips_names():
     tm = ThreatModel(access=Access.WEIGHTS, query_budget=10, knowledge=frozenset({Knowledge.BASE_MODEL}))
-    assert tm.to_dict() == {"access": "weights", "query_budget": 10, "knowledge": ["base_model"], "asset": "training_data"}
+    assert tm.to_dict() == {
+        "access": "weights",
+        "query_budget": 10,
+        "knowledge": ["base_model"],
+        "asset": "training_data",
+    }

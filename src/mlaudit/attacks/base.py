@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from mlaudit.data.dataset import Dataset
 from mlaudit.findings import Artifact, Finding, Metric, Severity
@@ -24,10 +24,10 @@ class AttackInputs:
 
 
 class Attack(Protocol):
-    name: str
-    category: str
-    access: Access
-    knowledge: frozenset[Knowledge]
+    name: ClassVar[str]
+    category: ClassVar[str]
+    access: ClassVar[Access]
+    knowledge: ClassVar[frozenset[Knowledge]]
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding: ...
 
@@ -39,8 +39,13 @@ def versions() -> dict[str, str]:
 
     import mlaudit
 
-    return {"mlaudit": mlaudit.__version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__}
+    return {
+        "mlaudit": mlaudit.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
 
 
 @dataclass
@@ -54,11 +59,27 @@ class Stamp:
     id: str | None = None
     started: float = field(default_factory=time.perf_counter)
 
-    def finish(self, *, title: str, summary: str, metrics: dict[str, Metric], severity: Severity,
-               artifacts: tuple[Artifact, ...] = ()) -> Finding:
+    def finish(
+        self,
+        *,
+        title: str,
+        summary: str,
+        metrics: dict[str, Metric],
+        severity: Severity,
+        artifacts: tuple[Artifact, ...] = (),
+    ) -> Finding:
         return Finding(
-            id=self.id or self.attack.name, category=self.attack.category, attack=self.attack.name,
-            title=title, summary=summary, threat_model=self.target.threat_model.to_dict(), metrics=metrics,
-            severity=severity, config={**self.config, "queries": self.target.queries}, seed=self.seed,
-            duration_s=round(time.perf_counter() - self.started, 3), versions=versions(), artifacts=artifacts,
+            id=self.id or self.attack.name,
+            category=self.attack.category,
+            attack=self.attack.name,
+            title=title,
+            summary=summary,
+            threat_model=self.target.threat_model.to_dict(),
+            metrics=metrics,
+            severity=severity,
+            config={**self.config, "queries": self.target.queries},
+            seed=self.seed,
+            duration_s=round(time.perf_counter() - self.started, 3),
+            versions=versions(),
+            artifacts=artifacts,
         )

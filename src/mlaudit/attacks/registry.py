@@ -35,7 +35,14 @@ def describe() -> list[dict[str, Any]]:
     rows = []
     for name, cls in sorted(REGISTRY.items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0]
-        rows.append({"name": name, "category": cls.category, "access": cls.access.name.lower(),
-                     "knowledge": sorted(k.value for k in cls.knowledge), "summary": doc,
-                     "paper": (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]})
+        rows.append(
+            {
+                "name": name,
+                "category": cls.category,
+                "access": cls.access.name.lower(),
+                "knowledge": sorted(k.value for k in cls.knowledge),
+                "summary": doc,
+                "paper": (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0],
+            }
+        )
     return rows

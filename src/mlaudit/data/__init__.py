@@ -14,7 +14,20 @@ from mlaudit.data.dataset import Dataset, Split, split
 from mlaudit.data.formats import images_from_idx, read_idx, read_image_folder, read_npz, read_table
 
 __all__ = [
-    "BUILTIN", "Dataset", "Split", "breast_cancer", "cps1988", "digits", "fashion_mnist",
-    "fashion_mnist_available", "images_from_idx", "load_builtin", "read_idx", "read_image_folder",
-    "read_npz", "read_table", "rotten_tomatoes", "split",
+    "BUILTIN",
+    "Dataset",
+    "Split",
+    "breast_cancer",
+    "cps1988",
+    "digits",
+    "fashion_mnist",
+    "fashion_mnist_available",
+    "images_from_idx",
+    "load_builtin",
+    "read_idx",
+    "read_image_folder",
+    "read_npz",
+    "read_table",
+    "rotten_tomatoes",
+    "split",
 ]

@@ -34,9 +34,7 @@ class Dataset:
     def __post_init__(self) -> None:
         n = len(self.x)
         if n == 0:
-            raise InputError(
-                f"dataset {self.name!r} is empty (0 examples); point the config at a file with examples"
-            )
+            raise InputError(f"dataset {self.name!r} is empty (0 examples); point the config at a file with examples")
         if len(self.y) != n:
             raise InputError(
                 f"dataset {self.name!r} has {n} examples but {len(self.y)} labels; each example needs one label"
@@ -62,7 +60,13 @@ class Dataset:
         x = [self.x[i] for i in idx] if isinstance(self.x, list) else self.x[idx]
         sens = None if self.sensitive is None else self.sensitive[idx]
         return Dataset(
-            x, self.y[idx], self.classes, name or self.name, self.kind, sens, self.sensitive_name,
+            x,
+            self.y[idx],
+            self.classes,
+            name or self.name,
+            self.kind,
+            sens,
+            self.sensitive_name,
             {**self.meta, "parent": self.name},
         )
 

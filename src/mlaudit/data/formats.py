@@ -14,7 +14,7 @@ from mlaudit.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, str | type] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
@@ -78,19 +78,31 @@ def table_to_dataset(df: pd.DataFrame, *, label: str, sensitive: str | None = No
     if len(df) == 0:
         raise InputError(f"table {name!r} has no rows; point the config at a table with data")
     if label not in df.columns:
-        raise InputError(f"label column {label!r} not in table {name!r}; columns are: {', '.join(map(str, df.columns))}")
+        raise InputError(
+            f"label column {label!r} not in table {name!r}; columns are: {', '.join(map(str, df.columns))}"
+        )
     df = df.dropna()
     codes, classes = pd.factorize(df[label], sort=True)
     sens = None
     if sensitive is not None:
         if sensitive not in df.columns:
-            raise InputError(f"sensitive column {sensitive!r} not in table {name!r}; columns are: {', '.join(map(str, df.columns))}")
+            raise InputError(
+                f"sensitive column {sensitive!r} not in table {name!r}; columns are: {', '.join(map(str, df.columns))}"
+            )
         sens = pd.factorize(df[sensitive], sort=True)[0].astype(np.int64)
     feats = pd.get_dummies(df.drop(columns=[label]), dtype=np.float32)
     x = feats.to_numpy(np.float32)
     x = (x - x.mean(0)) / (x.std(0) + 1e-6)
-    return Dataset(x, codes.astype(np.int64), tuple(map(str, classes)), name, "tabular", sens, sensitive,
-                   {"features": list(map(str, feats.columns))})
+    return Dataset(
+        x,
+        codes.astype(np.int64),
+        tuple(map(str, classes)),
+        name,
+        "tabular",
+        sens,
+        sensitive,
+        {"features": list(map(str, feats.columns))},
+    )
 
 
 def read_npz(path: str | Path, *, x_key: str = "x", y_key: str = "y") -> Dataset:
@@ -122,8 +134,8 @@ def read_image_folder(path: str | Path, *, size: tuple[int, int] | None = None, 
     for label, d in enumerate(class_dirs):
         for f in sorted(d.iterdir()):
             if f.suffix.lower() in IMAGE_SUFFIXES:
-                with Image.open(f) as im:
-                    im = im.convert("L" if grayscale else "RGB")
+                with Image.open(f) as raw:
+                    im = raw.convert("L" if grayscale else "RGB")
                     if size is not None:
                         im = im.resize(size)
                     xs.append(np.asarray(im, np.float32) / 255.0)

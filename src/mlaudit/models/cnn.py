@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -10,13 +12,23 @@ class CNN(nn.Module):
     def __init__(self, *, in_channels: int = 1, num_classes: int = 10, width: int = 32, image_size: int = 28) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
             nn.Flatten(),
-            nn.Linear(2 * width * (image_size // 4) ** 2, 128), nn.ReLU(),
+            nn.Linear(2 * width * (image_size // 4) ** 2, 128),
+            nn.ReLU(),
         )
         self.head = nn.Linear(128, num_classes)
-        self.config = {"in_channels": in_channels, "num_classes": num_classes, "width": width, "image_size": image_size}
+        self.config: dict[str, Any] = {
+            "in_channels": in_channels,
+            "num_classes": num_classes,
+            "width": width,
+            "image_size": image_size,
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))  # (B, num_classes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ class MLP(nn.Module):
             layers += [nn.Linear(a, b), nn.ReLU()]
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(dims[-1], num_classes)
-        self.config = {"in_features": in_features, "num_classes": num_classes, "hidden": list(hidden)}
+        self.config: dict[str, Any] = {"in_features": in_features, "num_classes": num_classes, "hidden": list(hidden)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))  # (B, num_classes)

@@ -6,6 +6,8 @@ weight-level audits can read and edit.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -39,8 +41,16 @@ class Block(nn.Module):
 
 class ViT(nn.Module):
     def __init__(
-        self, *, image_size: int = 28, patch_size: int = 7, in_channels: int = 1, num_classes: int = 10,
-        dim: int = 64, depth: int = 2, heads: int = 4, mlp_ratio: int = 2,
+        self,
+        *,
+        image_size: int = 28,
+        patch_size: int = 7,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        dim: int = 64,
+        depth: int = 2,
+        heads: int = 4,
+        mlp_ratio: int = 2,
     ) -> None:
         super().__init__()
         if image_size % patch_size:
@@ -53,8 +63,16 @@ class ViT(nn.Module):
         self.blocks = nn.Sequential(*(Block(dim, heads, mlp_ratio) for _ in range(depth)))
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
-        self.config = {"image_size": image_size, "patch_size": patch_size, "in_channels": in_channels,
-                       "num_classes": num_classes, "dim": dim, "depth": depth, "heads": heads, "mlp_ratio": mlp_ratio}
+        self.config: dict[str, Any] = {
+            "image_size": image_size,
+            "patch_size": patch_size,
+            "in_channels": in_channels,
+            "num_classes": num_classes,
+            "dim": dim,
+            "depth": depth,
+            "heads": heads,
+            "mlp_ratio": mlp_ratio,
+        }
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         p = self.patch_size

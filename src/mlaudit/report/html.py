@@ -9,8 +9,13 @@ from typing import Any
 from mlaudit.findings import Finding, Report, Severity
 from mlaudit.report.plots import DRAW
 
-_COLORS = {Severity.INFO: "#7f8c8d", Severity.LOW: "#2980b9", Severity.MEDIUM: "#e67e22",
-           Severity.HIGH: "#c0392b", Severity.CRITICAL: "#8e0000"}
+_COLORS = {
+    Severity.INFO: "#7f8c8d",
+    Severity.LOW: "#2980b9",
+    Severity.MEDIUM: "#e67e22",
+    Severity.HIGH: "#c0392b",
+    Severity.CRITICAL: "#8e0000",
+}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2733;background:#f5f7fa}
@@ -52,7 +57,9 @@ def _metrics_table(f: Finding) -> str:
     rows = []
     for name, m in f.metrics.items():
         ci = f"[{m.ci_low:.4g}, {m.ci_high:.4g}]" if m.ci_low is not None and m.ci_high is not None else ""
-        rows.append(f"<tr><td>{_e(name)}</td><td>{m.value:.4g}</td><td>{ci}</td><td class='muted'>{_e(m.method or '')}</td></tr>")
+        rows.append(
+            f"<tr><td>{_e(name)}</td><td>{m.value:.4g}</td><td>{ci}</td><td class='muted'>{_e(m.method or '')}</td></tr>"
+        )
     head = "<tr><th>metric</th><th>value</th><th>interval</th><th>method</th></tr>"
     return f"<table>{head}{''.join(rows)}</table>"
 
@@ -64,14 +71,13 @@ def _table(data: dict[str, Any]) -> str:
 
 
 def _finding(f: Finding) -> str:
-    figs = "".join(
-        f"<figure>{DRAW[a.kind](a.data, a.title)}</figure>" for a in f.artifacts if a.kind in DRAW
-    )
+    figs = "".join(f"<figure>{DRAW[a.kind](a.data, a.title)}</figure>" for a in f.artifacts if a.kind in DRAW)
     tables = "".join(_table(a.data) for a in f.artifacts if a.kind == "table")
     figs += "".join(
         f"<figure><img alt='{_e(a.title)}' src='data:image/png;base64,{_e(a.data['png_base64'])}'>"
         f"<figcaption class='muted'>{_e(a.title)}</figcaption></figure>"
-        for a in f.artifacts if a.kind == "image_grid"
+        for a in f.artifacts
+        if a.kind == "image_grid"
     )
     return (
         f'<section class="finding" id="finding-{_e(f.id)}" data-severity="{f.severity.name.lower()}">'
@@ -87,19 +93,20 @@ def render_html(report: Report) -> str:
     data = {k: v for k, v in report.data.items() if k != "splits"}
     overview = "".join(
         f"<tr><td>{_sev(f.severity)}</td><td><a href='#finding-{_e(f.id)}'>{_e(f.title)}</a></td>"
-        f"<td class='muted'>{_e(f.id)}</td></tr>" for f in report.findings
+        f"<td class='muted'>{_e(f.id)}</td></tr>"
+        for f in report.findings
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>mlaudit report: {_e(report.target.get('name', 'target'))}</title><style>{_CSS}</style></head>
-<body><header><h1>mlaudit report: {_e(report.target.get('name', 'target'))}</h1>
+<title>mlaudit report: {_e(report.target.get("name", "target"))}</title><style>{_CSS}</style></head>
+<body><header><h1>mlaudit report: {_e(report.target.get("name", "target"))}</h1>
 <p>{len(report.findings)} findings · worst severity {_sev(worst)} · created {_e(report.created)} · mlaudit {_e(report.mlaudit_version)}</p></header>
 <main>
 <section id="threat-model"><h2>Threat model</h2>{_kv_table(report.threat_model)}</section>
 <section id="target"><h2>Target</h2>{_kv_table(report.target)}</section>
 <section id="data"><h2>Data</h2>{_kv_table(data)}<p class="muted">Split indices and their sha256 are in report.json.</p></section>
 <section id="overview"><h2>Findings</h2><table>{overview}</table></section>
-{''.join(_finding(f) for f in report.findings)}
+{"".join(_finding(f) for f in report.findings)}
 </main></body></html>
 """
 

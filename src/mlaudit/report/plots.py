@@ -30,8 +30,15 @@ def roc_svg(data: dict[str, Any], title: str) -> str:
     if pts:
         ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="#c0392b", lw=1.6, label="attack")
     ax.plot([floor, 1], [floor, 1], ls="--", color="#7f8c8d", lw=1, label="chance")
-    ax.set(xscale="log", yscale="log", xlim=(floor, 1), ylim=(floor, 1.05), xlabel="false positive rate",
-           ylabel="true positive rate", title=title)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlim=(floor, 1),
+        ylim=(floor, 1.05),
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title=title,
+    )
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower right", frameon=False)
     return _svg(fig)

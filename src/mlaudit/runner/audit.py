@@ -18,8 +18,8 @@ from mlaudit.runner.plan import Job, Progress
 from mlaudit.runner.setup import AuditSetup, build_setup
 from mlaudit.supplychain.privacy_backdoor.finding import demo_finding, detect_finding
 from mlaudit.supplychain.scan.finding import scan_finding
-from mlaudit.threat import Access
 from mlaudit.targets import Target
+from mlaudit.threat import Access
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,10 @@ def run_attack(name: str, target: Target, inputs: AttackInputs, seed: int, id: s
     finding = attack.run(view, inputs, seed=seed, id=id)  # type: ignore[call-arg]
     if control:
         finding = dataclasses.replace(
-            finding, title=f"{finding.title}: control, two disjoint non-member sets",
-            summary=f"Control (expected at chance): {finding.summary}")
+            finding,
+            title=f"{finding.title}: control, two disjoint non-member sets",
+            summary=f"Control (expected at chance): {finding.summary}",
+        )
     return finding
 
 
@@ -48,14 +50,27 @@ def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
     """
     attacks = [get_attack(name) for name in cfg.attacks]
     tm = setup.threat_model.to_dict()
-    jobs = [Job("file-scan", "scan the model files", scan_finding,
-                {"paths": setup.model_files, "seed": cfg.seed, "threat_model": tm})]
+    jobs = [
+        Job(
+            "file-scan",
+            "scan the model files",
+            scan_finding,
+            {"paths": setup.model_files, "seed": cfg.seed, "threat_model": tm},
+        )
+    ]
     if setup.target.max_access >= Access.WEIGHTS:  # the auditor holds the weights even if the adversary does not
-        jobs.append(Job("backdoor-detect", "inspect the weights for data traps", detect_finding,
-                        {"target": setup.target, "seed": cfg.seed, "threat_model": tm}))
+        jobs.append(
+            Job(
+                "backdoor-detect",
+                "inspect the weights for data traps",
+                detect_finding,
+                {"target": setup.target, "seed": cfg.seed, "threat_model": tm},
+            )
+        )
     if cfg.target.kind == "default":
-        jobs.append(Job("backdoor-demo", "privacy-backdoor demonstration", demo_finding,
-                        {"seed": cfg.seed, "threat_model": tm}))
+        jobs.append(
+            Job("backdoor-demo", "privacy-backdoor demonstration", demo_finding, {"seed": cfg.seed, "threat_model": tm})
+        )
     for a in attacks:
         check_permitted(a, setup.threat_model)
     view = setup.target.restricted(setup.threat_model)
@@ -63,9 +78,21 @@ def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
         for pair, inputs in setup.inputs.items():
             job_id = a.name if pair == "main" else f"{a.name}-{pair}"
             desc = f"{a.name} on {inputs.members.name if inputs.members else '?'}"
-            jobs.append(Job(job_id, desc, run_attack, {"name": a.name, "target": view, "inputs": inputs,
-                                                       "seed": cfg.seed, "id": job_id,
-                                                       "control": pair == "control"}))
+            jobs.append(
+                Job(
+                    job_id,
+                    desc,
+                    run_attack,
+                    {
+                        "name": a.name,
+                        "target": view,
+                        "inputs": inputs,
+                        "seed": cfg.seed,
+                        "id": job_id,
+                        "control": pair == "control",
+                    },
+                )
+            )
     return jobs
 
 

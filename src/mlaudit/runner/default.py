@@ -44,10 +44,17 @@ def settings(profile: str, dataset: str) -> DefaultSettings:
     small = dataset == "digits"  # 1,797 images: about 900 per half
     n_pub, n_mem = (800, 300) if small else (10_000, 1000)
     if profile == "quick":
-        return DefaultSettings(dataset, "mlp", n_pub, n_mem, TrainConfig(epochs=3, batch_size=128),
-                               TrainConfig(epochs=200, batch_size=64))
-    return DefaultSettings(dataset, "cnn", 2 * n_pub if not small else n_pub, n_mem,
-                           TrainConfig(epochs=3, batch_size=128), TrainConfig(epochs=60, batch_size=64))
+        return DefaultSettings(
+            dataset, "mlp", n_pub, n_mem, TrainConfig(epochs=3, batch_size=128), TrainConfig(epochs=200, batch_size=64)
+        )
+    return DefaultSettings(
+        dataset,
+        "cnn",
+        2 * n_pub if not small else n_pub,
+        n_mem,
+        TrainConfig(epochs=3, batch_size=128),
+        TrainConfig(epochs=60, batch_size=64),
+    )
 
 
 @dataclass
@@ -77,8 +84,12 @@ def build_default(profile: str, *, seed: int, cache: Path | None, progress: Prog
     n = s.n_members
     n_ctl = n if s.dataset == "fashion-mnist" else 100
     n_non = n if s.dataset == "fashion-mnist" else len(np.flatnonzero(~public)) - n - 2 * n_ctl
-    priv = split(train_set, {"members": n, "nonmembers": n_non, "control_a": n_ctl, "control_b": n_ctl},
-                 seed=seed + 1, pool=np.flatnonzero(~public))
+    priv = split(
+        train_set,
+        {"members": n, "nonmembers": n_non, "control_a": n_ctl, "control_b": n_ctl},
+        seed=seed + 1,
+        pool=np.flatnonzero(~public),
+    )
     parts = {k: priv.part(train_set, k) for k in priv.indices}
     shape = tuple(train_set.x.shape[1:])
     g = torch.Generator().manual_seed(seed)
@@ -94,7 +105,9 @@ def build_default(profile: str, *, seed: int, cache: Path | None, progress: Prog
         finetuned.load_state_dict(base.state_dict())
         with torch.random.fork_rng():
             torch.manual_seed(seed + 1)
-            finetuned.head.reset_parameters()  # type: ignore[operator]  # a fresh head for the private task
+            head = finetuned.head
+            assert isinstance(head, nn.Linear)
+            head.reset_parameters()  # a fresh head for the private task
         m = parts["members"]
         _train(finetuned, m.x, m.y, s.finetune, g, progress, "finetune", "fine-tuning on private data")
         _save_cached(cache, key, base, finetuned)
@@ -108,8 +121,16 @@ def build_default(profile: str, *, seed: int, cache: Path | None, progress: Prog
     return DefaultScenario(base, finetuned, parts, record, utility, s)
 
 
-def _train(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: TrainConfig, g: torch.Generator,
-           progress: Progress, key: str, description: str) -> None:
+def _train(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: TrainConfig,
+    g: torch.Generator,
+    progress: Progress,
+    key: str,
+    description: str,
+) -> None:
     total = cfg.epochs * ((len(x) + cfg.batch_size - 1) // cfg.batch_size)
     progress.start(key, description, total)
     train(model, x, y, cfg, generator=g, progress=lambda done, _: progress.update(key, done))

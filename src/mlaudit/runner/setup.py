@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.config import AuditConfig, DataSourceConfig
@@ -31,8 +32,12 @@ class AuditSetup:
 
 def threat_model(cfg: AuditConfig) -> ThreatModel:
     t = cfg.threat_model
-    return ThreatModel(access=Access.parse(t.access), query_budget=t.query_budget,
-                       knowledge=frozenset(Knowledge.parse(k) for k in t.knowledge), asset=t.asset)
+    return ThreatModel(
+        access=Access.parse(t.access),
+        query_budget=t.query_budget,
+        knowledge=frozenset(Knowledge.parse(k) for k in t.knowledge),
+        asset=t.asset,
+    )
 
 
 def build_setup(cfg: AuditConfig, *, cache: Path | None, progress: Progress | None = None) -> AuditSetup:
@@ -50,15 +55,18 @@ def build_setup(cfg: AuditConfig, *, cache: Path | None, progress: Progress | No
             raise InputError(f"the control pair splits the non-members in two; {len(nonmembers)} are too few (need 4+)")
         half = np.random.default_rng(cfg.seed).permutation(len(nonmembers))
         a, b = half[: len(half) // 2], half[len(half) // 2 :]
-        inputs["control"] = AttackInputs(nonmembers.subset(a, "non-members (half A)"),
-                                         nonmembers.subset(b, "non-members (half B)"))
+        inputs["control"] = AttackInputs(
+            nonmembers.subset(a, "non-members (half A)"), nonmembers.subset(b, "non-members (half B)")
+        )
     data_info = {"members": _describe(members), "nonmembers": _describe(nonmembers), "seed": cfg.seed}
     return AuditSetup(target, tm, inputs, {**target.describe(), "kind": cfg.target.kind}, data_info, files)
 
 
 def _default_setup(cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progress: Progress | None) -> AuditSetup:
     sc = build_default(cfg.profile, seed=cfg.seed, cache=cache, progress=progress)
-    n = sc.finetuned.head.out_features  # type: ignore[union-attr]
+    head = sc.finetuned.head
+    assert isinstance(head, torch.nn.Linear)
+    n = head.out_features
     target = TorchTarget(sc.finetuned, num_classes=int(n), name=f"default fine-tuned {sc.settings.architecture}")
     base = TorchTarget(sc.base, num_classes=int(n), name="public base model")
     p = sc.parts
@@ -67,12 +75,20 @@ def _default_setup(cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progre
         "main": AttackInputs(p["members"], p["nonmembers"], pop, base),
         "control": AttackInputs(p["control_a"], p["control_b"], None, base),
     }
-    info = {**target.describe(), "kind": "default", "dataset": sc.settings.dataset,
-            "story": "pretrained on public classes, fine-tuned with a fresh head on a private split",
-            "utility": sc.utility, "training": {"pretrain": vars(sc.settings.pretrain),
-                                                "finetune": vars(sc.settings.finetune)}}
-    data_info = {"dataset": sc.settings.dataset, "seed": cfg.seed, "splits": sc.split_record,
-                 "parts": {k: _describe(v) for k, v in p.items()}}
+    info = {
+        **target.describe(),
+        "kind": "default",
+        "dataset": sc.settings.dataset,
+        "story": "pretrained on public classes, fine-tuned with a fresh head on a private split",
+        "utility": sc.utility,
+        "training": {"pretrain": vars(sc.settings.pretrain), "finetune": vars(sc.settings.finetune)},
+    }
+    data_info = {
+        "dataset": sc.settings.dataset,
+        "seed": cfg.seed,
+        "splits": sc.split_record,
+        "parts": {k: _describe(v) for k, v in p.items()},
+    }
     files = sorted(str(p) for p in cache.glob("default-*.safetensors")) if cache is not None else []
     return AuditSetup(target, tm, inputs, info, data_info, files)
 
@@ -113,5 +129,4 @@ def load_source(src: DataSourceConfig) -> Dataset:
 
 def _describe(d: Dataset) -> dict[str, Any]:
     counts = np.bincount(d.y, minlength=d.num_classes)
-    return {"name": d.name, "kind": d.kind, "size": len(d), "classes": list(d.classes),
-            "class_counts": counts.tolist()}
+    return {"name": d.name, "kind": d.kind, "size": len(d), "classes": list(d.classes), "class_counts": counts.tolist()}

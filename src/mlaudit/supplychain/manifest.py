@@ -42,7 +42,9 @@ def create(root: str | Path, manifest: str | Path | None = None) -> Path:
     files: dict[str, Any] = {}
     for p in _files(root, out):
         rel = p.relative_to(root).as_posix()
-        files[rel] = {"symlink": os.readlink(p)} if p.is_symlink() else {"sha256": sha256_file(p), "size": p.stat().st_size}
+        files[rel] = (
+            {"symlink": os.readlink(p)} if p.is_symlink() else {"sha256": sha256_file(p), "size": p.stat().st_size}
+        )
     out.write_text(json.dumps({"version": 1, "algorithm": "sha256", "files": files}, indent=1, sort_keys=True))
     return out
 
@@ -66,7 +68,9 @@ def verify(root: str | Path, manifest: str | Path | None = None) -> Verification
     try:
         pinned = json.loads(path.read_text())["files"]
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise InputError(f"{str(path)!r} is not an mlaudit manifest; recreate it with 'mlaudit manifest create'") from None
+        raise InputError(
+            f"{str(path)!r} is not an mlaudit manifest; recreate it with 'mlaudit manifest create'"
+        ) from None
     v = Verification()
     present = {p.relative_to(root).as_posix(): p for p in _files(root, path)}
     for rel, want in sorted(pinned.items()):

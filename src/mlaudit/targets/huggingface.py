@@ -49,8 +49,16 @@ class HuggingFaceTarget(Target):
         max_length: tokens per input; longer texts are truncated.
     """
 
-    def __init__(self, path: str | Path, *, num_labels: int, max_length: int = 64, batch_size: int = 32,
-                 seed: int = 0, name: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        num_labels: int,
+        max_length: int = 64,
+        batch_size: int = 32,
+        seed: int = 0,
+        name: str | None = None,
+    ) -> None:
         super().__init__()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a hub
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -72,8 +80,9 @@ class HuggingFaceTarget(Target):
         self.name = name or p.name
 
     def encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        return dict(self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
-                                   return_tensors="pt"))
+        return dict(
+            self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        )
 
     @torch.no_grad()
     def _logits(self, x: Any) -> np.ndarray:

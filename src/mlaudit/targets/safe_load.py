@@ -11,6 +11,7 @@ import struct
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mlaudit.data.formats import existing
@@ -59,13 +60,13 @@ def check_safetensors(path: Path) -> None:
             raise InputError(f"{str(path)!r} is a corrupt safetensors file: header is not JSON ({e})") from None
     if not isinstance(header, dict):
         raise InputError(f"{str(path)!r} is a corrupt safetensors file: header is not a JSON object")
-    spans = sorted(
-        tuple(v["data_offsets"]) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)
-    )
+    spans = sorted(tuple(v["data_offsets"]) for k, v in header.items() if k != "__metadata__" and isinstance(v, dict))
     end = 0
     for a, b in spans:
         if a != end or b < a:
-            raise InputError(f"{str(path)!r} is a corrupt safetensors file: tensor data overlaps or has gaps at byte {a}")
+            raise InputError(
+                f"{str(path)!r} is a corrupt safetensors file: tensor data overlaps or has gaps at byte {a}"
+            )
         end = b
     if 8 + n + end != size:
         raise InputError(
@@ -87,8 +88,8 @@ def _scan_first(p: Path) -> None:
 
 def _legacy_torch_scanned_clean(p: Path) -> bool:
     """Whether `p` is a legacy (non-zip) torch.save file: its first pickle is torch's magic number."""
-    from mlaudit.supplychain.scan.pickle import LEGACY_TORCH_MAGIC, Reader, analyse
     from mlaudit.supplychain.scan.issues import ScanError
+    from mlaudit.supplychain.scan.pickle import LEGACY_TORCH_MAGIC, Reader, analyse
 
     try:
         with open(p, "rb") as f:
@@ -98,10 +99,8 @@ def _legacy_torch_scanned_clean(p: Path) -> bool:
     return first[0].result == LEGACY_TORCH_MAGIC
 
 
-def load_weights(path: str | Path) -> dict[str, "np.ndarray"]:
+def load_weights(path: str | Path) -> dict[str, np.ndarray]:
     """Every tensor of a model file or Hugging Face folder (all its .safetensors) as float numpy arrays."""
-    import numpy as np
-
     p = existing(path, "model")
     files = sorted(p.glob("*.safetensors")) if p.is_dir() else [p]
     if not files:
@@ -147,6 +146,4 @@ def load_state_dict(path: str | Path, *, allow_torch_zip: bool = True) -> dict[s
             f"{str(p)!r} is a pickle-based file, and loading it could run arbitrary code; "
             "mlaudit does not unpickle model files: convert it to safetensors in a sandbox you trust"
         )
-    raise UnsafeFileError(
-        f"{str(p)!r} is not a format mlaudit loads (detected: {kind}); use a .safetensors state dict"
-    )
+    raise UnsafeFileError(f"{str(p)!r} is not a format mlaudit loads (detected: {kind}); use a .safetensors state dict")

@@ -17,7 +17,9 @@ from mlaudit.targets.safe_load import load_state_dict
 class TorchTarget(Target):
     """Wraps a classifier module mapping (B, ...) float inputs to (B, num_classes) logits."""
 
-    def __init__(self, module: nn.Module, *, num_classes: int, name: str = "torch-module", batch_size: int = 512) -> None:
+    def __init__(
+        self, module: nn.Module, *, num_classes: int, name: str = "torch-module", batch_size: int = 512
+    ) -> None:
         super().__init__()
         self.module = module.eval()
         self.num_classes = num_classes
@@ -25,7 +27,9 @@ class TorchTarget(Target):
         self.batch_size = batch_size
 
     @classmethod
-    def from_file(cls, module: nn.Module, path: str | Path, *, num_classes: int, name: str | None = None) -> TorchTarget:
+    def from_file(
+        cls, module: nn.Module, path: str | Path, *, num_classes: int, name: str | None = None
+    ) -> TorchTarget:
         """Load weights into `module` from a safetensors file (or a weights-only torch file)."""
         state = load_state_dict(path)
         problem = _mismatch(module.state_dict(), state)

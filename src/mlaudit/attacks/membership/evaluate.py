@@ -11,7 +11,9 @@ FPRS = (0.001, 0.01)
 _ROC_POINTS = 400
 
 
-def membership_metrics(members: np.ndarray, nonmembers: np.ndarray, *, fprs: tuple[float, ...] = FPRS) -> dict[str, Metric]:
+def membership_metrics(
+    members: np.ndarray, nonmembers: np.ndarray, *, fprs: tuple[float, ...] = FPRS
+) -> dict[str, Metric]:
     """AUC (Hanley-McNeil 95% interval), TPR at each FPR (Clopper-Pearson 95%), advantage, null sigma."""
     a = M.auc_interval(members, nonmembers)
     out = {"auc": Metric(a.value, a.low, a.high, "Hanley-McNeil 95%")}
@@ -47,14 +49,22 @@ def membership_severity(m: dict[str, Metric]) -> Severity:
 def roc_artifact(members: np.ndarray, nonmembers: np.ndarray, title: str) -> Artifact:
     """ROC points thinned to at most ~400, kept dense at low FPR for the log-log plot."""
     fpr, tpr, _ = M.roc(members, nonmembers)
-    keep = np.unique(np.concatenate([np.searchsorted(fpr, np.logspace(-5, 0, _ROC_POINTS)).clip(0, len(fpr) - 1), [0, len(fpr) - 1]]))
+    keep = np.unique(
+        np.concatenate([np.searchsorted(fpr, np.logspace(-5, 0, _ROC_POINTS)).clip(0, len(fpr) - 1), [0, len(fpr) - 1]])
+    )
     return Artifact("roc", title, {"fpr": fpr[keep].round(6).tolist(), "tpr": tpr[keep].round(6).tolist()})
 
 
 def score_histogram(members: np.ndarray, nonmembers: np.ndarray, title: str, *, bins: int = 40) -> Artifact:
     edges = np.histogram_bin_edges(np.concatenate([members, nonmembers]), bins=bins)
-    return Artifact("histogram", title, {
-        "edges": edges.round(6).tolist(),
-        "series": {"members": np.histogram(members, edges)[0].tolist(),
-                   "non-members": np.histogram(nonmembers, edges)[0].tolist()},
-    })
+    return Artifact(
+        "histogram",
+        title,
+        {
+            "edges": edges.round(6).tolist(),
+            "series": {
+                "members": np.histogram(members, edges)[0].tolist(),
+                "non-members": np.histogram(nonmembers, edges)[0].tolist(),
+            },
+        },
+    )

@@ -39,18 +39,28 @@ class LOSS:
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
         if inputs.members is None or inputs.nonmembers is None:
-            raise InputError("the LOSS attack needs members and non-members to evaluate; set data.members / data.nonmembers")
-        stamp = Stamp(self, target, {"fprs": list(self.fprs), "members": inputs.members.name,
-                                     "nonmembers": inputs.nonmembers.name}, seed, id)
+            raise InputError(
+                "the LOSS attack needs members and non-members to evaluate; set data.members / data.nonmembers"
+            )
+        stamp = Stamp(
+            self,
+            target,
+            {"fprs": list(self.fprs), "members": inputs.members.name, "nonmembers": inputs.nonmembers.name},
+            seed,
+            id,
+        )
         s_in = loss_scores(target.probabilities(inputs.members.x), inputs.members.y)
         s_out = loss_scores(target.probabilities(inputs.nonmembers.x), inputs.nonmembers.y)
         m = membership_metrics(s_in, s_out, fprs=self.fprs)
         auc = m["auc"]
         return stamp.finish(
             title="LOSS membership inference (Yeom et al. 2018)",
-            summary=(f"Thresholding the loss separates {inputs.members.name} from {inputs.nonmembers.name} "
-                     f"with AUC {auc.value:.3f} [{auc.ci_low:.3f}, {auc.ci_high:.3f}]; "
-                     f"TPR at 1% FPR {m['tpr_at_0.01_fpr'].value:.3%}."),
-            metrics=m, severity=membership_severity(m),
+            summary=(
+                f"Thresholding the loss separates {inputs.members.name} from {inputs.nonmembers.name} "
+                f"with AUC {auc.value:.3f} [{auc.ci_low:.3f}, {auc.ci_high:.3f}]; "
+                f"TPR at 1% FPR {m['tpr_at_0.01_fpr'].value:.3%}."
+            ),
+            metrics=m,
+            severity=membership_severity(m),
             artifacts=(roc_artifact(s_in, s_out, "ROC (log-log)"), score_histogram(s_in, s_out, "log p(y|x)")),
         )

@@ -47,29 +47,57 @@ def _matrix_checks(name: str, w: np.ndarray) -> list[WeightFinding]:
         extreme = np.argwhere(a >= 1000 * med)
         if len(extreme):
             rows = tuple(sorted({int(r) for r, _ in extreme}))
-            out.append(WeightFinding(Severity.HIGH, "extreme-weights", name, rows[:64],
-                                     f"{len(extreme)} weights >= 1000x the median |w| ({med:.3g}); max {a.max():.3g}"))
+            out.append(
+                WeightFinding(
+                    Severity.HIGH,
+                    "extreme-weights",
+                    name,
+                    rows[:64],
+                    f"{len(extreme)} weights >= 1000x the median |w| ({med:.3g}); max {a.max():.3g}",
+                )
+            )
     if density > 0.5:
         nnz = (a > 0).sum(1)
         onehot = np.flatnonzero(nnz == 1)
         if len(onehot) >= 2:
-            out.append(WeightFinding(Severity.HIGH, "one-hot-rows", name, tuple(int(i) for i in onehot[:64]),
-                                     f"{len(onehot)} rows with a single non-zero weight in a dense matrix"))
+            out.append(
+                WeightFinding(
+                    Severity.HIGH,
+                    "one-hot-rows",
+                    name,
+                    tuple(int(i) for i in onehot[:64]),
+                    f"{len(onehot)} rows with a single non-zero weight in a dense matrix",
+                )
+            )
         zero_frac = (a == 0).mean(0)
         # zero for most rows but read by a few: a channel cut from the benign units and routed to chosen
         # ones (inputs that are zero in every row are dead channels, common after training)
         read = a.max(0) >= med  # the few rows that read the column do so at full strength (not decayed dust)
         zero_cols = np.flatnonzero((zero_frac >= 0.5) & (zero_frac < 1.0) & read)
         if len(zero_cols) >= 4:
-            out.append(WeightFinding(Severity.HIGH, "zeroed-block", name, tuple(int(i) for i in zero_cols[:64]),
-                                     f"{len(zero_cols)} input columns exactly zero for most rows but read by a few"))
+            out.append(
+                WeightFinding(
+                    Severity.HIGH,
+                    "zeroed-block",
+                    name,
+                    tuple(int(i) for i in zero_cols[:64]),
+                    f"{len(zero_cols)} input columns exactly zero for most rows but read by a few",
+                )
+            )
     norms = np.linalg.norm(m, axis=1)
     nz = norms[norms > 0.01 * np.median(norms)]  # ignore decayed rows, whose tiny norms all round alike
     if len(nz) >= 8 and m.shape[1] >= 16:
         _, counts = np.unique(np.round(nz, 6), return_counts=True)
         if counts.max() >= 8:
-            out.append(WeightFinding(Severity.MEDIUM, "identical-norms", name, (),
-                                     f"{counts.max()} rows share one norm to 1e-6 (unit-norm baits?)"))
+            out.append(
+                WeightFinding(
+                    Severity.MEDIUM,
+                    "identical-norms",
+                    name,
+                    (),
+                    f"{counts.max()} rows share one norm to 1e-6 (unit-norm baits?)",
+                )
+            )
     if m.shape[0] <= 4096 and m.shape[1] >= 16:
         unit = m / np.maximum(norms[:, None], 1e-12)
         cos = unit @ unit.T
@@ -78,8 +106,15 @@ def _matrix_checks(name: str, w: np.ndarray) -> list[WeightFinding]:
         dup = np.argwhere((np.abs(cos) > 0.9999) & live[:, None] & live[None, :])
         if len(dup):
             rows = tuple(sorted({int(i) for pair in dup for i in pair}))
-            out.append(WeightFinding(Severity.MEDIUM, "duplicate-rows", name, rows[:64],
-                                     f"{len(rows)} rows duplicate or mirror another (|cos| > 0.9999)"))
+            out.append(
+                WeightFinding(
+                    Severity.MEDIUM,
+                    "duplicate-rows",
+                    name,
+                    rows[:64],
+                    f"{len(rows)} rows duplicate or mirror another (|cos| > 0.9999)",
+                )
+            )
     return out
 
 
@@ -94,8 +129,15 @@ def _bias_checks(name: str, b: np.ndarray) -> list[WeightFinding]:
     z = (b - med) / mad
     far = np.flatnonzero(np.abs(z) > 12)
     if len(far) >= 4:
-        return [WeightFinding(Severity.MEDIUM, "bias-outliers", name, tuple(int(i) for i in far[:64]),
-                              f"{len(far)} biases more than 12 robust sigmas from the median (trap thresholds?)")]
+        return [
+            WeightFinding(
+                Severity.MEDIUM,
+                "bias-outliers",
+                name,
+                tuple(int(i) for i in far[:64]),
+                f"{len(far)} biases more than 12 robust sigmas from the median (trap thresholds?)",
+            )
+        ]
     return []
 
 
@@ -105,16 +147,37 @@ def _layernorm_checks(name: str, t: np.ndarray, is_gamma: bool) -> list[WeightFi
     if is_gamma:
         zeros = np.flatnonzero(t == 0)
         if len(zeros) >= 4:
-            out.append(WeightFinding(Severity.HIGH, "layernorm-zero-gamma", name, tuple(int(i) for i in zeros[:64]),
-                                     f"{len(zeros)} LayerNorm gains exactly 0 (channels cut out of the model)"))
+            out.append(
+                WeightFinding(
+                    Severity.HIGH,
+                    "layernorm-zero-gamma",
+                    name,
+                    tuple(int(i) for i in zeros[:64]),
+                    f"{len(zeros)} LayerNorm gains exactly 0 (channels cut out of the model)",
+                )
+            )
         vals, counts = np.unique(t, return_counts=True)
         if t.size >= 32 and counts.max() >= max(8, t.size // 8) and vals[counts.argmax()] not in (1.0,):
-            out.append(WeightFinding(Severity.MEDIUM, "layernorm-identical", name, (),
-                                     f"{counts.max()} LayerNorm gains share the value {vals[counts.argmax()]:.6g}"))
+            out.append(
+                WeightFinding(
+                    Severity.MEDIUM,
+                    "layernorm-identical",
+                    name,
+                    (),
+                    f"{counts.max()} LayerNorm gains share the value {vals[counts.argmax()]:.6g}",
+                )
+            )
     big = np.flatnonzero(np.abs(t) >= 1000)
     if len(big):
-        out.append(WeightFinding(Severity.HIGH, "layernorm-constant", name, tuple(int(i) for i in big[:64]),
-                                 f"{len(big)} LayerNorm parameters of magnitude >= 1000 (linearised LayerNorm?)"))
+        out.append(
+            WeightFinding(
+                Severity.HIGH,
+                "layernorm-constant",
+                name,
+                tuple(int(i) for i in big[:64]),
+                f"{len(big)} LayerNorm parameters of magnitude >= 1000 (linearised LayerNorm?)",
+            )
+        )
     return out
 
 
@@ -148,17 +211,38 @@ def _diff_checks(state: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> l
             continue
         b = base[name]
         if t.shape != b.shape:
-            out.append(WeightFinding(Severity.HIGH, "widened-layer", name, (),
-                                     f"shape {tuple(t.shape)} differs from the base's {tuple(b.shape)}"))
+            out.append(
+                WeightFinding(
+                    Severity.HIGH,
+                    "widened-layer",
+                    name,
+                    (),
+                    f"shape {tuple(t.shape)} differs from the base's {tuple(b.shape)}",
+                )
+            )
             continue
         if t.ndim >= 2:
             changed = np.flatnonzero(np.any(_rows(t) != _rows(b), axis=1))
             if 0 < len(changed) <= max(1, t.shape[0] // 20):
-                out.append(WeightFinding(Severity.HIGH, "sparse-diff", name, tuple(int(i) for i in changed[:64]),
-                                         f"only {len(changed)} of {t.shape[0]} rows differ from the base, the rest "
-                                         "bit-identical: targeted edits"))
+                out.append(
+                    WeightFinding(
+                        Severity.HIGH,
+                        "sparse-diff",
+                        name,
+                        tuple(int(i) for i in changed[:64]),
+                        f"only {len(changed)} of {t.shape[0]} rows differ from the base, the rest "
+                        "bit-identical: targeted edits",
+                    )
+                )
     missing = sorted(set(base) - set(state))
     if missing:
-        out.append(WeightFinding(Severity.MEDIUM, "missing-tensors", missing[0], (),
-                                 f"{len(missing)} base tensors are absent from the model"))
+        out.append(
+            WeightFinding(
+                Severity.MEDIUM,
+                "missing-tensors",
+                missing[0],
+                (),
+                f"{len(missing)} base tensors are absent from the model",
+            )
+        )
     return out

@@ -37,8 +37,15 @@ class CanaryTrap:
     u: np.ndarray  # (D + 1,) unit direction (x*, 1) / |(x*, 1)| over the trap row (weights, bias)
 
 
-def build_canary_trap(base: MLP, canary: np.ndarray, calib: np.ndarray, *, amplifier: float = 1000.0,
-                      head_gain: float = 1000.0, activation: float = 100.0) -> CanaryTrap:
+def build_canary_trap(
+    base: MLP,
+    canary: np.ndarray,
+    calib: np.ndarray,
+    *,
+    amplifier: float = 1000.0,
+    head_gain: float = 1000.0,
+    activation: float = 100.0,
+) -> CanaryTrap:
     """Persistent trap: pre-activation `activation` on the canary, -`activation` or less on calibration.
 
     The canary's loss gradient reaches the trap row with weight amplifier * head_gain * |(x*, 1)| but
@@ -53,8 +60,9 @@ def build_canary_trap(base: MLP, canary: np.ndarray, calib: np.ndarray, *, ampli
         raise ValueError("the canary is not separable from the calibration data; choose another canary")
     theta = 0.5 * (own + top)
     scale = activation / (own - theta)
-    model, spec = widen_with_traps(base, (w * scale)[None], np.array([theta * scale]), amplifier=amplifier,
-                                   kind="dp-canary")
+    model, spec = widen_with_traps(
+        base, (w * scale)[None], np.array([theta * scale]), amplifier=amplifier, kind="dp-canary"
+    )
     with torch.no_grad():
         wrong = int(base(torch.as_tensor(canary[None], dtype=torch.float32)).argmin(1))
         model.head.weight[wrong, base.config["hidden"][1]] = head_gain  # crafted head: the gradient keeps its sign
@@ -65,12 +73,14 @@ def build_canary_trap(base: MLP, canary: np.ndarray, calib: np.ndarray, *, ampli
 def concentration(trap: CanaryTrap, model: nn.Module, canary: np.ndarray, label: int, max_grad_norm: float) -> float:
     """r = <clip_C(grad of the canary's loss), u> / C at the current weights (1 = all of C moves the trap)."""
     model.zero_grad(set_to_none=True)
-    loss = nn.functional.cross_entropy(model(torch.as_tensor(canary[None], dtype=torch.float32)),
-                                       torch.as_tensor([label]))
+    loss = nn.functional.cross_entropy(
+        model(torch.as_tensor(canary[None], dtype=torch.float32)), torch.as_tensor([label])
+    )
     loss.backward()
     grads = [p.grad.reshape(-1) for p in model.parameters() if p.grad is not None]
     norm = float(torch.cat(grads).norm())
-    layer = model.features[1]
+    layer = dict(model.named_modules())["features.1"]
+    assert isinstance(layer, nn.Linear) and layer.weight.grad is not None and layer.bias.grad is not None
     row = torch.cat([layer.weight.grad[trap.unit], layer.bias.grad[trap.unit : trap.unit + 1]]).double().numpy()
     proj = float(row @ trap.u)  # S measures theta_0 - theta_T = lr * (sum of clipped gradients) along u
     scale = min(1.0, max_grad_norm / max(norm, 1e-12))
@@ -78,8 +88,14 @@ def concentration(trap: CanaryTrap, model: nn.Module, canary: np.ndarray, label:
     return proj * scale / max_grad_norm
 
 
-def statistic(trap: CanaryTrap, before: dict[str, np.ndarray], after: dict[str, np.ndarray], lr: float,
-              expected_batch: float, max_grad_norm: float) -> float:
+def statistic(
+    trap: CanaryTrap,
+    before: dict[str, np.ndarray],
+    after: dict[str, np.ndarray],
+    lr: float,
+    expected_batch: float,
+    max_grad_norm: float,
+) -> float:
     k = trap.unit
     t0 = np.append(before["features.1.weight"][k], before["features.1.bias"][k]).astype(np.float64)
     t1 = np.append(after["features.1.weight"][k], after["features.1.bias"][k]).astype(np.float64)
@@ -118,9 +134,23 @@ class AuditRow:
     z_without: float  # S / (sigma sqrt T): where the real run without the canary sits in the H0 model
 
 
-def audit(base: MLP, private_x: np.ndarray, private_y: np.ndarray, canary: np.ndarray, canary_y: int,
-          calib: np.ndarray, *, epsilon: float, delta: float = 1e-5, sample_rate: float = 0.2, steps: int = 100,
-          lr: float = 0.1, max_grad_norm: float = 1.0, trials: int = 4_000_000, seed: int = 0) -> AuditRow:
+def audit(
+    base: MLP,
+    private_x: np.ndarray,
+    private_y: np.ndarray,
+    canary: np.ndarray,
+    canary_y: int,
+    calib: np.ndarray,
+    *,
+    epsilon: float,
+    delta: float = 1e-5,
+    sample_rate: float = 0.2,
+    steps: int = 100,
+    lr: float = 0.1,
+    max_grad_norm: float = 1.0,
+    trials: int = 4_000_000,
+    seed: int = 0,
+) -> AuditRow:
     """Audit DP-SGD at `epsilon` (the noise multiplier is set by Opacus's RDP accountant for the given
     sample rate, steps and delta); returns the accountant's epsilon beside the audited lower bound."""
     import warnings
@@ -133,12 +163,20 @@ def audit(base: MLP, private_x: np.ndarray, private_y: np.ndarray, canary: np.nd
     epochs = max(1, round(steps * batch_size / n))
     with warnings.catch_warnings():  # "optimal order is the largest alpha": the bound is still valid
         warnings.simplefilter("ignore", UserWarning)
-        sigma = get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=q, steps=steps,
-                                     accountant="rdp")
+        sigma = get_noise_multiplier(
+            target_epsilon=epsilon, target_delta=delta, sample_rate=q, steps=steps, accountant="rdp"
+        )
     trap = build_canary_trap(base, canary, calib)
     r = concentration(trap, copy.deepcopy(trap.model), canary, canary_y, max_grad_norm)
-    ft = FineTune(optimizer="dp-sgd", lr=lr, epochs=epochs, batch_size=batch_size, noise_multiplier=sigma,
-                  max_grad_norm=max_grad_norm, fresh_head=False)
+    ft = FineTune(
+        optimizer="dp-sgd",
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        noise_multiplier=sigma,
+        max_grad_norm=max_grad_norm,
+        fresh_head=False,
+    )
     observed = []
     for with_canary in (True, False):
         model = copy.deepcopy(trap.model)
@@ -155,5 +193,15 @@ def audit(base: MLP, private_x: np.ndarray, private_y: np.ndarray, canary: np.nd
     s0 = rng.normal(0.0, sd, trials)
     s1 = r * rng.binomial(steps, q, trials) + rng.normal(0.0, sd, trials)
     eps_lo = epsilon_lower_bound(s0, s1, delta=delta)
-    return AuditRow(epsilon, sigma, steps, q, r, eps_lo, observed[0], observed[1],
-                    (observed[0] - r * q * steps) / sd, observed[1] / sd)
+    return AuditRow(
+        epsilon,
+        sigma,
+        steps,
+        q,
+        r,
+        eps_lo,
+        observed[0],
+        observed[1],
+        (observed[0] - r * q * steps) / sd,
+        observed[1] / sd,
+    )

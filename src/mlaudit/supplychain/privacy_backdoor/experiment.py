@@ -44,8 +44,13 @@ def pretrain(public: Dataset, s: Setup) -> MLP:
     with torch.random.fork_rng():
         torch.manual_seed(s.seed)
         base = MLP(in_features=int(np.prod(shape)), num_classes=public.num_classes, hidden=s.hidden)
-    train(base, public.x, public.y, TrainConfig(epochs=s.pretrain_epochs, batch_size=128),
-          generator=torch.Generator().manual_seed(s.seed))
+    train(
+        base,
+        public.x,
+        public.y,
+        TrainConfig(epochs=s.pretrain_epochs, batch_size=128),
+        generator=torch.Generator().manual_seed(s.seed),
+    )
     return base
 
 
@@ -72,16 +77,19 @@ class ReconstructionResult:
     spec: TrapSpec | None = field(default=None, repr=False)
 
 
-def run_reconstruction(data: Dataset, test: Dataset, s: Setup, ft: FineTune, *, base: MLP | None = None
-                       ) -> ReconstructionResult:
+def run_reconstruction(
+    data: Dataset, test: Dataset, s: Setup, ft: FineTune, *, base: MLP | None = None
+) -> ReconstructionResult:
     parts = splits(data, s)
     pub, priv = parts["public"], parts["private"]
     base = base if base is not None else pretrain(pub, s)
-    model, spec = build_mlp_traps(base, pub.x, n_traps=s.n_traps, rate=s.rate, amplifier=s.amplifier,
-                                  generator=np.random.default_rng(s.seed))
+    model, spec = build_mlp_traps(
+        base, pub.x, n_traps=s.n_traps, rate=s.rate, amplifier=s.amplifier, generator=np.random.default_rng(s.seed)
+    )
     before = state(model)
-    res = finetune(model, priv.x, priv.y, ft, num_classes=data.num_classes, seed=s.seed + 1,
-                   watch=("features.1", spec.trap_units))
+    res = finetune(
+        model, priv.x, priv.y, ft, num_classes=data.num_classes, seed=s.seed + 1, watch=("features.1", spec.trap_units)
+    )
     clean = finetune(copy.deepcopy(base), priv.x, priv.y, ft, num_classes=data.num_classes, seed=s.seed + 1)
     rec = reconstruct_mlp(before, state(res.model), spec)
     hw = tuple(data.x.shape[-2:])
@@ -98,12 +106,28 @@ def run_reconstruction(data: Dataset, test: Dataset, s: Setup, ft: FineTune, *, 
         r, x = rec.images[m.trap] > 0.5, flat[k] > 0
         ious.append(float((r & x).sum() / max((r | x).sum(), 1)))
     order = sorted(matches, key=lambda m: -m.ssim)
-    pairs = np.stack([np.stack([np.clip(rec.images[m.trap], 0, 1).reshape(hw), flat[m.example].reshape(hw)])
-                      for m in order]) if order else np.zeros((0, 2, *hw))
+    pairs = (
+        np.stack(
+            [np.stack([np.clip(rec.images[m.trap], 0, 1).reshape(hw), flat[m.example].reshape(hw)]) for m in order]
+        )
+        if order
+        else np.zeros((0, 2, *hw))
+    )
     return ReconstructionResult(
-        ft.optimizer + (f"+momentum {ft.momentum}" if ft.momentum else ""), s.n_traps, int(rec.fired.sum()), single,
-        exact, tuple(m.ssim for m in matches), tuple(ious), accuracy(base, test.x, test.y),
-        accuracy(res.model, test.x, test.y), accuracy(clean.model, test.x, test.y), tuple(matches), pairs, spec)
+        ft.optimizer + (f"+momentum {ft.momentum}" if ft.momentum else ""),
+        s.n_traps,
+        int(rec.fired.sum()),
+        single,
+        exact,
+        tuple(m.ssim for m in matches),
+        tuple(ious),
+        accuracy(base, test.x, test.y),
+        accuracy(res.model, test.x, test.y),
+        accuracy(clean.model, test.x, test.y),
+        tuple(matches),
+        pairs,
+        spec,
+    )
 
 
 @dataclass(frozen=True)
@@ -118,8 +142,9 @@ class MembershipResult:
     clean_accuracy: float
 
 
-def run_membership(data: Dataset, test: Dataset, s: Setup, ft: FineTune, *, n_targets: int = 100,
-                   base: MLP | None = None) -> MembershipResult:
+def run_membership(
+    data: Dataset, test: Dataset, s: Setup, ft: FineTune, *, n_targets: int = 100, base: MLP | None = None
+) -> MembershipResult:
     """Half the targets are in the victim's data, half are not; the attacker only queries probabilities."""
     parts = splits(data, s, extra=n_targets // 2)
     pub, priv, out = parts["public"], parts["private"], parts["outside"]
@@ -136,16 +161,30 @@ def run_membership(data: Dataset, test: Dataset, s: Setup, ft: FineTune, *, n_ta
     u = traps.usable
     thr = float(sc[~member & u].max()) if (~member & u).any() else -np.inf
     tpr = float((sc[member & u] > thr).mean()) if (member & u).any() else 0.0
-    return MembershipResult(n_targets, int(u.sum()), tpr, thr, tuple(sc[member & u].tolist()),
-                            tuple(sc[~member & u].tolist()), accuracy(res.model, test.x, test.y),
-                            accuracy(clean.model, test.x, test.y))
+    return MembershipResult(
+        n_targets,
+        int(u.sum()),
+        tpr,
+        thr,
+        tuple(sc[member & u].tolist()),
+        tuple(sc[~member & u].tolist()),
+        accuracy(res.model, test.x, test.y),
+        accuracy(clean.model, test.x, test.y),
+    )
 
 
 def summary(r: ReconstructionResult) -> dict[str, Any]:
     ss = np.asarray(r.ssim) if r.ssim else np.zeros(0)
-    return {"optimizer": r.optimizer, "traps": r.n_traps, "fired": r.fired, "single_activations": r.single_activations,
-            "exact_single_captures_ssim_0.9": r.exact_single, "ssim_median": float(np.median(ss)) if ss.size else None,
-            "ssim_at_least_0.9": int((ss >= 0.9).sum()),
-            "support_iou_median": float(np.median(r.support_iou)) if r.support_iou else None,
-            "base_accuracy": r.base_accuracy, "backdoored_finetuned_accuracy": r.backdoored_accuracy,
-            "clean_finetuned_accuracy": r.clean_accuracy}
+    return {
+        "optimizer": r.optimizer,
+        "traps": r.n_traps,
+        "fired": r.fired,
+        "single_activations": r.single_activations,
+        "exact_single_captures_ssim_0.9": r.exact_single,
+        "ssim_median": float(np.median(ss)) if ss.size else None,
+        "ssim_at_least_0.9": int((ss >= 0.9).sum()),
+        "support_iou_median": float(np.median(r.support_iou)) if r.support_iou else None,
+        "base_accuracy": r.base_accuracy,
+        "backdoored_finetuned_accuracy": r.backdoored_accuracy,
+        "clean_finetuned_accuracy": r.clean_accuracy,
+    }

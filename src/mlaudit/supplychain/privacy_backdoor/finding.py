@@ -24,17 +24,31 @@ def detect_finding(target: Target, *, seed: int, threat_model: dict[str, Any]) -
     found = detect(weights)
     worst = max((f.severity for f in found), default=Severity.INFO)
     rows = [[f.severity.name.lower(), f.check, f.layer, ", ".join(map(str, f.units[:12])), f.message] for f in found]
-    summary = (f"{len(weights)} weight tensors inspected without data: "
-               + (f"{len(found)} trap signatures, worst {worst.name.lower()}." if found else "no trap signatures."))
+    summary = f"{len(weights)} weight tensors inspected without data: " + (
+        f"{len(found)} trap signatures, worst {worst.name.lower()}." if found else "no trap signatures."
+    )
     return Finding(
-        id="backdoor-detect", category="privacy_backdoor", attack="privacy-backdoor-detect",
-        title="Privacy-backdoor signatures in the weights (Feng & Tramer 2024)", summary=summary,
+        id="backdoor-detect",
+        category="privacy_backdoor",
+        attack="privacy-backdoor-detect",
+        title="Privacy-backdoor signatures in the weights (Feng & Tramer 2024)",
+        summary=summary,
         threat_model=threat_model,
-        metrics={"tensors": Metric(float(len(weights))), "signatures": Metric(float(len(found))),
-                 "high_or_worse": Metric(float(sum(f.severity >= Severity.HIGH for f in found)))},
-        severity=worst, config={}, seed=seed, duration_s=round(time.perf_counter() - t0, 3), versions=versions(),
-        artifacts=(Artifact("table", "Signatures", {"columns": ["severity", "check", "layer", "units", "what"],
-                                                    "rows": rows}),) if rows else (),
+        metrics={
+            "tensors": Metric(float(len(weights))),
+            "signatures": Metric(float(len(found))),
+            "high_or_worse": Metric(float(sum(f.severity >= Severity.HIGH for f in found))),
+        },
+        severity=worst,
+        config={},
+        seed=seed,
+        duration_s=round(time.perf_counter() - t0, 3),
+        versions=versions(),
+        artifacts=(
+            Artifact("table", "Signatures", {"columns": ["severity", "check", "layer", "units", "what"], "rows": rows}),
+        )
+        if rows
+        else (),
     )
 
 
@@ -53,7 +67,8 @@ def demo_finding(*, seed: int, threat_model: dict[str, Any]) -> Finding:
     info = summary(r)
     ss = np.asarray(r.ssim)
     metrics = {
-        "traps": Metric(float(r.n_traps)), "fired": Metric(float(r.fired)),
+        "traps": Metric(float(r.n_traps)),
+        "fired": Metric(float(r.fired)),
         "exact_single_captures": Metric(float(r.exact_single), method="one activator in the log, SSIM >= 0.9"),
         "ssim_median": Metric(float(np.median(ss)) if ss.size else 0.0, method="vs nearest private example"),
         "backdoored_finetuned_accuracy": Metric(r.backdoored_accuracy),
@@ -61,16 +76,25 @@ def demo_finding(*, seed: int, threat_model: dict[str, Any]) -> Finding:
     }
     png = base64.b64encode(grid_png(r.pairs)).decode()
     return Finding(
-        id="backdoor-demo", category="privacy_backdoor", attack="privacy-backdoor-mlp",
+        id="backdoor-demo",
+        category="privacy_backdoor",
+        attack="privacy-backdoor-mlp",
         title="Privacy-backdoor demonstration: data traps in a downloaded MLP (Feng & Tramer 2024)",
-        summary=(f"A checkpoint with {r.n_traps} data traps, fine-tuned with plain SGD on {s.n_private} private "
-                 f"{name} images, gave {r.exact_single} of them back exactly from the weight difference "
-                 f"(median SSIM {info['ssim_median']:.3f}); test accuracy {r.backdoored_accuracy:.3f} vs "
-                 f"{r.clean_accuracy:.3f} from the clean base, so utility does not reveal the traps. Check downloads "
-                 "with 'mlaudit backdoor detect'."),
-        threat_model=threat_model, metrics=metrics, severity=Severity.INFO,
+        summary=(
+            f"A checkpoint with {r.n_traps} data traps, fine-tuned with plain SGD on {s.n_private} private "
+            f"{name} images, gave {r.exact_single} of them back exactly from the weight difference "
+            f"(median SSIM {info['ssim_median']:.3f}); test accuracy {r.backdoored_accuracy:.3f} vs "
+            f"{r.clean_accuracy:.3f} from the clean base, so utility does not reveal the traps. Check downloads "
+            "with 'mlaudit backdoor detect'."
+        ),
+        threat_model=threat_model,
+        metrics=metrics,
+        severity=Severity.INFO,
         config={"dataset": name, "setup": {k: v for k, v in s.__dict__.items()}, "optimizer": "sgd"},
-        seed=seed, duration_s=round(time.perf_counter() - t0, 3), versions=versions(),
-        artifacts=(Artifact("image_grid", "Reconstructed (top) and original (bottom) private examples",
-                            {"png_base64": png}),),
+        seed=seed,
+        duration_s=round(time.perf_counter() - t0, 3),
+        versions=versions(),
+        artifacts=(
+            Artifact("image_grid", "Reconstructed (top) and original (bottom) private examples", {"png_base64": png}),
+        ),
     )

@@ -46,8 +46,15 @@ def isolating_bait(x: np.ndarray, calib: np.ndarray, *, n_neighbours: int = 500)
     return w / np.linalg.norm(w)  # type: ignore[no-any-return]
 
 
-def build_membership_traps(base: MLP, targets: np.ndarray, calib: np.ndarray, *, amplifier: float = 1000.0,
-                           head_gain: float = 1.0, position: float = 0.95) -> tuple[MLP, MembershipTraps]:
+def build_membership_traps(
+    base: MLP,
+    targets: np.ndarray,
+    calib: np.ndarray,
+    *,
+    amplifier: float = 1000.0,
+    head_gain: float = 1.0,
+    position: float = 0.95,
+) -> tuple[MLP, MembershipTraps]:
     """One trap per target. `position` places the threshold between the best calibration score (0) and
     the target's own score (1): high values keep other examples of the victim from closing the trap."""
     from mlaudit.supplychain.privacy_backdoor.mlp import widen_with_traps

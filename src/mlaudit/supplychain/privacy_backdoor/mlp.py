@@ -51,18 +51,26 @@ def build_mlp_traps(
     return model, spec
 
 
-def widen_with_traps(base: MLP, w: np.ndarray, theta: np.ndarray, *, amplifier: float,
-                     kind: str = "reconstruction") -> tuple[MLP, TrapSpec]:
+def widen_with_traps(
+    base: MLP, w: np.ndarray, theta: np.ndarray, *, amplifier: float, kind: str = "reconstruction"
+) -> tuple[MLP, TrapSpec]:
     """Copy `base` into a wider MLP whose extra first-layer units are traps ReLU(w_j . x - theta_j),
     each read by one amplifier unit of gain `amplifier` in the second layer."""
     hidden = tuple(base.config["hidden"])
     if len(hidden) != 2:
         raise ValueError(f"the trap MLP needs exactly two hidden layers (trap, amplifier), got hidden={hidden}")
     n_traps, d = w.shape
-    model = MLP(in_features=d, num_classes=base.config["num_classes"], hidden=(hidden[0] + n_traps, hidden[1] + n_traps))
+    model = MLP(
+        in_features=d, num_classes=base.config["num_classes"], hidden=(hidden[0] + n_traps, hidden[1] + n_traps)
+    )
     l1, l2 = model.features[1], model.features[3]
     b1, b2 = base.features[1], base.features[3]
-    assert isinstance(l1, nn.Linear) and isinstance(l2, nn.Linear) and isinstance(b1, nn.Linear) and isinstance(b2, nn.Linear)
+    assert (
+        isinstance(l1, nn.Linear)
+        and isinstance(l2, nn.Linear)
+        and isinstance(b1, nn.Linear)
+        and isinstance(b2, nn.Linear)
+    )
     h0, h1 = hidden
     with torch.no_grad():
         for p in model.parameters():
@@ -77,7 +85,16 @@ def widen_with_traps(base: MLP, w: np.ndarray, theta: np.ndarray, *, amplifier: 
             l2.weight[h1 + j, h0 + j] = amplifier  # amplifier j reads only trap j
         model.head.weight[:, :h1] = base.head.weight  # the victim's fresh head replaces it anyway
         model.head.bias[:] = base.head.bias
-    spec = TrapSpec("mlp", "features.1", "features.3", tuple(range(h0, h0 + n_traps)),
-                    tuple(range(h1, h1 + n_traps)), amplifier, (d,), tuple(float(t) for t in theta), kind=kind,
-                    config={"n_traps": n_traps})
+    spec = TrapSpec(
+        "mlp",
+        "features.1",
+        "features.3",
+        tuple(range(h0, h0 + n_traps)),
+        tuple(range(h1, h1 + n_traps)),
+        amplifier,
+        (d,),
+        tuple(float(t) for t in theta),
+        kind=kind,
+        config={"n_traps": n_traps},
+    )
     return model.eval(), spec

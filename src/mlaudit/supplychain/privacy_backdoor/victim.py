@@ -41,8 +41,16 @@ def fresh_head(model: nn.Module, num_classes: int, *, seed: int) -> None:
         model.head = nn.Linear(old.in_features, num_classes)
 
 
-def finetune(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: FineTune, *, num_classes: int, seed: int,
-             watch: tuple[str, tuple[int, ...]] | None = None) -> FineTuneResult:
+def finetune(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: FineTune,
+    *,
+    num_classes: int,
+    seed: int,
+    watch: tuple[str, tuple[int, ...]] | None = None,
+) -> FineTuneResult:
     """Fine-tune `model` in place (fresh head first). `watch` = (module name, units) to log activations."""
     if cfg.fresh_head:
         fresh_head(model, num_classes, seed=seed)
@@ -60,6 +68,7 @@ def finetune(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: FineTune, *, n
             active = (out.detach()[:, units_t] > 0).nonzero()
             for row, col in active.tolist():
                 log[units[col]].add(int(batch_idx[-1][row]))
+
         hook = layer.register_forward_hook(record)
     if cfg.optimizer == "dp-sgd":
         import warnings
@@ -77,11 +86,20 @@ def finetune(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: FineTune, *, n
     return result
 
 
-def _plain(model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, cfg: FineTune, g: torch.Generator,
-           batch_idx: list[torch.Tensor]) -> None:
+def _plain(
+    model: nn.Module,
+    xt: torch.Tensor,
+    yt: torch.Tensor,
+    cfg: FineTune,
+    g: torch.Generator,
+    batch_idx: list[torch.Tensor],
+) -> None:
     params = list(model.parameters())
-    opt: torch.optim.Optimizer = (torch.optim.Adam(params, lr=cfg.lr) if cfg.optimizer == "adam"
-                                  else torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum))
+    opt: torch.optim.Optimizer = (
+        torch.optim.Adam(params, lr=cfg.lr)
+        if cfg.optimizer == "adam"
+        else torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+    )
     model.train()
     n = len(xt)
     for _ in range(cfg.epochs):
@@ -94,8 +112,14 @@ def _plain(model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, cfg: FineTune, 
             opt.step()
 
 
-def _dp_sgd(model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, cfg: FineTune, g: torch.Generator,
-            batch_idx: list[torch.Tensor]) -> FineTuneResult:
+def _dp_sgd(
+    model: nn.Module,
+    xt: torch.Tensor,
+    yt: torch.Tensor,
+    cfg: FineTune,
+    g: torch.Generator,
+    batch_idx: list[torch.Tensor],
+) -> FineTuneResult:
     """DP-SGD with Poisson sampling and per-example clipping (Opacus), accounted with RDP."""
     from opacus import PrivacyEngine
     from torch.utils.data import DataLoader, TensorDataset
@@ -105,10 +129,15 @@ def _dp_sgd(model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, cfg: FineTune,
     loader = DataLoader(TensorDataset(xt, yt, idx_all), batch_size=cfg.batch_size, generator=g)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     engine = PrivacyEngine(accountant="rdp", secure_mode=False)
-    private, opt, loader = engine.make_private(module=model, optimizer=opt, data_loader=loader,
-                                               noise_multiplier=cfg.noise_multiplier,
-                                               max_grad_norm=cfg.max_grad_norm, poisson_sampling=True,
-                                               noise_generator=torch.Generator().manual_seed(int(g.initial_seed()) + 1))
+    private, opt, loader = engine.make_private(
+        module=model,
+        optimizer=opt,
+        data_loader=loader,
+        noise_multiplier=cfg.noise_multiplier,
+        max_grad_norm=cfg.max_grad_norm,
+        poisson_sampling=True,
+        noise_generator=torch.Generator().manual_seed(int(g.initial_seed()) + 1),
+    )
     private.train()
     for _ in range(cfg.epochs):
         for xb, yb, ib in loader:

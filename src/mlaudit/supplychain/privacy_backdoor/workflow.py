@@ -48,16 +48,24 @@ def build_to_dir(out: Path, *, dataset_name: str, n_traps: int, seed: int) -> di
     s = setup_for(dataset_name, n_traps=n_traps, seed=seed)
     parts = splits(data, s)
     base = pretrain(parts["public"], s)
-    model, spec = build_mlp_traps(base, parts["public"].x, n_traps=s.n_traps, rate=s.rate, amplifier=s.amplifier,
-                                  generator=np.random.default_rng(s.seed))
+    model, spec = build_mlp_traps(
+        base,
+        parts["public"].x,
+        n_traps=s.n_traps,
+        rate=s.rate,
+        amplifier=s.amplifier,
+        generator=np.random.default_rng(s.seed),
+    )
     out.mkdir(parents=True, exist_ok=True)
     save_file(base.state_dict(), out / "base.safetensors")
     save_file(model.state_dict(), out / "backdoored.safetensors")
-    spec = TrapSpec(**{**asdict(spec), "config": {**(spec.config or {}), "dataset": dataset_name,
-                                                  "setup": asdict(s)}})
+    spec = TrapSpec(**{**asdict(spec), "config": {**(spec.config or {}), "dataset": dataset_name, "setup": asdict(s)}})
     spec.save(out / "traps.json")
-    return {"base": str(out / "base.safetensors"), "backdoored": str(out / "backdoored.safetensors"),
-            "traps": str(out / "traps.json")}
+    return {
+        "base": str(out / "base.safetensors"),
+        "backdoored": str(out / "backdoored.safetensors"),
+        "traps": str(out / "traps.json"),
+    }
 
 
 def mlp_from_state(sd: dict[str, torch.Tensor]) -> MLP:
@@ -102,12 +110,20 @@ def reconstruct_in_dir(folder: Path, *, after: Path | None = None) -> dict[str, 
     matches = match_images(rec, priv.x, hw)  # type: ignore[arg-type]
     flat = priv.x.reshape(len(priv.x), -1)
     order = sorted(matches, key=lambda m: -m.ssim)
-    pairs = np.stack([np.stack([np.clip(rec.images[m.trap], 0, 1).reshape(hw), flat[m.example].reshape(hw)])
-                      for m in order]) if order else np.zeros((0, 2, *hw))
+    pairs = (
+        np.stack(
+            [np.stack([np.clip(rec.images[m.trap], 0, 1).reshape(hw), flat[m.example].reshape(hw)]) for m in order]
+        )
+        if order
+        else np.zeros((0, 2, *hw))
+    )
     write_grid(pairs, folder / "reconstructions.png")
-    report = {"traps": len(spec.trap_units), "fired": int(rec.fired.sum()),
-              "ssim_at_least_0.9": sum(m.ssim >= 0.9 for m in matches),
-              "matches": [asdict(m) for m in order]}
+    report = {
+        "traps": len(spec.trap_units),
+        "fired": int(rec.fired.sum()),
+        "ssim_at_least_0.9": sum(m.ssim >= 0.9 for m in matches),
+        "matches": [asdict(m) for m in order],
+    }
     (folder / "reconstructions.json").write_text(json.dumps(report, indent=1))
     return {**{k: v for k, v in report.items() if k != "matches"}, "grid": str(folder / "reconstructions.png")}
 
@@ -144,5 +160,3 @@ def grid_png(pairs: np.ndarray, *, max_pairs: int = 32, per_row: int = 16) -> by
 
 def detect_path(model: Path, base: Path | None = None) -> list[WeightFinding]:
     return detect(load_weights(model), load_weights(base) if base is not None else None)
-
-

@@ -20,16 +20,30 @@ def scan_finding(paths: list[str], *, seed: int, threat_model: dict[str, object]
     rows = [[i.severity.name.lower(), i.rule, i.location, i.message] for i in issues]
     rows += [["high", "scan/error", r.path, f"could not be scanned: {r.error}"] for r in errors]
     counts = {s.name.lower(): sum(i.severity == s for i in issues) for s in Severity}
-    summary = (f"{len(results)} model files scanned without loading them: "
-               + (", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no issues")
-               + (f"; {len(errors)} could not be scanned" if errors else "") + ".")
+    summary = (
+        f"{len(results)} model files scanned without loading them: "
+        + (", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no issues")
+        + (f"; {len(errors)} could not be scanned" if errors else "")
+        + "."
+    )
     return Finding(
-        id="file-scan", category="file_scan", attack="scan", title="Model-file scan (static, nothing loaded)",
-        summary=summary, threat_model=threat_model,
-        metrics={"files": Metric(float(len(results))), "errors": Metric(float(len(errors))),
-                 **{f"issues_{k}": Metric(float(n)) for k, n in counts.items()}},
-        severity=worst, config={"paths": paths}, seed=seed, duration_s=round(time.perf_counter() - t0, 3),
+        id="file-scan",
+        category="file_scan",
+        attack="scan",
+        title="Model-file scan (static, nothing loaded)",
+        summary=summary,
+        threat_model=threat_model,
+        metrics={
+            "files": Metric(float(len(results))),
+            "errors": Metric(float(len(errors))),
+            **{f"issues_{k}": Metric(float(n)) for k, n in counts.items()},
+        },
+        severity=worst,
+        config={"paths": paths},
+        seed=seed,
+        duration_s=round(time.perf_counter() - t0, 3),
         versions=versions(),
         artifacts=(Artifact("table", "Scan issues", {"columns": ["severity", "rule", "where", "what"], "rows": rows}),)
-        if rows else (),
+        if rows
+        else (),
     )

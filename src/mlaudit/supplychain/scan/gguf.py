@@ -57,9 +57,16 @@ def scan_gguf(f: BinaryIO, size: int, location: str, res: FileResult) -> None:
     n_tensors, n_kv = _u(r, width), _u(r, width)
     # each key-value needs at least 8 (key length) + 4 (type) + 1 bytes; each tensor info at least 24
     if n_kv * 13 + n_tensors * 24 > size:
-        res.issues.append(Issue(Severity.CRITICAL, "gguf/header-counts",
-                                f"header declares {n_kv} key-values and {n_tensors} tensors, more than a "
-                                f"{size}-byte file can hold (loader overflow, CVE-2024-25664 family)", location, 8))
+        res.issues.append(
+            Issue(
+                Severity.CRITICAL,
+                "gguf/header-counts",
+                f"header declares {n_kv} key-values and {n_tensors} tensors, more than a "
+                f"{size}-byte file can hold (loader overflow, CVE-2024-25664 family)",
+                location,
+                8,
+            )
+        )
         return
     for _ in range(n_kv):
         key = _string(r, size, True) or ""
@@ -73,5 +80,3 @@ def scan_gguf(f: BinaryIO, size: int, location: str, res: FileResult) -> None:
         if n_dims > 4:
             raise ScanError(f"tensor with {n_dims} dimensions (GGML allows 4) at byte {r.pos}")
         r.skip(8 * n_dims + 4 + 8)
-
-

@@ -20,8 +20,14 @@ class Issue:
     trigger: str | None = None  # the import, key or template fragment that triggered it
 
     def to_dict(self) -> dict[str, Any]:
-        return {"severity": self.severity.name.lower(), "rule": self.rule, "message": self.message,
-                "location": self.location, "offset": self.offset, "trigger": self.trigger}
+        return {
+            "severity": self.severity.name.lower(),
+            "rule": self.rule,
+            "message": self.message,
+            "location": self.location,
+            "offset": self.offset,
+            "trigger": self.trigger,
+        }
 
 
 @dataclass
@@ -40,8 +46,13 @@ class FileResult:
         return max((i.severity for i in self.issues), default=Severity.INFO)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "format": self.format, "error": self.error,
-                "issues": [i.to_dict() for i in self.issues], "safe_imports": sorted(self.safe_imports)}
+        return {
+            "path": self.path,
+            "format": self.format,
+            "error": self.error,
+            "issues": [i.to_dict() for i in self.issues],
+            "safe_imports": sorted(self.safe_imports),
+        }
 
 
 class ScanError(Exception):

@@ -23,23 +23,52 @@ def check_config(cfg: Any, location: str, res: FileResult, path: str = "config")
         return
     if not isinstance(cfg, dict):
         if isinstance(cfg, str) and any(w in cfg for w in _CODE_WORDS):
-            res.issues.append(Issue(Severity.CRITICAL, "keras/code-in-config",
-                                    f"{path} names a loader or code call: {cfg[:80]!r}", location, trigger=cfg[:80]))
+            res.issues.append(
+                Issue(
+                    Severity.CRITICAL,
+                    "keras/code-in-config",
+                    f"{path} names a loader or code call: {cfg[:80]!r}",
+                    location,
+                    trigger=cfg[:80],
+                )
+            )
         return
-    cls, name = cfg.get("class_name"), (cfg.get("config") or {}).get("name") if isinstance(cfg.get("config"), dict) else None
+    cls, name = (
+        cfg.get("class_name"),
+        (cfg.get("config") or {}).get("name") if isinstance(cfg.get("config"), dict) else None,
+    )
     if cls in ("Lambda", "TFOpLambda", "SlicingOpLambda"):
-        res.issues.append(Issue(Severity.CRITICAL, "keras/lambda",
-                                f"{cls} layer {name!r} at {path}: its function is Python code run when the model loads",
-                                location, trigger=f"{cls}:{name}"))
+        res.issues.append(
+            Issue(
+                Severity.CRITICAL,
+                "keras/lambda",
+                f"{cls} layer {name!r} at {path}: its function is Python code run when the model loads",
+                location,
+                trigger=f"{cls}:{name}",
+            )
+        )
     module = cfg.get("module")
     if isinstance(module, str) and not any(module == m or module.startswith(m + ".") for m in _KERAS_MODULES):
-        res.issues.append(Issue(Severity.HIGH, "keras/arbitrary-module",
-                                f"{path} imports module {module!r} to build {cls!r} (CVE-2025-1550)", location,
-                                trigger=module))
+        res.issues.append(
+            Issue(
+                Severity.HIGH,
+                "keras/arbitrary-module",
+                f"{path} imports module {module!r} to build {cls!r} (CVE-2025-1550)",
+                location,
+                trigger=module,
+            )
+        )
     reg = cfg.get("registered_name")
     if isinstance(reg, str) and ">" in reg:
-        res.issues.append(Issue(Severity.MEDIUM, "keras/custom-object",
-                                f"{path} needs custom object {reg!r}: code outside Keras", location, trigger=reg))
+        res.issues.append(
+            Issue(
+                Severity.MEDIUM,
+                "keras/custom-object",
+                f"{path} needs custom object {reg!r}: code outside Keras",
+                location,
+                trigger=reg,
+            )
+        )
     for k, v in cfg.items():
         check_config(v, location, res, f"{path}.{k}")
 

@@ -29,9 +29,15 @@ def scan_npy(f: BinaryIO, location: str, res: FileResult) -> None:
     descr = header.get("descr") if isinstance(header, dict) else None
     if "O" not in repr(descr):
         return  # numeric data: nothing to execute, nothing read
-    res.issues.append(Issue(Severity.LOW, "numpy/object-array",
-                            "object array: numpy.load needs allow_pickle=True, which unpickles the data",
-                            location, r.pos))
+    res.issues.append(
+        Issue(
+            Severity.LOW,
+            "numpy/object-array",
+            "object array: numpy.load needs allow_pickle=True, which unpickles the data",
+            location,
+            r.pos,
+        )
+    )
     issues, safe = to_issues(analyse(r), location)
     res.issues.extend(issues)
     res.safe_imports |= safe

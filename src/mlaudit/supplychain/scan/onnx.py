@@ -47,9 +47,15 @@ def scan_onnx(raw: bytes, model_dir: Path | None, location: str, res: FileResult
         raise ScanError(f"cannot parse ONNX protobuf ({e})") from None
     for imp in model.opset_import:
         if imp.domain not in _STANDARD_DOMAINS:
-            res.issues.append(Issue(Severity.MEDIUM, "onnx/custom-domain",
-                                    f"operator domain {imp.domain!r} needs a custom native library to run", location,
-                                    trigger=imp.domain))
+            res.issues.append(
+                Issue(
+                    Severity.MEDIUM,
+                    "onnx/custom-domain",
+                    f"operator domain {imp.domain!r} needs a custom native library to run",
+                    location,
+                    trigger=imp.domain,
+                )
+            )
     for g in _graphs(model.graph):
         for t in g.initializer:
             if t.data_location != onnx.TensorProto.EXTERNAL:
@@ -60,17 +66,36 @@ def scan_onnx(raw: bytes, model_dir: Path | None, location: str, res: FileResult
 
 def _check_location(loc: str, tensor: str, model_dir: Path | None, location: str, res: FileResult) -> None:
     if os.path.isabs(loc) or loc.startswith(("\\", "/")) or ":" in loc[:3]:
-        res.issues.append(Issue(Severity.CRITICAL, "onnx/external-data-path",
-                                f"tensor {tensor!r} reads external data from absolute path {loc!r}", location, trigger=loc))
+        res.issues.append(
+            Issue(
+                Severity.CRITICAL,
+                "onnx/external-data-path",
+                f"tensor {tensor!r} reads external data from absolute path {loc!r}",
+                location,
+                trigger=loc,
+            )
+        )
         return
     if ".." in Path(loc).parts:
-        res.issues.append(Issue(Severity.CRITICAL, "onnx/external-data-path",
-                                f"tensor {tensor!r} reads external data outside the model folder: {loc!r}", location,
-                                trigger=loc))
+        res.issues.append(
+            Issue(
+                Severity.CRITICAL,
+                "onnx/external-data-path",
+                f"tensor {tensor!r} reads external data outside the model folder: {loc!r}",
+                location,
+                trigger=loc,
+            )
+        )
         return
     if model_dir is not None:
         target = model_dir / loc
         if target.is_symlink() and not target.resolve().is_relative_to(model_dir.resolve()):
-            res.issues.append(Issue(Severity.HIGH, "onnx/external-data-symlink",
-                                    f"tensor {tensor!r} external data {loc!r} is a symlink out of the folder", location,
-                                    trigger=loc))
+            res.issues.append(
+                Issue(
+                    Severity.HIGH,
+                    "onnx/external-data-symlink",
+                    f"tensor {tensor!r} external data {loc!r} is a symlink out of the folder",
+                    location,
+                    trigger=loc,
+                )
+            )

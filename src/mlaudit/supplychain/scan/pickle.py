@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import pickletools
 import re
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
-
-import struct
 
 from mlaudit.findings import Severity
 from mlaudit.supplychain.scan.issues import Issue, ScanError
 from mlaudit.supplychain.scan.policy import classify
 
+_CODE2OP = {op.code: op for op in pickletools.opcodes}
 MAX_INLINE = 1 << 20  # byte / string arguments up to this size are read; larger ones are skipped unread
 MAX_LINE = 1 << 16  # text-protocol arguments
 MAX_STACK = 1 << 20
@@ -74,7 +74,7 @@ class Large:
 class Reader:
     """Sequential reader over a binary stream that can skip without holding data in memory."""
 
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: BinaryIO | Any) -> None:
         self.f = f
         self.pos = 0
 
@@ -138,8 +138,19 @@ def _read_arg(r: Reader, name: str) -> Any:
         return int.from_bytes(r.read(n), "little", signed=signed)
     if name == "float8":
         return struct.unpack(">d", r.read(8))[0]
-    sized = {"string1": 1, "bytes1": 1, "unicodestring1": 1, "long1": 1, "string4": 4, "bytes4": 4,
-             "unicodestring4": 4, "long4": 4, "bytes8": 8, "unicodestring8": 8, "bytearray8": 8}
+    sized = {
+        "string1": 1,
+        "bytes1": 1,
+        "unicodestring1": 1,
+        "long1": 1,
+        "string4": 4,
+        "bytes4": 4,
+        "unicodestring4": 4,
+        "long4": 4,
+        "bytes8": 8,
+        "unicodestring8": 8,
+        "bytearray8": 8,
+    }
     if name in sized:
         n = _len_arg(r, sized[name], signed=name in ("string4", "long4"))
         if n < 0:
@@ -222,8 +233,9 @@ class _Machine:
         elif n == "PROTO":
             self.out.protocol = arg
             if not 0 <= arg <= 5:
-                self.out.issues.append(Issue(Severity.MEDIUM, "pickle/malformed", f"unknown pickle protocol {arg}",
-                                             "", offset))
+                self.out.issues.append(
+                    Issue(Severity.MEDIUM, "pickle/malformed", f"unknown pickle protocol {arg}", "", offset)
+                )
         elif n == "FRAME":
             pass  # frame lengths are not trusted: opcodes are read one by one regardless
         elif n in ("GLOBAL", "INST"):
@@ -254,8 +266,15 @@ class _Machine:
                     self.build_hook(obj, r)
             self.push(obj)
         elif n in ("EXT1", "EXT2", "EXT4"):
-            self.out.issues.append(Issue(Severity.MEDIUM, "pickle/extension-registry",
-                                         f"imports through the copyreg extension registry (code {arg})", "", offset))
+            self.out.issues.append(
+                Issue(
+                    Severity.MEDIUM,
+                    "pickle/extension-registry",
+                    f"imports through the copyreg extension registry (code {arg})",
+                    "",
+                    offset,
+                )
+            )
             self.global_(None, None, offset)
         elif n in ("PUT", "BINPUT", "LONG_BINPUT"):
             self.memo[arg] = self.stack[-1] if self.stack else Opaque()
@@ -291,8 +310,13 @@ class _Machine:
             items = [self.pop() for _ in range(k)][::-1]
             self.push(tuple(items))
         elif n in ("APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS"):
-            items = [self.pop()] if n == "APPEND" else self.pop_mark() if n in ("APPENDS", "SETITEMS", "ADDITEMS") \
+            items = (
+                [self.pop()]
+                if n == "APPEND"
+                else self.pop_mark()
+                if n in ("APPENDS", "SETITEMS", "ADDITEMS")
                 else [self.pop(), self.pop()][::-1]
+            )
             target = self.stack[-1] if self.stack else None
             if target is None:
                 raise ScanError(f"{n} with nothing to add to")
@@ -345,7 +369,7 @@ def analyse_stream(r: Reader, out: PickleAnalysis, *, build_hook: BuildHook | No
         code = r.peek1()
         if not code:
             raise EOFError(f"stream ends at byte {offset} before STOP")
-        op = pickletools.code2op.get(code.decode("latin-1"))
+        op = _CODE2OP.get(code.decode("latin-1"))
         if op is None:
             raise ScanError(f"byte {code!r} at offset {offset} is not a pickle opcode")
         arg = _read_arg(r, op.arg.name) if op.arg is not None else None
@@ -354,8 +378,9 @@ def analyse_stream(r: Reader, out: PickleAnalysis, *, build_hook: BuildHook | No
             return
 
 
-def analyse(r: Reader, *, build_hook: BuildHook | None = None, max_pickles: int | None = None,
-            continuation: bool = False) -> list[PickleAnalysis]:
+def analyse(
+    r: Reader, *, build_hook: BuildHook | None = None, max_pickles: int | None = None, continuation: bool = False
+) -> list[PickleAnalysis]:
     """Analyse every pickle of a stacked stream. A broken stream keeps what was read before it.
 
     Raises ScanError when the very first opcode is not a pickle opcode (the input is not a pickle),
@@ -398,9 +423,16 @@ def to_issues(analyses: list[PickleAnalysis], location: str) -> tuple[list[Issue
         called = {id(c.func) for c in a.calls}
         for g in a.imports:
             if g.module is None:
-                issues.append(Issue(Severity.CRITICAL, "pickle/computed-import",
-                                    "imports a name computed while loading (it cannot be checked statically)",
-                                    location, g.offset, "?"))
+                issues.append(
+                    Issue(
+                        Severity.CRITICAL,
+                        "pickle/computed-import",
+                        "imports a name computed while loading (it cannot be checked statically)",
+                        location,
+                        g.offset,
+                        "?",
+                    )
+                )
                 continue
             v = classify(g.module, g.name or "")
             if v.severity == Severity.INFO:
@@ -411,10 +443,23 @@ def to_issues(analyses: list[PickleAnalysis], location: str) -> tuple[list[Issue
         issues.extend(Issue(x.severity, x.rule, x.message, location, x.offset, x.trigger) for x in a.issues)
         if a.error is not None:
             if i > 0 and a.opcodes == 0 and not a.imports:
-                issues.append(Issue(Severity.LOW, "pickle/trailing-data",
-                                    f"bytes after the last pickle are not a pickle ({a.error})", location, a.error_offset))
+                issues.append(
+                    Issue(
+                        Severity.LOW,
+                        "pickle/trailing-data",
+                        f"bytes after the last pickle are not a pickle ({a.error})",
+                        location,
+                        a.error_offset,
+                    )
+                )
             else:
-                issues.append(Issue(Severity.MEDIUM, "pickle/malformed",
-                                    f"pickle stream {i + 1} breaks ({a.error}); an unpickler runs everything before "
-                                    "the break", location, a.error_offset))
+                issues.append(
+                    Issue(
+                        Severity.MEDIUM,
+                        "pickle/malformed",
+                        f"pickle stream {i + 1} breaks ({a.error}); an unpickler runs everything before the break",
+                        location,
+                        a.error_offset,
+                    )
+                )
     return issues, safe

@@ -11,9 +11,28 @@ from mlaudit.findings import Severity
 from mlaudit.supplychain.scan.issues import FileResult, Issue
 
 MAX_HEADER = 100_000_000
-_BITS = {"BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "I16": 16, "U16": 16, "F16": 16,
-         "BF16": 16, "I32": 32, "U32": 32, "F32": 32, "I64": 64, "U64": 64, "F64": 64, "C64": 64, "F4": 4, "F6_E2M3": 6,
-         "F6_E3M2": 6}
+_BITS = {
+    "BOOL": 8,
+    "U8": 8,
+    "I8": 8,
+    "F8_E5M2": 8,
+    "F8_E4M3": 8,
+    "F8_E8M0": 8,
+    "I16": 16,
+    "U16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "I32": 32,
+    "U32": 32,
+    "F32": 32,
+    "I64": 64,
+    "U64": 64,
+    "F64": 64,
+    "C64": 64,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
+}
 
 
 def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -55,7 +74,9 @@ def scan_safetensors(f: BinaryIO, size: int, location: str, res: FileResult) -> 
         except (KeyError, TypeError, ValueError):
             return bad("tensor-entry", f"tensor {name!r} has a malformed entry {str(t)[:80]}")
         if b - a != (nbits + 7) // 8:
-            return bad("tensor-size", f"tensor {name!r} spans {b - a} bytes but its dtype and shape need {(nbits + 7) // 8}")
+            return bad(
+                "tensor-size", f"tensor {name!r} spans {b - a} bytes but its dtype and shape need {(nbits + 7) // 8}"
+            )
         spans.append((a, b, name))
     end = 0
     for a, b, name in sorted(spans):

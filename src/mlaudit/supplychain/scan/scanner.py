@@ -57,8 +57,14 @@ def scan_file(path: Path, *, root: Path | None = None) -> FileResult:
             target = path.resolve()
             base = (root or path.parent).resolve()
             if not target.is_relative_to(base):
-                res.issues.append(Issue(Severity.HIGH, "file/symlink-escape",
-                                        f"symlink points outside the folder, to {str(target)!r}", str(path)))
+                res.issues.append(
+                    Issue(
+                        Severity.HIGH,
+                        "file/symlink-escape",
+                        f"symlink points outside the folder, to {str(target)!r}",
+                        str(path),
+                    )
+                )
         if not path.exists():
             raise ScanError("no such file")
         size = path.stat().st_size
@@ -72,8 +78,9 @@ def scan_file(path: Path, *, root: Path | None = None) -> FileResult:
     return res
 
 
-def _scan_seekable(f: BinaryIO, size: int, loc: str, res: FileResult, depth: int, name: str,
-                   folder: Path | None) -> None:
+def _scan_seekable(
+    f: BinaryIO, size: int, loc: str, res: FileResult, depth: int, name: str, folder: Path | None
+) -> None:
     if depth > MAX_DEPTH:
         raise ScanError(f"archives nested deeper than {MAX_DEPTH} levels")
     head = f.read(512)
@@ -104,8 +111,9 @@ def _scan_seekable(f: BinaryIO, size: int, loc: str, res: FileResult, depth: int
             res.format = found
 
 
-def _scan_other(f: BinaryIO, size: int, head: bytes, kind: str, loc: str, res: FileResult, name: str,
-                folder: Path | None) -> str:
+def _scan_other(
+    f: BinaryIO, size: int, head: bytes, kind: str, loc: str, res: FileResult, name: str, folder: Path | None
+) -> str:
     """Pickles (any protocol), text (JSON configs, templates, code), ONNX; returns the format found."""
     if kind in ("pickle", "maybe-pickle", "text"):
         if _scan_pickle(f, loc, res, strict=kind == "pickle"):
@@ -120,8 +128,14 @@ def _scan_other(f: BinaryIO, size: int, head: bytes, kind: str, loc: str, res: F
     if kind == "text" or is_text(head):
         _scan_text(f, size, loc, res, name)
         return "text"
-    res.issues.append(Issue(Severity.LOW, "file/unknown-format",
-                            "unrecognised binary format: not scanned (mlaudit cannot vouch for it)", loc))
+    res.issues.append(
+        Issue(
+            Severity.LOW,
+            "file/unknown-format",
+            "unrecognised binary format: not scanned (mlaudit cannot vouch for it)",
+            loc,
+        )
+    )
     return "unknown"
 
 
@@ -157,8 +171,14 @@ def _scan_text(f: BinaryIO, size: int, loc: str, res: FileResult, name: str) -> 
     import json
 
     if name.endswith(".py"):
-        res.issues.append(Issue(Severity.MEDIUM, "hf/python-code",
-                                "Python source beside the model: loaders with trust_remote_code=True run it", loc))
+        res.issues.append(
+            Issue(
+                Severity.MEDIUM,
+                "hf/python-code",
+                "Python source beside the model: loaders with trust_remote_code=True run it",
+                loc,
+            )
+        )
     if not name.endswith(".json") or size > 64 << 20:
         return
     try:
@@ -168,9 +188,16 @@ def _scan_text(f: BinaryIO, size: int, loc: str, res: FileResult, name: str) -> 
     if not isinstance(doc, dict):
         return
     if "auto_map" in doc:
-        res.issues.append(Issue(Severity.HIGH, "hf/auto-map",
-                                f"auto_map {json.dumps(doc['auto_map'])[:120]}: custom model code that "
-                                "trust_remote_code=True would import and run", loc, trigger="auto_map"))
+        res.issues.append(
+            Issue(
+                Severity.HIGH,
+                "hf/auto-map",
+                f"auto_map {json.dumps(doc['auto_map'])[:120]}: custom model code that "
+                "trust_remote_code=True would import and run",
+                loc,
+                trigger="auto_map",
+            )
+        )
     template = doc.get("chat_template")
     for t in template if isinstance(template, list) else [template]:
         text = t.get("template") if isinstance(t, dict) else t
@@ -184,9 +211,15 @@ def _scan_zip(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
     names = {m.name for m in ms}
     if any(n.endswith("constants.pkl") for n in names) and any("/code/" in n or n.startswith("code/") for n in names):
         res.format = "torchscript"
-        res.issues.append(Issue(Severity.MEDIUM, "torch/torchscript",
-                                "TorchScript archive: torch.jit.load compiles and runs the code/ it carries, and "
-                                "weights_only loading refuses it", loc))
+        res.issues.append(
+            Issue(
+                Severity.MEDIUM,
+                "torch/torchscript",
+                "TorchScript archive: torch.jit.load compiles and runs the code/ it carries, and "
+                "weights_only loading refuses it",
+                loc,
+            )
+        )
     if "config.json" in names and any(n.endswith(".weights.h5") for n in names):
         res.format = "keras"
     for m in ms:
@@ -212,8 +245,9 @@ def _torch_storages(f: BinaryIO, ms: list[zipmod.Member], loc: str, res: FileRes
         try:
             analyses = analyse(Reader(zipmod.open_member(f, m)), build_hook=hook)
         except ScanError as e:
-            res.issues.append(Issue(Severity.MEDIUM, "pickle/malformed", f"data.pkl is not a pickle ({e})",
-                                    f"{loc}!{m.name}"))
+            res.issues.append(
+                Issue(Severity.MEDIUM, "pickle/malformed", f"data.pkl is not a pickle ({e})", f"{loc}!{m.name}")
+            )
             continue
         issues, safe = to_issues(analyses + hook.nested, f"{loc}!{m.name}")
         res.issues.extend(issues)
@@ -247,8 +281,14 @@ def _scan_tar(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
             for info in t:
                 sub = f"{loc}!{info.name}"
                 if info.name.startswith("/") or ".." in Path(info.name).parts:
-                    res.issues.append(Issue(Severity.HIGH, "archive/path-traversal",
-                                            f"member path {info.name!r} escapes the extraction folder", sub))
+                    res.issues.append(
+                        Issue(
+                            Severity.HIGH,
+                            "archive/path-traversal",
+                            f"member path {info.name!r} escapes the extraction folder",
+                            sub,
+                        )
+                    )
                 if info.issym() or info.islnk():
                     res.issues.append(Issue(Severity.MEDIUM, "archive/link", f"link to {info.linkname!r}", sub))
                 if info.isfile():

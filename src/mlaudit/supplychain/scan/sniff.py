@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pickletools
 
+_OPCODES = {op.code for op in pickletools.opcodes}
+
+
 def sniff(head: bytes) -> str:
     """Name the format of a stream from its first bytes (512 are plenty)."""
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
@@ -34,7 +37,7 @@ def sniff(head: bytes) -> str:
         return "pickle"
     if head[:1] == b"\x08" and len(head) > 2:
         return "protobuf"
-    if head[:1] and chr(head[0]) in pickletools.code2op:
+    if head[:1] and chr(head[0]) in _OPCODES:
         return "maybe-pickle"  # protocol 0/1 pickles start with any opcode and may be plain ASCII
     if is_text(head):
         return "text"

@@ -87,17 +87,31 @@ def members(f: BinaryIO, location: str, res: FileResult) -> list[Member]:
     listed: list[Member] = []
     try:
         with zipfile.ZipFile(f) as z:
-            listed = [Member(i.filename, i.header_offset, i.compress_type, i.compress_size, i.file_size)
-                      for i in z.infolist()]
+            listed = [
+                Member(i.filename, i.header_offset, i.compress_type, i.compress_size, i.file_size) for i in z.infolist()
+            ]
     except (zipfile.BadZipFile, OSError, ValueError) as e:
-        res.issues.append(Issue(Severity.MEDIUM, "zip/central-directory",
-                                f"central directory unreadable ({e}); members taken from local headers", location))
+        res.issues.append(
+            Issue(
+                Severity.MEDIUM,
+                "zip/central-directory",
+                f"central directory unreadable ({e}); members taken from local headers",
+                location,
+            )
+        )
     known = {m.header_offset for m in listed}
     hidden = [m for m in _walk_local_headers(f) if m.header_offset not in known]
     for m in hidden:
-        res.issues.append(Issue(Severity.HIGH, "zip/hidden-member",
-                                f"member {m.name!r} has a local header but is not in the central directory",
-                                location, m.header_offset, m.name))
+        res.issues.append(
+            Issue(
+                Severity.HIGH,
+                "zip/hidden-member",
+                f"member {m.name!r} has a local header but is not in the central directory",
+                location,
+                m.header_offset,
+                m.name,
+            )
+        )
     return listed + hidden
 
 
