@@ -144,11 +144,19 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
+# With no config file: the built-in default target under an adversary who knows the public base model,
+# the training recipe and the data distribution, so that every membership attack runs.
+BUILTIN_DEFAULT: dict[str, Any] = {
+    "threat_model": {"access": "probabilities", "knowledge": ["population_data", "base_model", "training_recipe"]},
+    "attacks": ["loss", "base-reference", "lira", "lira-offline", "rmia", "rmia-offline"],
+}
+
+
 def load(path: str | Path | None, *, profile: str | None = None) -> AuditConfig:
     """Read a YAML config (safe loader only); None gives the built-in default audit."""
     import yaml
 
-    raw: Any = {}
+    raw: Any = dict(BUILTIN_DEFAULT) if path is None else {}
     if path is not None:
         p = Path(path)
         if not p.is_file():

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from mlaudit.attacks.references import References
 from mlaudit.data.dataset import Dataset
 from mlaudit.findings import Artifact, Finding, Metric, Severity
 from mlaudit.targets.base import Target
@@ -21,6 +22,8 @@ class AttackInputs:
     nonmembers: Dataset | None = None
     population: Dataset | None = None
     base: Target | None = None  # the public pretrained model, when the adversary knows it
+    references: References | None = None  # online reference models (trained on random subsets, keep matrix)
+    offline_references: References | None = None  # reference models that never saw the audited examples
 
 
 class Attack(Protocol):

@@ -6,12 +6,24 @@ import sys
 from typing import Any
 
 from mlaudit.attacks.base import Attack
+from functools import partial
+
+from mlaudit.attacks.membership.base_reference import BaseReference
+from mlaudit.attacks.membership.lira import LiRA
 from mlaudit.attacks.membership.loss import LOSS
+from mlaudit.attacks.membership.rmia import RMIA
 from mlaudit.errors import ConfigError
 from mlaudit.threat import ThreatModel
 
-REGISTRY: dict[str, type[Any]] = {
+REGISTRY: dict[str, Any] = {
     "loss": LOSS,
+    "base-reference": BaseReference,
+    "lira": partial(LiRA, online=True),
+    "lira-fixed-variance": partial(LiRA, online=True, fixed_variance=True),
+    "lira-offline": partial(LiRA, online=False),
+    "lira-offline-fixed-variance": partial(LiRA, online=False, fixed_variance=True),
+    "rmia": partial(RMIA, online=True),
+    "rmia-offline": partial(RMIA, online=False),
 }
 
 
@@ -33,7 +45,8 @@ def check_permitted(attack: Attack, threat_model: ThreatModel) -> None:
 def describe() -> list[dict[str, Any]]:
     """One row per attack for `mlaudit list`."""
     rows = []
-    for name, cls in sorted(REGISTRY.items()):
+    for name, factory in sorted(REGISTRY.items()):
+        cls = type(factory())
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         rows.append(
             {

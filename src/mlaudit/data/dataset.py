@@ -30,6 +30,7 @@ class Dataset:
     sensitive: np.ndarray | None = None
     sensitive_name: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    ids: np.ndarray | None = None  # stable example keys (indices into the original dataset), kept by subset()
 
     def __post_init__(self) -> None:
         n = len(self.x)
@@ -59,6 +60,7 @@ class Dataset:
         idx = np.asarray(idx, dtype=np.int64)
         x = [self.x[i] for i in idx] if isinstance(self.x, list) else self.x[idx]
         sens = None if self.sensitive is None else self.sensitive[idx]
+        ids = idx if self.ids is None else self.ids[idx]
         return Dataset(
             x,
             self.y[idx],
@@ -68,6 +70,7 @@ class Dataset:
             sens,
             self.sensitive_name,
             {**self.meta, "parent": self.name},
+            ids,
         )
 
     def check_num_classes(self, num_classes: int) -> None:

@@ -48,7 +48,9 @@ def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
     Every attack is checked against the threat model first, so a forbidden attack fails before
     anything runs.
     """
-    attacks = [get_attack(name) for name in cfg.attacks]
+    attacks = {name: get_attack(name) for name in cfg.attacks}
+    for a in attacks.values():
+        check_permitted(a, setup.threat_model)
     tm = setup.threat_model.to_dict()
     jobs = [
         Job(
@@ -71,20 +73,18 @@ def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
         jobs.append(
             Job("backdoor-demo", "privacy-backdoor demonstration", demo_finding, {"seed": cfg.seed, "threat_model": tm})
         )
-    for a in attacks:
-        check_permitted(a, setup.threat_model)
     view = setup.target.restricted(setup.threat_model)
-    for a in attacks:
+    for name in attacks:
         for pair, inputs in setup.inputs.items():
-            job_id = a.name if pair == "main" else f"{a.name}-{pair}"
-            desc = f"{a.name} on {inputs.members.name if inputs.members else '?'}"
+            job_id = name if pair == "main" else f"{name}-{pair}"
+            desc = f"{name} on {inputs.members.name if inputs.members else '?'}"
             jobs.append(
                 Job(
                     job_id,
                     desc,
                     run_attack,
                     {
-                        "name": a.name,
+                        "name": name,
                         "target": view,
                         "inputs": inputs,
                         "seed": cfg.seed,

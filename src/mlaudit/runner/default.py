@@ -65,6 +65,9 @@ class DefaultScenario:
     split_record: dict[str, Any]
     utility: dict[str, float]
     settings: DefaultSettings
+    train_set: Dataset
+    population: np.ndarray  # indices of held-out private-distribution examples no model trained on
+    key: str  # identifies the settings (cache file names)
 
 
 def load_default_data() -> tuple[Dataset, Dataset]:
@@ -118,7 +121,9 @@ def build_default(profile: str, *, seed: int, cache: Path | None, progress: Prog
         "finetuned_member_accuracy": accuracy(finetuned, parts["members"].x, parts["members"].y),
     }
     record = {"public": pub.to_dict(), "private": priv.to_dict()}
-    return DefaultScenario(base, finetuned, parts, record, utility, s)
+    used = np.concatenate(list(priv.indices.values()))
+    population = np.setdiff1d(np.flatnonzero(~public), used)
+    return DefaultScenario(base, finetuned, parts, record, utility, s, train_set, population, key)
 
 
 def _train(
@@ -152,3 +157,55 @@ def _save_cached(cache: Path | None, key: str, base: nn.Module, finetuned: nn.Mo
     cache.mkdir(parents=True, exist_ok=True)
     save_file(base.state_dict(), cache / f"default-{key}-base.safetensors")
     save_file(finetuned.state_dict(), cache / f"default-{key}-finetuned.safetensors")
+
+
+def references(
+    sc: DefaultScenario, *, n_models: int, seed: int, cache: Path | None, target: Any, progress: Progress | None = None
+) -> tuple[Any, Any]:
+    """Online references (fine-tuned from the public base on random subsets of the audited examples,
+    the target's recipe) and offline references (on population data only), as References records."""
+    from mlaudit.runner.references import record, train_references
+
+    ts, s = sc.train_set, sc.settings
+    universe = np.sort(np.concatenate([sc.parts[k].ids for k in ("members", "nonmembers", "control_a", "control_b")]))
+    rng = np.random.default_rng(seed + 2)
+    pop = rng.permutation(sc.population)
+    n_z = min(1000, len(pop) // 2)
+    z, offline_pool = np.sort(pop[:n_z]), np.sort(pop[n_z:])
+    shape = tuple(ts.x.shape[1:])
+
+    def make(model_seed: int) -> nn.Module:
+        with torch.random.fork_rng():
+            torch.manual_seed(model_seed)
+            m = build(s.architecture, shape, ts.num_classes)
+            m.load_state_dict(sc.base.state_dict())
+            head = m.head
+            assert isinstance(head, nn.Linear)
+            head.reset_parameters()  # the target's recipe: the public base with a fresh head
+        return m
+
+    n_train = len(sc.parts["members"])
+    common = {"n_models": n_models, "config": s.finetune, "cache": cache, "progress": progress}
+    # online references train on random halves of members + non-members, as the target trained on one
+    # such set; the control examples are OUT for every reference
+    halves = np.sort(np.concatenate([sc.parts["members"].ids, sc.parts["nonmembers"].ids]))
+    online, keep_halves = train_references(
+        make, ts.x, ts.y, halves, n_train=n_train, seed=seed + 3, key=f"ref-{sc.key}-online-halves", **common
+    )
+    keep = np.zeros((n_models, len(universe)), bool)
+    keep[:, np.searchsorted(universe, halves)] = keep_halves
+    # the small digits fallback has fewer spare examples than a training set: offline references get what there is
+    offline, _ = train_references(
+        make,
+        ts.x,
+        ts.y,
+        offline_pool,
+        n_train=min(n_train, len(offline_pool)),
+        seed=seed + 4,
+        key=f"ref-{sc.key}-offline",
+        **common,
+    )
+    args = (universe, ts.x[universe], ts.y[universe], ts.x[z], ts.y[z], target)
+    on = record(online, keep, *args)
+    off = record(offline, np.zeros((n_models, len(universe)), bool), *args)
+    return on, off

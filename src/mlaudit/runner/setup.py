@@ -14,7 +14,8 @@ from mlaudit.config import AuditConfig, DataSourceConfig
 from mlaudit.data import Dataset, images_from_idx, load_builtin, read_image_folder, read_npz, read_table
 from mlaudit.data.formats import existing
 from mlaudit.errors import InputError
-from mlaudit.runner.default import build_default
+from mlaudit.attacks.registry import get_attack
+from mlaudit.runner.default import build_default, references
 from mlaudit.runner.plan import Progress
 from mlaudit.targets import Target, TorchTarget
 from mlaudit.threat import Access, Knowledge, ThreatModel
@@ -71,9 +72,16 @@ def _default_setup(cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progre
     base = TorchTarget(sc.base, num_classes=int(n), name="public base model")
     p = sc.parts
     pop = p["control_a"] if Knowledge.POPULATION_DATA in tm.knowledge else None
+    on = off = None
+    if Knowledge.TRAINING_RECIPE in tm.knowledge and any(
+        Knowledge.TRAINING_RECIPE in get_attack(a).knowledge for a in cfg.attacks
+    ):
+        n_refs = 4 if cfg.profile == "quick" else 8  # per set (online and offline); wide MLPs train at ~3 ms a step
+        on, off = references(sc, n_models=n_refs, seed=cfg.seed, cache=cache, target=target, progress=progress)
+    base_view = base if Knowledge.BASE_MODEL in tm.knowledge else None
     inputs = {
-        "main": AttackInputs(p["members"], p["nonmembers"], pop, base),
-        "control": AttackInputs(p["control_a"], p["control_b"], None, base),
+        "main": AttackInputs(p["members"], p["nonmembers"], pop, base_view, on, off),
+        "control": AttackInputs(p["control_a"], p["control_b"], None, base_view, on, off),
     }
     info = {
         **target.describe(),

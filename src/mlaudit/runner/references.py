@@ -1,0 +1,102 @@
+"""Train reference models on random subsets with a recorded keep matrix, checkpointing each finished
+model (safetensors) so an interrupted audit resumes without retraining it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from mlaudit.attacks.membership.signals import softmax
+from mlaudit.attacks.references import References
+from mlaudit.models import MLP, TrainConfig, train
+from mlaudit.models.ensemble import stacked_logits, train_ensemble
+from mlaudit.runner.plan import NullProgress, Progress
+from mlaudit.targets.base import Target
+
+log = logging.getLogger(__name__)
+
+
+def train_references(
+    make_model: Callable[[int], nn.Module],
+    x: np.ndarray,
+    y: np.ndarray,
+    pool: np.ndarray,
+    *,
+    n_train: int,
+    n_models: int,
+    config: TrainConfig,
+    seed: int,
+    cache: Path | None,
+    key: str,
+    progress: Progress | None = None,
+) -> tuple[list[nn.Module], np.ndarray]:
+    """K models, model k trained on a random `n_train`-subset of `pool`; returns them and keep (K, |pool|)."""
+    rng = np.random.default_rng(seed)
+    subsets = [np.sort(rng.choice(pool, size=n_train, replace=False)) for _ in range(n_models)]
+    keep = np.stack([np.isin(pool, s) for s in subsets])
+    models = [make_model(seed * 1000 + k) for k in range(n_models)]
+    paths = [None if cache is None else cache / f"{key}-{k}.safetensors" for k in range(n_models)]
+    todo = [k for k, p in enumerate(paths) if p is None or not p.exists()]
+    for k in set(range(n_models)) - set(todo):
+        models[k].load_state_dict(load_file(str(paths[k])))
+    if todo:
+        log.info("training %d of %d reference models (%s)", len(todo), n_models, key)
+        progress = progress or NullProgress()
+        seeds = [seed * 1000 + 500 + k for k in todo]
+        total = config.epochs * ((n_train + config.batch_size - 1) // config.batch_size)
+        progress.start(key, f"training {len(todo)} reference models", total)
+        if all(isinstance(models[k], MLP) for k in todo):  # one stacked run
+            train_ensemble(
+                [models[k] for k in todo],
+                [subsets[k] for k in todo],
+                x,
+                y,
+                config,  # type: ignore[misc]
+                seeds=seeds,
+                progress=lambda d, _: progress.update(key, d),
+            )
+        else:
+            for k, s in zip(todo, seeds, strict=True):
+                train(models[k], x[subsets[k]], y[subsets[k]], config, generator=torch.Generator().manual_seed(s))
+        progress.finish(key)
+        for k in todo:
+            if paths[k] is not None:
+                paths[k].parent.mkdir(parents=True, exist_ok=True)
+                save_file({n: t.contiguous() for n, t in models[k].state_dict().items()}, str(paths[k]))
+    return [m.eval() for m in models], keep
+
+
+def _probs(models: list[nn.Module], x: np.ndarray) -> np.ndarray:
+    if all(isinstance(m, MLP) for m in models):
+        return softmax(stacked_logits(models, x).astype(np.float64))  # type: ignore[arg-type]
+    with torch.no_grad():
+        xt = torch.as_tensor(x, dtype=torch.float32)
+        return np.stack([torch.softmax(m(xt), 1).numpy() for m in models]).astype(np.float64)
+
+
+def record(
+    models: list[nn.Module],
+    keep: np.ndarray,
+    ids: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    pop_x: np.ndarray,
+    pop_y: np.ndarray,
+    target: Target,
+) -> References:
+    """Reference outputs on the audited examples and on population examples none of them trained on."""
+    return References(
+        ids=ids,
+        labels=y,
+        probabilities=_probs(models, x),
+        keep=keep,
+        population_probabilities=_probs(models, pop_x),
+        population_target=target.probabilities(pop_x),
+        population_labels=pop_y,
+    )
