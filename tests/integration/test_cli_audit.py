@@ -23,13 +23,9 @@ def test_default_audit_report(quick_report, quick_report_json):
     assert doc["target"]["kind"] == "default" and doc["threat_model"]["access"] == "probabilities"
     parts = doc["data"]["splits"]["private"]["parts"]
     assert not set(parts["members"]["indices"]) & set(parts["nonmembers"]["indices"])
-    assert {f["id"] for f in doc["findings"]} == {
-        "file-scan",
-        "backdoor-detect",
-        "backdoor-demo",
-        "loss",
-        "loss-control",
-    }
+    attacks = ("loss", "base-reference", "lira", "lira-offline", "rmia", "rmia-offline")
+    expected = {"file-scan", "backdoor-detect", "backdoor-demo"} | {i for a in attacks for i in (a, f"{a}-control")}
+    assert {f["id"] for f in doc["findings"]} == expected
     detect = next(f for f in doc["findings"] if f["id"] == "backdoor-detect")
     assert detect["severity"] == "info"  # the honestly fine-tuned default model carries no trap signatures
     demo = next(f for f in doc["findings"] if f["id"] == "backdoor-demo")
@@ -44,14 +40,14 @@ def test_default_audit_finds_membership_leak_and_chance_on_control(quick_report_
     non-member sets): AUC within 0.5 +- 4 sigma, sigma the Mann-Whitney null standard deviation
     sqrt((n1 + n2 + 1) / (12 n1 n2)); a false alarm at 4 sigma has probability about 6e-5."""
     f = {x["id"]: x["metrics"] for x in quick_report_json["findings"]}
-    for fid in ("loss", "loss-control"):
+    for fid in [i for i in f if f[i].get("auc")]:
         m = f[fid]
         sigma = mann_whitney_null_sigma(int(m["n_members"]["value"]), int(m["n_nonmembers"]["value"]))
         assert m["auc_null_sigma"]["value"] == sigma
-        if fid == "loss":
-            assert m["auc"]["value"] > 0.5 + 4 * sigma
+        if fid.endswith("-control"):
+            assert abs(m["auc"]["value"] - 0.5) < 4 * sigma, fid
         else:
-            assert abs(m["auc"]["value"] - 0.5) < 4 * sigma
+            assert m["auc"]["value"] > 0.5 + 4 * sigma, fid
         for k in ("tpr_at_0.001_fpr", "tpr_at_0.01_fpr"):
             assert m[k]["ci_low"] <= m[k]["value"] <= m[k]["ci_high"]
 

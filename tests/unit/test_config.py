@@ -6,7 +6,9 @@ from mlaudit.config import AuditConfig, from_dict, load
 
 def test_default_config():
     cfg = load(None)
-    assert cfg.target.kind == "default" and cfg.attacks == ("loss",) and cfg.profile == "quick"
+    assert cfg.target.kind == "default" and cfg.profile == "quick"
+    assert cfg.attacks == ("loss", "base-reference", "lira", "lira-offline", "rmia", "rmia-offline")
+    assert cfg.threat_model.knowledge == ("population_data", "base_model", "training_recipe")
 
 
 def test_unknown_key_named_with_suggestion_and_valid_keys():

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import Any
 
 from mlaudit.attacks.base import Attack
-from functools import partial
-
 from mlaudit.attacks.membership.base_reference import BaseReference
 from mlaudit.attacks.membership.lira import LiRA
 from mlaudit.attacks.membership.loss import LOSS

@@ -185,7 +185,7 @@ def references(
         return m
 
     n_train = len(sc.parts["members"])
-    common = {"n_models": n_models, "config": s.finetune, "cache": cache, "progress": progress}
+    common: dict[str, Any] = {"n_models": n_models, "config": s.finetune, "cache": cache, "progress": progress}
     # online references train on random halves of members + non-members, as the target trained on one
     # such set; the control examples are OUT for every reference
     halves = np.sort(np.concatenate([sc.parts["members"].ids, sc.parts["nonmembers"].ids]))

@@ -51,24 +51,21 @@ def train_references(
         seeds = [seed * 1000 + 500 + k for k in todo]
         total = config.epochs * ((n_train + config.batch_size - 1) // config.batch_size)
         progress.start(key, f"training {len(todo)} reference models", total)
-        if all(isinstance(models[k], MLP) for k in todo):  # one stacked run
+        mlps = [m for m in (models[k] for k in todo) if isinstance(m, MLP)]
+        if len(mlps) == len(todo):  # one stacked run
+            bar = progress
             train_ensemble(
-                [models[k] for k in todo],
-                [subsets[k] for k in todo],
-                x,
-                y,
-                config,  # type: ignore[misc]
-                seeds=seeds,
-                progress=lambda d, _: progress.update(key, d),
+                mlps, [subsets[k] for k in todo], x, y, config, seeds=seeds, progress=lambda d, _: bar.update(key, d)
             )
         else:
             for k, s in zip(todo, seeds, strict=True):
                 train(models[k], x[subsets[k]], y[subsets[k]], config, generator=torch.Generator().manual_seed(s))
         progress.finish(key)
         for k in todo:
-            if paths[k] is not None:
-                paths[k].parent.mkdir(parents=True, exist_ok=True)
-                save_file({n: t.contiguous() for n, t in models[k].state_dict().items()}, str(paths[k]))
+            path = paths[k]
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                save_file({n: t.contiguous() for n, t in models[k].state_dict().items()}, str(path))
     return [m.eval() for m in models], keep
 
 

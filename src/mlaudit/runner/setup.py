@@ -10,11 +10,11 @@ import numpy as np
 import torch
 
 from mlaudit.attacks.base import AttackInputs
+from mlaudit.attacks.registry import get_attack
 from mlaudit.config import AuditConfig, DataSourceConfig
 from mlaudit.data import Dataset, images_from_idx, load_builtin, read_image_folder, read_npz, read_table
 from mlaudit.data.formats import existing
 from mlaudit.errors import InputError
-from mlaudit.attacks.registry import get_attack
 from mlaudit.runner.default import build_default, references
 from mlaudit.runner.plan import Progress
 from mlaudit.targets import Target, TorchTarget
