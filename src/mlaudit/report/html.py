@@ -88,6 +88,28 @@ def _finding(f: Finding) -> str:
     )
 
 
+def _membership_overview(report: Report) -> str:
+    """All membership attacks (not their controls): one log-log ROC plot and a comparison table."""
+    from mlaudit.report.plots import roc_overlay_svg
+
+    mia = [f for f in report.findings if f.category == "membership" and not f.id.endswith("-control")]
+    curves = [(f.id, a.data["fpr"], a.data["tpr"]) for f in mia for a in f.artifacts if a.kind == "roc"]
+    if len(curves) < 2:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(f.id)}</td><td>{f.metrics['auc'].value:.3f}</td>"
+        f"<td>{f.metrics['tpr_at_0.001_fpr'].value:.2%}</td><td>{f.metrics['tpr_at_0.01_fpr'].value:.2%}</td>"
+        f"<td>{_sev(f.severity)}</td></tr>"
+        for f in mia
+    )
+    head = "<tr><th>attack</th><th>AUC</th><th>TPR at 0.1% FPR</th><th>TPR at 1% FPR</th><th>severity</th></tr>"
+    return (
+        f'<section id="membership-overview"><h2>Membership inference: every attack</h2>'
+        f"<div class='plots'><figure>{roc_overlay_svg(curves, 'ROC of every attack (log-log)')}</figure>"
+        f"<table>{head}{rows}</table></div></section>"
+    )
+
+
 def render_html(report: Report) -> str:
     worst = report.worst()
     data = {k: v for k, v in report.data.items() if k != "splits"}
@@ -106,6 +128,7 @@ def render_html(report: Report) -> str:
 <section id="target"><h2>Target</h2>{_kv_table(report.target)}</section>
 <section id="data"><h2>Data</h2>{_kv_table(data)}<p class="muted">Split indices and their sha256 are in report.json.</p></section>
 <section id="overview"><h2>Findings</h2><table>{overview}</table></section>
+{_membership_overview(report)}
 {"".join(_finding(f) for f in report.findings)}
 </main></body></html>
 """

@@ -55,4 +55,27 @@ def histogram_svg(data: dict[str, Any], title: str) -> str:
     return _svg(fig)
 
 
+def roc_overlay_svg(curves: list[tuple[str, list[float], list[float]]], title: str) -> str:
+    """Every attack's ROC on one log-log plot, so that attacks compare where it matters (low FPR)."""
+    floor = 1e-4
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    for label, fpr, tpr in curves:
+        pts = [(f, t) for f, t in zip(fpr, tpr, strict=True) if f > 0 and t > 0]
+        if pts:
+            ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", lw=1.4, label=label)
+    ax.plot([floor, 1], [floor, 1], ls="--", color="#7f8c8d", lw=1, label="chance")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlim=(floor, 1),
+        ylim=(floor, 1.05),
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title=title,
+    )
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower right", frameon=False, fontsize=7)
+    return _svg(fig)
+
+
 DRAW = {"roc": roc_svg, "histogram": histogram_svg}
