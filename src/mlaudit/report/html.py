@@ -96,10 +96,14 @@ def _membership_overview(report: Report) -> str:
     curves = [(f.id, a.data["fpr"], a.data["tpr"]) for f in mia for a in f.artifacts if a.kind == "roc"]
     if len(curves) < 2:
         return ""
+
+    def cell(f: Finding, key: str, fmt: str) -> str:
+        m = f.metrics.get(key)
+        return format(m.value, fmt) if m is not None else ""
+
     rows = "".join(
-        f"<tr><td>{_e(f.id)}</td><td>{f.metrics['auc'].value:.3f}</td>"
-        f"<td>{f.metrics['tpr_at_0.001_fpr'].value:.2%}</td><td>{f.metrics['tpr_at_0.01_fpr'].value:.2%}</td>"
-        f"<td>{_sev(f.severity)}</td></tr>"
+        f"<tr><td>{_e(f.id)}</td><td>{cell(f, 'auc', '.3f')}</td><td>{cell(f, 'tpr_at_0.001_fpr', '.2%')}</td>"
+        f"<td>{cell(f, 'tpr_at_0.01_fpr', '.2%')}</td><td>{_sev(f.severity)}</td></tr>"
         for f in mia
     )
     head = "<tr><th>attack</th><th>AUC</th><th>TPR at 0.1% FPR</th><th>TPR at 1% FPR</th><th>severity</th></tr>"

@@ -21,14 +21,7 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: the SVG is inlined in HTML
 
 
-def roc_svg(data: dict[str, Any], title: str) -> str:
-    """ROC on log-log axes (Carlini et al. 2022): the low-FPR region is where a leak matters."""
-    fpr, tpr = data["fpr"], data["tpr"]
-    floor = 1e-4
-    fig, ax = plt.subplots(figsize=(3.6, 3.4))
-    pts = [(f, t) for f, t in zip(fpr, tpr, strict=True) if f > 0 and t > 0]
-    if pts:
-        ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="#c0392b", lw=1.6, label="attack")
+def _roc_axes(ax: Any, title: str, floor: float, legend_size: int = 9) -> None:
     ax.plot([floor, 1], [floor, 1], ls="--", color="#7f8c8d", lw=1, label="chance")
     ax.set(
         xscale="log",
@@ -40,7 +33,20 @@ def roc_svg(data: dict[str, Any], title: str) -> str:
         title=title,
     )
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="lower right", frameon=False)
+    ax.legend(loc="lower right", frameon=False, fontsize=legend_size)
+
+
+def _step(ax: Any, fpr: list[float], tpr: list[float], **kw: Any) -> None:
+    pts = [(f, t) for f, t in zip(fpr, tpr, strict=True) if f > 0 and t > 0]  # log axes: drop the zero corner
+    if pts:
+        ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", **kw)
+
+
+def roc_svg(data: dict[str, Any], title: str) -> str:
+    """ROC on log-log axes (Carlini et al. 2022): the low-FPR region is where a leak matters."""
+    fig, ax = plt.subplots(figsize=(3.6, 3.4))
+    _step(ax, data["fpr"], data["tpr"], color="#c0392b", lw=1.6, label="attack")
+    _roc_axes(ax, title, 1e-4)
     return _svg(fig)
 
 
@@ -57,24 +63,10 @@ def histogram_svg(data: dict[str, Any], title: str) -> str:
 
 def roc_overlay_svg(curves: list[tuple[str, list[float], list[float]]], title: str) -> str:
     """Every attack's ROC on one log-log plot, so that attacks compare where it matters (low FPR)."""
-    floor = 1e-4
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     for label, fpr, tpr in curves:
-        pts = [(f, t) for f, t in zip(fpr, tpr, strict=True) if f > 0 and t > 0]
-        if pts:
-            ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", lw=1.4, label=label)
-    ax.plot([floor, 1], [floor, 1], ls="--", color="#7f8c8d", lw=1, label="chance")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlim=(floor, 1),
-        ylim=(floor, 1.05),
-        xlabel="false positive rate",
-        ylabel="true positive rate",
-        title=title,
-    )
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="lower right", frameon=False, fontsize=7)
+        _step(ax, fpr, tpr, lw=1.4, label=label)
+    _roc_axes(ax, title, 1e-4, legend_size=7)
     return _svg(fig)
 
 

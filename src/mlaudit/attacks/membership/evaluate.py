@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from mlaudit import metrics as M
+from mlaudit.attacks.base import AttackInputs
+from mlaudit.attacks.references import References
+from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Metric, Severity
+from mlaudit.targets.base import Target
 
 FPRS = (0.001, 0.01)
 _ROC_POINTS = 400
@@ -68,3 +72,17 @@ def score_histogram(members: np.ndarray, nonmembers: np.ndarray, title: str, *, 
             },
         },
     )
+
+
+def reference_signals(
+    target: Target, inputs: AttackInputs, *, online: bool, attack: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, References]:
+    """What a reference-model attack compares: labels (N,), the target's probabilities (N, C), the
+    references' probabilities (K, N, C) and keep matrix (K, N) for members then non-members."""
+    m, n = inputs.members, inputs.nonmembers
+    refs = inputs.references if online else inputs.offline_references
+    if m is None or n is None or refs is None or m.ids is None or n.ids is None:
+        raise InputError(f"{attack} needs members, non-members and reference models trained on them")
+    p_refs, keep = refs.select(np.concatenate([m.ids, n.ids]))
+    p_target = np.concatenate([target.probabilities(m.x), target.probabilities(n.x)])
+    return np.concatenate([m.y, n.y]), p_target, p_refs, keep, refs

@@ -15,9 +15,13 @@ import numpy as np
 from scipy import stats
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.membership.evaluate import membership_metrics, membership_severity, roc_artifact
+from mlaudit.attacks.membership.evaluate import (
+    membership_metrics,
+    membership_severity,
+    reference_signals,
+    roc_artifact,
+)
 from mlaudit.attacks.membership.signals import logit_confidence
-from mlaudit.errors import InputError
 from mlaudit.findings import Finding
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
@@ -87,38 +91,25 @@ class LiRA:
     knowledge: ClassVar[frozenset[Knowledge]] = frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE})
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
-        m, n = inputs.members, inputs.nonmembers
-        refs = inputs.references if self.online else inputs.offline_references
-        if m is None or n is None or refs is None or m.ids is None or n.ids is None:
-            raise InputError("LiRA needs members, non-members and reference models trained on them")
+        labels, p_target, p_refs, keep, refs = reference_signals(target, inputs, online=self.online, attack="LiRA")
+        k = int(p_refs.shape[0])
         stamp = Stamp(
-            self,
-            target,
-            {
-                "online": self.online,
-                "fixed_variance": self.fixed_variance,
-                "references": int(refs.probabilities.shape[0]),
-            },
-            seed,
-            id,
+            self, target, {"online": self.online, "fixed_variance": self.fixed_variance, "references": k}, seed, id
         )
-        ids = np.concatenate([m.ids, n.ids])
-        labels = np.concatenate([m.y, n.y])
-        p_refs, keep = refs.select(ids)
-        phi_t = logit_confidence(np.concatenate([target.probabilities(m.x), target.probabilities(n.x)]), labels)
-        phi_r = logit_confidence(p_refs, labels)
+        phi_t, phi_r = logit_confidence(p_target, labels), logit_confidence(p_refs, labels)
         if self.online:
             fallback = global_moments(logit_confidence(refs.probabilities, refs.labels), refs.keep)
             s = lira_online(phi_t, phi_r, keep, fixed_variance=self.fixed_variance, fallback=fallback)
         else:
             s = lira_offline(phi_t, phi_r, fixed_variance=self.fixed_variance)
-        s_in, s_out = s[: len(m)], s[len(m) :]
+        n_in = len(inputs.members or ())
+        s_in, s_out = s[:n_in], s[n_in:]
         metrics = membership_metrics(s_in, s_out)
         mode = ("online" if self.online else "offline") + (", fixed variance" if self.fixed_variance else "")
         return stamp.finish(
             title=f"LiRA {mode} (Carlini et al. 2022)",
-            summary=f"Likelihood ratio against {refs.probabilities.shape[0]} references: AUC "
-            f"{metrics['auc'].value:.3f}, TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}.",
+            summary=f"Likelihood ratio against {k} references: AUC {metrics['auc'].value:.3f}, "
+            f"TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}.",
             metrics=metrics,
             severity=membership_severity(metrics),
             artifacts=(roc_artifact(s_in, s_out, f"LiRA {mode} ROC (log-log)"),),

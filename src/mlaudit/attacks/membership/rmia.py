@@ -14,9 +14,13 @@ from typing import ClassVar
 import numpy as np
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.membership.evaluate import membership_metrics, membership_severity, roc_artifact
+from mlaudit.attacks.membership.evaluate import (
+    membership_metrics,
+    membership_severity,
+    reference_signals,
+    roc_artifact,
+)
 from mlaudit.attacks.membership.signals import true_class_probability
-from mlaudit.errors import InputError
 from mlaudit.findings import Finding
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
@@ -57,39 +61,32 @@ class RMIA:
     knowledge: ClassVar[frozenset[Knowledge]] = frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE})
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
-        m, n = inputs.members, inputs.nonmembers
-        refs = inputs.references if self.online else inputs.offline_references
-        if m is None or n is None or refs is None or m.ids is None or n.ids is None:
-            raise InputError("RMIA needs members, non-members and reference models trained on them")
-        stamp = Stamp(
-            self,
-            target,
-            {
-                "online": self.online,
-                "gamma": self.gamma,
-                "offline_a": self.offline_a,
-                "references": int(refs.probabilities.shape[0]),
-                "population": int(len(refs.population_labels)),
-            },
-            seed,
-            id,
+        labels, p_target, p_refs, _, refs = reference_signals(target, inputs, online=self.online, attack="RMIA")
+        k, z = int(p_refs.shape[0]), len(refs.population_labels)
+        config = {
+            "online": self.online,
+            "gamma": self.gamma,
+            "offline_a": self.offline_a,
+            "references": k,
+            "population": z,
+        }
+        stamp = Stamp(self, target, config, seed, id)
+        s = rmia_scores(
+            true_class_probability(p_target, labels),
+            true_class_probability(p_refs, labels),
+            true_class_probability(refs.population_target, refs.population_labels),
+            true_class_probability(refs.population_probabilities, refs.population_labels),
+            gamma=self.gamma,
+            offline_a=None if self.online else self.offline_a,
         )
-        ids = np.concatenate([m.ids, n.ids])
-        labels = np.concatenate([m.y, n.y])
-        p_refs, keep = refs.select(ids)
-        pt = true_class_probability(np.concatenate([target.probabilities(m.x), target.probabilities(n.x)]), labels)
-        pr = true_class_probability(p_refs, labels)
-        pz_t = true_class_probability(refs.population_target, refs.population_labels)
-        pz_r = true_class_probability(refs.population_probabilities, refs.population_labels)
-        s = rmia_scores(pt, pr, pz_t, pz_r, gamma=self.gamma, offline_a=None if self.online else self.offline_a)
-        s_in, s_out = s[: len(m)], s[len(m) :]
+        n_in = len(inputs.members or ())
+        s_in, s_out = s[:n_in], s[n_in:]
         metrics = membership_metrics(s_in, s_out)
         mode = "online" if self.online else "offline"
         return stamp.finish(
             title=f"RMIA {mode} (Zarifzadeh et al. 2024)",
-            summary=f"Pairwise likelihood ratio against {refs.probabilities.shape[0]} references and "
-            f"{len(refs.population_labels)} population examples: AUC {metrics['auc'].value:.3f}, "
-            f"TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}.",
+            summary=f"Pairwise likelihood ratio against {k} references and {z} population examples: AUC "
+            f"{metrics['auc'].value:.3f}, TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}.",
             metrics=metrics,
             severity=membership_severity(metrics),
             artifacts=(roc_artifact(s_in, s_out, f"RMIA {mode} ROC (log-log)"),),

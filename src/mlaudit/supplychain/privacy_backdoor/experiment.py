@@ -15,7 +15,7 @@ from mlaudit.data import Dataset, split
 from mlaudit.models import MLP, TrainConfig, accuracy, train
 from mlaudit.supplychain.privacy_backdoor.membership import build_membership_traps, membership_scores
 from mlaudit.supplychain.privacy_backdoor.mlp import build_mlp_traps
-from mlaudit.supplychain.privacy_backdoor.reconstruct import Match, match_images, reconstruct_mlp
+from mlaudit.supplychain.privacy_backdoor.reconstruct import Match, best_pairs, match_images, reconstruct_mlp
 from mlaudit.supplychain.privacy_backdoor.traps import TrapSpec
 from mlaudit.supplychain.privacy_backdoor.victim import FineTune, finetune
 from mlaudit.targets.torch import TorchTarget
@@ -105,14 +105,7 @@ def run_reconstruction(
         exact += int(m.example == k and m.ssim >= 0.9)
         r, x = rec.images[m.trap] > 0.5, flat[k] > 0
         ious.append(float((r & x).sum() / max((r | x).sum(), 1)))
-    order = sorted(matches, key=lambda m: -m.ssim)
-    pairs = (
-        np.stack(
-            [np.stack([np.clip(rec.images[m.trap], 0, 1).reshape(hw), flat[m.example].reshape(hw)]) for m in order]
-        )
-        if order
-        else np.zeros((0, 2, *hw))
-    )
+    pairs = best_pairs(rec, matches, priv.x, hw)
     return ReconstructionResult(
         ft.optimizer + (f"+momentum {ft.momentum}" if ft.momentum else ""),
         s.n_traps,

@@ -50,3 +50,14 @@ def match_images(rec: Reconstruction, train_x: np.ndarray, shape: tuple[int, int
         a, b = np.clip(r, 0, 1).reshape(shape), flat[k].reshape(shape)
         out.append(Match(int(j), k, metrics.ssim(a, b), metrics.psnr(a, b), float(np.abs(r - flat[k]).max())))
     return out
+
+
+def best_pairs(rec: Reconstruction, matches: list[Match], train_x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(n, 2, *shape): each fired trap's reconstruction beside its nearest example, best SSIM first."""
+    flat = train_x.reshape(len(train_x), -1)
+    order = sorted(matches, key=lambda m: -m.ssim)
+    if not order:
+        return np.zeros((0, 2, *shape))
+    return np.stack(
+        [np.stack([np.clip(rec.images[m.trap], 0, 1).reshape(shape), flat[m.example].reshape(shape)]) for m in order]
+    )

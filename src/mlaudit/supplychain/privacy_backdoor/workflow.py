@@ -19,7 +19,7 @@ from mlaudit.models.mlp import MLP
 from mlaudit.supplychain.privacy_backdoor.detect import WeightFinding, detect
 from mlaudit.supplychain.privacy_backdoor.experiment import Setup, pretrain, splits
 from mlaudit.supplychain.privacy_backdoor.mlp import build_mlp_traps
-from mlaudit.supplychain.privacy_backdoor.reconstruct import match_images, reconstruct_mlp
+from mlaudit.supplychain.privacy_backdoor.reconstruct import best_pairs, match_images, reconstruct_mlp
 from mlaudit.supplychain.privacy_backdoor.traps import TrapSpec
 from mlaudit.supplychain.privacy_backdoor.victim import FineTune, finetune
 from mlaudit.targets.safe_load import load_state_dict, load_weights
@@ -108,15 +108,8 @@ def reconstruct_in_dir(folder: Path, *, after: Path | None = None) -> dict[str, 
     priv, _ = _private(spec)
     hw = tuple(priv.x.shape[-2:])
     matches = match_images(rec, priv.x, hw)  # type: ignore[arg-type]
-    flat = priv.x.reshape(len(priv.x), -1)
     order = sorted(matches, key=lambda m: -m.ssim)
-    pairs = (
-        np.stack(
-            [np.stack([np.clip(rec.images[m.trap], 0, 1).reshape(hw), flat[m.example].reshape(hw)]) for m in order]
-        )
-        if order
-        else np.zeros((0, 2, *hw))
-    )
+    pairs = best_pairs(rec, matches, priv.x, hw)
     write_grid(pairs, folder / "reconstructions.png")
     report = {
         "traps": len(spec.trap_units),
