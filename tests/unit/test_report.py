@@ -62,5 +62,7 @@ def test_html_has_every_finding_escaped_with_inline_svg():
     page = render_html(_report(_finding("a"), _finding("b")))
     assert 'id="finding-a"' in page and 'id="finding-b"' in page
     assert "&lt;b&gt;LOSS&lt;/b&gt;" in page and "<b>LOSS</b>" not in page
-    assert page.count("<svg") == 4 and "http://" not in page.split("<svg")[0]  # no external resources
+    # two ROC + histogram per finding, and the overview plot of every membership attack
+    assert page.count("<svg") == 5 and 'id="membership-overview"' in page
+    assert "http://" not in page.split("<svg")[0]  # no external resources
     assert "<script" not in page
