@@ -2,7 +2,7 @@
 
 Two measurements per scanner, each in a fresh subprocess, best of `--repeat`:
 - scan: the scanner's Python API on the file, timed inside the process after its imports and one
-  warm-up scan, best of 5 (throughput = file size / scan time: the scanning work itself);
+  warm-up scan, best of 30 (throughput = file size / scan time: the scanning work itself);
 - cli: the scanner's command line, wall time from spawn to exit (start-up included, as users see it).
 Peak memory is the worker's maximum resident set size (os.wait4). The file is written by a separate
 process so that no child inherits its tensors. Ends with throughput_ratio_vs_picklescan=X (scan).
@@ -57,7 +57,7 @@ def worker(tool: str, path: str) -> None:
 
     clean = scan()  # warm-up: lazy imports and the page cache, for every scanner alike
     times = []
-    for _ in range(5):
+    for _ in range(30):
         t0 = time.perf_counter()
         scan()
         times.append(time.perf_counter() - t0)

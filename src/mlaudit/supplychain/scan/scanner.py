@@ -7,6 +7,7 @@ flat on multi-GB files; nested archives and compressed streams are spooled to te
 
 from __future__ import annotations
 
+import io
 import os
 import zlib
 from collections.abc import Iterable
@@ -243,7 +244,10 @@ def _torch_storages(f: BinaryIO, ms: list[zipmod.Member], loc: str, res: FileRes
         prefix = m.name[: -len("data.pkl")]
         hook = JoblibHook()
         try:
-            analyses = analyse(Reader(zipmod.open_member(f, m)), build_hook=hook)
+            stream = zipmod.open_member(f, m)
+            # a data.pkl is small next to its tensors: read it whole, then walk it at C speed
+            source = io.BytesIO(stream.read()) if m.file_size <= SPOOL_MEMORY else stream
+            analyses = analyse(Reader(source), build_hook=hook)
         except ScanError as e:
             res.issues.append(
                 Issue(Severity.MEDIUM, "pickle/malformed", f"data.pkl is not a pickle ({e})", f"{loc}!{m.name}")
@@ -264,8 +268,6 @@ def _torch_storages(f: BinaryIO, ms: list[zipmod.Member], loc: str, res: FileRes
 
 def _scan_member(stream: Any, size: int, loc: str, res: FileResult, depth: int, name: str) -> None:
     if size <= 1 << 20:  # small members (version, byteorder, configs) need no temporary file
-        import io
-
         data = stream.read(size + 1)
         _scan_seekable(io.BytesIO(data), len(data), loc, res, depth + 1, name, None)
         return

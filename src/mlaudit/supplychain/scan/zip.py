@@ -39,6 +39,7 @@ class MemberStream:
         if m.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise ScanError(f"member {m.name!r} uses compression method {m.compress_type}, which mlaudit cannot read")
         self.buf = b""
+        self.at = 0  # read position in buf
 
     def _raw(self, n: int) -> bytes:
         n = min(n, self.left)
@@ -52,15 +53,18 @@ class MemberStream:
 
     def read(self, n: int = -1) -> bytes:
         n = (1 << 62) if n is None or n < 0 else n
-        while len(self.buf) < n:
+        while len(self.buf) - self.at < n:
             raw = self._raw(1 << 20)
             if not raw:
                 if self.z is not None:
-                    self.buf += self.z.flush()
-                    self.z = None
+                    self.buf = self.buf[self.at :] + self.z.flush()
+                    self.at, self.z = 0, None
                 break
-            self.buf += self.z.decompress(raw) if self.z is not None else raw
-        out, self.buf = self.buf[:n], self.buf[n:]
+            # compact once per refill, not per read: small reads stay O(1)
+            self.buf = self.buf[self.at :] + (self.z.decompress(raw) if self.z is not None else raw)
+            self.at = 0
+        out = self.buf[self.at : self.at + n]
+        self.at += len(out)
         return out
 
     def readline(self, limit: int = -1) -> bytes:
