@@ -47,8 +47,10 @@ def main() -> int:
     print(f"{args.models} MLPs {d}->64->32->{c}, {len(subsets[0])} examples each, {args.epochs} epochs, batch 64, Adam")
 
     t0 = time.perf_counter()
-    loop = [train(m, data.x[s], data.y[s], cfg, generator=torch.Generator().manual_seed(seed))
-            for m, s, seed in zip(fresh(args.models, d, c), subsets, seeds, strict=True)]
+    loop = [
+        train(m, data.x[s], data.y[s], cfg, generator=torch.Generator().manual_seed(seed))
+        for m, s, seed in zip(fresh(args.models, d, c), subsets, seeds, strict=True)
+    ]
     t_loop = time.perf_counter() - t0
     t0 = time.perf_counter()
     ens = train_ensemble(fresh(args.models, d, c), subsets, data.x, data.y, cfg, seeds=seeds)
@@ -56,12 +58,20 @@ def main() -> int:
 
     acc_loop = np.array([accuracy(m, data.x[test], data.y[test]) for m in loop])
     acc_ens = np.array([accuracy(m, data.x[test], data.y[test]) for m in ens])
-    diff = max(float((a.weight - b.weight).detach().abs().max()) for m1, m2 in zip(loop, ens, strict=True)
-               for a, b in zip(m1.modules(), m2.modules(), strict=True) if isinstance(a, torch.nn.Linear))
-    print(f"loop      {t_loop:7.2f} s  {args.models / t_loop:6.1f} models/s  test acc {acc_loop.mean():.4f} "
-          f"(min {acc_loop.min():.4f}, max {acc_loop.max():.4f}, sd {acc_loop.std():.4f})")
-    print(f"ensemble  {t_ens:7.2f} s  {args.models / t_ens:6.1f} models/s  test acc {acc_ens.mean():.4f} "
-          f"(min {acc_ens.min():.4f}, max {acc_ens.max():.4f}, sd {acc_ens.std():.4f})")
+    diff = max(
+        float((a.weight - b.weight).detach().abs().max())
+        for m1, m2 in zip(loop, ens, strict=True)
+        for a, b in zip(m1.modules(), m2.modules(), strict=True)
+        if isinstance(a, torch.nn.Linear)
+    )
+    print(
+        f"loop      {t_loop:7.2f} s  {args.models / t_loop:6.1f} models/s  test acc {acc_loop.mean():.4f} "
+        f"(min {acc_loop.min():.4f}, max {acc_loop.max():.4f}, sd {acc_loop.std():.4f})"
+    )
+    print(
+        f"ensemble  {t_ens:7.2f} s  {args.models / t_ens:6.1f} models/s  test acc {acc_ens.mean():.4f} "
+        f"(min {acc_ens.min():.4f}, max {acc_ens.max():.4f}, sd {acc_ens.std():.4f})"
+    )
     print(f"max |weight difference| ensemble vs loop: {diff:.2e} (same init, batches and Adam; float rounding only)")
     print(f"speedup_vs_loop={t_loop / t_ens:.2f}")
     return 0
