@@ -8,6 +8,8 @@ from typing import Any
 
 from mlaudit.attacks.base import Attack
 from mlaudit.attacks.membership.base_reference import BaseReference
+from mlaudit.attacks.membership.gradient_norm import GradientNorm
+from mlaudit.attacks.membership.labelonly import LabelOnly
 from mlaudit.attacks.membership.lira import LiRA
 from mlaudit.attacks.membership.loss import LOSS
 from mlaudit.attacks.membership.rmia import RMIA
@@ -17,6 +19,8 @@ from mlaudit.threat import ThreatModel
 REGISTRY: dict[str, Any] = {
     "loss": LOSS,
     "base-reference": BaseReference,
+    "label-only": LabelOnly,
+    "gradient-norm": GradientNorm,
     "lira": partial(LiRA, online=True),
     "lira-fixed-variance": partial(LiRA, online=True, fixed_variance=True),
     "lira-offline": partial(LiRA, online=False),

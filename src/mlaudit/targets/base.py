@@ -54,6 +54,11 @@ class Target:
         self._guard(Access.GRADIENTS, len(x))
         return self._input_gradients(x, y)
 
+    def gradient_norms(self, x: Any, y: np.ndarray) -> np.ndarray:
+        """Per-example L2 norm of the loss gradient with respect to the parameters, shape (N,)."""
+        self._guard(Access.GRADIENTS, len(x))
+        return self._gradient_norms(x, y)
+
     def weights(self) -> dict[str, np.ndarray]:
         self._guard(Access.WEIGHTS, 0)
         return self._weights()
@@ -73,6 +78,11 @@ class Target:
 
     def _input_gradients(self, x: Any, y: np.ndarray) -> np.ndarray:
         raise UnsupportedAccess(f"{type(self).__name__} cannot produce gradients; it is not a white-box model")
+
+    def _gradient_norms(self, x: Any, y: np.ndarray) -> np.ndarray:
+        raise UnsupportedAccess(
+            f"{type(self).__name__} cannot produce parameter gradients; it is not a white-box model"
+        )
 
     def _weights(self) -> dict[str, np.ndarray]:
         raise UnsupportedAccess(f"{type(self).__name__} has no readable weights")

@@ -53,6 +53,26 @@ class TorchTarget(Target):
         (g,) = torch.autograd.grad(loss, xt)
         return g.numpy()
 
+    def _gradient_norms(self, x: Any, y: np.ndarray) -> np.ndarray:
+        """Per-example parameter-gradient norms with torch.func (vmap over grad), in batches."""
+        from torch.func import functional_call, grad, vmap
+
+        params = {k: v.detach() for k, v in self.module.named_parameters()}
+
+        def loss(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+            out = functional_call(self.module, p, (xi.unsqueeze(0),))
+            return nn.functional.cross_entropy(out, yi.unsqueeze(0))
+
+        per_example = vmap(grad(loss), in_dims=(None, 0, 0))
+        xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
+        norms = []
+        for i in range(0, len(xt), self.batch_size):
+            g = per_example(params, xt[i : i + self.batch_size], yt[i : i + self.batch_size])
+            sq = sum(t.reshape(t.shape[0], -1).pow(2).sum(1) for t in g.values())
+            norms.append(torch.as_tensor(sq).sqrt())
+        return torch.cat(norms).numpy().astype(np.float64)
+
     def _weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.module.state_dict().items()}
 
