@@ -70,11 +70,15 @@ def train_references(
 
 
 def _probs(models: list[nn.Module], x: np.ndarray) -> np.ndarray:
+    """(K, N, C) probabilities, softmaxed in float64 from the logits so confident outputs keep their
+    resolution (float32 softmax rounds p_y to exactly 1 and LiRA's phi saturates)."""
     if all(isinstance(m, MLP) for m in models):
-        return softmax(stacked_logits(models, x).astype(np.float64))  # type: ignore[arg-type]
-    with torch.no_grad():
-        xt = torch.as_tensor(x, dtype=torch.float32)
-        return np.stack([torch.softmax(m(xt), 1).numpy() for m in models]).astype(np.float64)
+        logits = stacked_logits(models, x)  # type: ignore[arg-type]
+    else:
+        with torch.no_grad():
+            xt = torch.as_tensor(x, dtype=torch.float32)
+            logits = np.stack([m(xt).numpy() for m in models])
+    return softmax(logits.astype(np.float64))
 
 
 def record(
