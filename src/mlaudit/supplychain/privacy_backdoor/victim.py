@@ -16,6 +16,7 @@ from torch import nn
 class FineTune:
     optimizer: str = "sgd"  # sgd | adam | dp-sgd
     lr: float = 0.05
+    head_lr: float | None = None  # the fresh head's own learning rate (None: lr), as in the paper's recipe
     momentum: float = 0.0
     epochs: int = 2
     batch_size: int = 32
@@ -65,7 +66,9 @@ def finetune(
         units_t = torch.as_tensor(units)
 
         def record(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-            active = (out.detach()[:, units_t] > 0).nonzero()
+            o = out.detach()
+            o = o.amax(1) if o.ndim == 3 else o  # transformer FFN: (batch, tokens, units), active at any token
+            active = (o[:, units_t] > 0).nonzero()
             for row, col in active.tolist():
                 log[units[col]].add(int(batch_idx[-1][row]))
 
@@ -94,7 +97,7 @@ def _plain(
     g: torch.Generator,
     batch_idx: list[torch.Tensor],
 ) -> None:
-    params = list(model.parameters())
+    params = _param_groups(model, cfg)
     opt: torch.optim.Optimizer = (
         torch.optim.Adam(params, lr=cfg.lr)
         if cfg.optimizer == "adam"
@@ -112,6 +115,12 @@ def _plain(
             opt.step()
 
 
+def _param_groups(model: nn.Module, cfg: FineTune) -> list[dict[str, object]]:
+    head = [p for n, p in model.named_parameters() if n.startswith("head.")]
+    body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
+    return [{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr if cfg.head_lr is not None else cfg.lr}]
+
+
 def _dp_sgd(
     model: nn.Module,
     xt: torch.Tensor,
@@ -127,7 +136,7 @@ def _dp_sgd(
     model.train()  # Opacus validates the module in training mode
     idx_all = torch.arange(len(xt))
     loader = DataLoader(TensorDataset(xt, yt, idx_all), batch_size=cfg.batch_size, generator=g)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum)  # type: ignore[arg-type]
     engine = PrivacyEngine(accountant="rdp", secure_mode=False)
     private, opt, loader = engine.make_private(
         module=model,

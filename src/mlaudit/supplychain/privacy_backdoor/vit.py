@@ -1,0 +1,372 @@
+# mypy: disable-error-code="union-attr,operator,index,arg-type,assignment"
+# (weight surgery on nn.Module attributes, which mypy types as Tensor | Module)
+"""Data traps in a small pre-norm ViT (Feng & Tramer 2024, sec. "transformers"; spec
+shared/research/privacy-backdoors.md section 3), ported to mlaudit's ViT.
+
+The backdoored model is the clean ViT widened by reserved channels and deepened by two attacker
+blocks placed before the clean ones:
+
+- embedding: reserved channels carry each patch's raw pixels (one-hot extractor rows), a one-hot
+  position code, a constant C = 1e4 (which makes every LayerNorm of the attacker blocks an identity:
+  gamma = sigma_C, beta = mu_C), and a balance channel that holds minus the sum of all the other
+  non-C channels, so that the LayerNorm mean is exactly C / D and the linearisation has no offset;
+- block 0 (backdoor): attention with W_Q = W_K = 0 averages a zero-sum random projection of the pixels
+  over the tokens: every token carries the same image key. The FFN holds one unit per (trap group j,
+  patch position k): bait_j on the key channels, a position gate that passes only at token k, and a
+  bias at the calibrated tail of the bait scores. Its weights on the pixel channels start at zero and
+  only record the gradient, so after one capture dW/db on those channels is the pixels of patch k;
+- block 1 (amplifier and erasure): uniform attention copies the trap signal into the CLS token; an
+  FFN unit per group thresholds it and writes it x gain into an output channel, and linear-regime GELU
+  units (GELU(a + x) - a = x for a >> 0) erase every other reserved channel, C included;
+- the clean blocks follow on the benign channels, with zero rows and columns on the reserved ones and
+  their LayerNorm gamma scaled by sqrt(d_benign / D): with the reserved channels at zero, a LayerNorm
+  over D channels equals the clean one up to a term in (mean / std)^2 of the benign features;
+- the last clean block writes C back, so the final LayerNorm is linear and the amplified trap signal
+  reaches the victim's fresh head undiminished: the first activation lowers the trap's bias by far more
+  than its pre-activation (the latch), because its recorded input carries a constant kappa.
+
+Reconstruction reads, per unit, dW / db on the pixel channels (db from the kappa channel, at full
+precision) and tiles the patches into the image.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlaudit.models.vit import ViT
+from mlaudit.supplychain.privacy_backdoor.traps import TrapSpec
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Channel map of the widened residual stream (first index and count of each group)."""
+
+    benign: int
+    data: int
+    n_data: int
+    key: int
+    n_key: int
+    pos: int
+    n_pos: int
+    balance: int
+    n_balance: int
+    c: int
+    trap: int
+    out: int
+    n_groups: int
+    dim: int
+
+    def reserved_without_c(self) -> np.ndarray:
+        return np.r_[self.benign : self.c]  # data, key, pos, balance
+
+    @classmethod
+    def plan(
+        cls, benign: int, n_data: int, n_key: int, n_pos: int, n_balance: int, n_groups: int, head_dim: int
+    ) -> Layout:
+        data = benign
+        key = data + n_data
+        pos = key + n_key
+        balance = pos + n_pos
+        c = balance + n_balance
+        trap = c + 1
+        out = trap + n_groups
+        used = out + n_groups
+        dim = head_dim * math.ceil(used / head_dim)
+        return cls(benign, data, n_data, key, n_key, pos, n_pos, balance, n_balance, c, trap, out, n_groups, dim)
+
+
+@dataclass(frozen=True)
+class ViTTrapConfig:
+    n_groups: int = 20
+    rate: float = 0.0015  # expected fraction of images that exceed a group's threshold
+    n_key: int = 32
+    disjoint: float = 1.0  # bait top sets of this many x the expected activators must not intersect
+    big_c: float = 1e4  # the LayerNorm-linearising constant
+    n_balance: int = 12  # the balance sum is spread over this many channels, each small enough to erase
+    final_c: float = 1e5  # C before the final LayerNorm: keeps it linear under the amplified signal
+    kappa: float = 3000.0  # constant in the recorded input: the closing step is lr * g * kappa^2 / batch
+    z_scale: float = 3.0  # pre-activation = z_scale * (score - threshold) / std(score): firings sit well above 0
+    gate: float = 200.0  # position gate: non-target tokens sit at -gate
+    self_scale: float = 12.5  # self-attention: score gap 0.27 * self_scale^2 between a token and the others
+    # amplifier: gain * GELU(alpha * (signal - threshold)) written into the trap's output channel; alpha *
+    # threshold >= 5, so nothing leaks below the threshold, and a firing drives the victim's logits to tens
+    # (saturation: the loss gradient then lowers the trap's bias whatever the fresh head)
+    amp_alpha: float = 20.0
+    amp_threshold: float = 0.25
+    amp_gain: float = 4.5
+
+
+def _balance(t: torch.Tensor, lay: Layout, dim: int = 0) -> None:
+    """Spread minus the sum of the other non-C channels of `t` (channels along `dim`) over the balance channels."""
+    idx = torch.as_tensor(np.r_[0 : lay.balance, lay.trap : lay.dim])
+    share = -t.index_select(dim, idx).sum(dim) / lay.n_balance
+    for i in range(lay.n_balance):
+        t.select(dim, lay.balance + i).copy_(share)
+
+
+def _linearise(ln: nn.LayerNorm, lay: Layout, *, big: float, c_out: float) -> None:
+    """LayerNorm -> identity on every channel while the input is `big` on channel c and sums to 0
+    elsewhere (mean big / D, std big sqrt(D - 1) / D); channel c itself outputs the constant `c_out`."""
+    d = lay.dim
+    with torch.no_grad():
+        ln.weight.fill_(big * math.sqrt(d - 1) / d)
+        ln.bias.fill_(big / d)
+        ln.weight[lay.c] = 0.0
+        ln.bias[lay.c] = c_out
+
+
+def build_vit_traps(
+    base: ViT, calib: np.ndarray, *, cfg: ViTTrapConfig = ViTTrapConfig(), generator: np.random.Generator
+) -> tuple[ViT, TrapSpec]:
+    """Return the backdoored ViT (2 attacker blocks + the clean ones, widened) and its trap spec.
+
+    Args:
+        base: the clean, pretrained ViT.
+        calib: the attacker's in-distribution images (N, C, H, W) that set each group's threshold.
+    """
+    bc = base.config
+    p, db, hb = bc["patch_size"], bc["dim"], bc["dim"] * bc["mlp_ratio"]
+    head_dim = db // bc["heads"]
+    n_patch = (bc["image_size"] // p) ** 2
+    n_tok = n_patch + 1
+    n_data = bc["in_channels"] * p * p
+    lay = Layout.plan(db, n_data, cfg.n_key, n_tok, cfg.n_balance, cfg.n_groups, head_dim)
+    d = lay.dim
+    n_units = cfg.n_groups * n_patch
+    ratio = max(bc["mlp_ratio"], math.ceil(max(n_units, hb) / d))
+    if n_tok > head_dim + 1:
+        raise ValueError(f"{n_tok} tokens need more than {head_dim} dimensions per head for self-attention codes")
+    model = ViT(
+        image_size=bc["image_size"],
+        patch_size=p,
+        in_channels=bc["in_channels"],
+        num_classes=bc["num_classes"],
+        dim=d,
+        depth=bc["depth"] + 2,
+        heads=d // head_dim,
+        mlp_ratio=ratio,
+    )
+    big = cfg.big_c
+    B = slice(0, db)
+    with torch.no_grad():
+        for prm in model.parameters():
+            prm.zero_()
+        for ln in (m for m in model.modules() if isinstance(m, nn.LayerNorm)):
+            ln.weight.zero_()
+        # --- embedding: benign copy, pixel extractors, position one-hot, C, balance
+        model.patch_embed.weight[B] = base.patch_embed.weight
+        model.patch_embed.bias[B] = base.patch_embed.bias
+        for i in range(n_data):
+            model.patch_embed.weight[lay.data + i, i] = 1.0
+        model.pos_embed[0, :, B] = base.pos_embed[0]
+        pos_value = 1.0
+        for t in range(n_tok):
+            model.pos_embed[0, t, lay.pos + t] = pos_value
+        model.pos_embed[0, :, lay.c] = big
+        model.cls_token[0, 0, B] = base.cls_token[0, 0]
+        _balance(model.patch_embed.weight, lay)
+        _balance(model.patch_embed.bias, lay)
+        _balance(model.pos_embed[0], lay, dim=1)
+        _balance(model.cls_token[0], lay, dim=1)
+
+        # --- block 0: image key by uniform attention; trap units in the FFN
+        b0 = model.blocks[0]
+        _linearise(b0.norm1, lay, big=big, c_out=0.0)
+        proj_r = generator.normal(size=(cfg.n_key, n_data))
+        proj_r -= proj_r.mean(1, keepdims=True)  # zero-sum rows: blind to overall brightness
+        proj_r /= np.linalg.norm(proj_r, axis=1, keepdims=True)
+        for i in range(cfg.n_key):
+            b0.attn.qkv.weight[2 * d + lay.key + i, lay.data : lay.data + n_data] = torch.as_tensor(
+                proj_r[i], dtype=torch.float32
+            )
+            b0.attn.proj.weight[lay.key + i, lay.key + i] = 1.0
+        _balance(b0.attn.proj.weight, lay)
+        _linearise(b0.norm2, lay, big=big, c_out=cfg.kappa)
+    # calibrate on the key the model itself computes (token 1's LayerNorm-2 output)
+    keys = _keys(model, calib, lay)
+    bait = _disjoint_baits(keys, cfg.n_groups, cfg.rate * cfg.disjoint, generator)
+    scores = keys @ bait.T  # (N, G)
+    theta = np.quantile(scores, 1.0 - cfg.rate, axis=0)
+    data_scale = 1.0
+    alpha = cfg.z_scale / scores.std(0)
+    with torch.no_grad():
+        fc1, fc2 = b0.mlp[0], b0.mlp[2]
+        for j in range(cfg.n_groups):
+            for k in range(1, n_tok):
+                u = j * n_patch + (k - 1)
+                fc1.weight[u, lay.key : lay.key + cfg.n_key] = torch.as_tensor(alpha[j] * bait[j], dtype=torch.float32)
+                fc1.weight[u, lay.pos + k] = cfg.gate
+                fc1.bias[u] = float(-alpha[j] * theta[j] - cfg.gate)
+                fc2.weight[lay.trap + j, u] = 1.0
+        _balance(fc2.weight, lay)
+
+        # --- block 1: self-attention heads erase the reserved channels (W_V = -1 on them; position codes in
+        # W_Q = W_K make each token attend to itself), uniform heads copy the trap signal into CLS, and the
+        # FFN amplifies it past a noise threshold and removes C. Nothing here carries a constant activation
+        # the victim's training could turn into a feature.
+        b1 = model.blocks[1]
+        _linearise(b1.norm1, lay, big=big, c_out=0.0)
+        codes = cfg.self_scale / pos_value * _simplex(n_tok, head_dim)  # (n_tok, head_dim), pairwise cos -1/(n_tok-1)
+        n_self = _self_erase(b1, list(lay.reserved_without_c()), codes, lay, head_dim)
+        copy0 = n_self * head_dim
+        if copy0 + cfg.n_groups > d:
+            raise ValueError(f"{cfg.n_groups} trap groups do not fit beside the erasure heads in width {d}")
+        for j in range(cfg.n_groups):
+            b1.attn.qkv.weight[2 * d + copy0 + j, lay.trap + j] = 1.0
+            b1.attn.proj.weight[lay.trap + j, copy0 + j] = 1.0
+        _linearise(b1.norm2, lay, big=big, c_out=0.0)
+        fc1, fc2 = b1.mlp[0], b1.mlp[2]
+        fc2.bias[lay.c] = -big
+        amp = []
+        for j in range(cfg.n_groups):
+            amp.append(j)
+            fc1.weight[j, lay.trap + j] = cfg.amp_alpha
+            fc1.bias[j] = -cfg.amp_alpha * cfg.amp_threshold
+            fc2.weight[lay.out + j, j] = cfg.amp_gain
+        _balance(fc2.weight, lay)  # the final LayerNorm's mean stays C / D under the signal
+
+        # --- the clean blocks on the benign channels
+        scale = math.sqrt(db / d)
+        for i, src in enumerate(base.blocks):
+            dst = model.blocks[2 + i]
+            for ln_d, ln_s in ((dst.norm1, src.norm1), (dst.norm2, src.norm2)):
+                ln_d.weight[B] = ln_s.weight * scale
+                ln_d.bias[B] = ln_s.bias
+            for part in range(3):
+                dst.attn.qkv.weight[part * d : part * d + db, B] = src.attn.qkv.weight[part * db : (part + 1) * db]
+                dst.attn.qkv.bias[part * d : part * d + db] = src.attn.qkv.bias[part * db : (part + 1) * db]
+            dst.attn.proj.weight[B, B] = src.attn.proj.weight
+            dst.attn.proj.bias[B] = src.attn.proj.bias
+            dst.mlp[0].weight[:hb, B] = src.mlp[0].weight
+            dst.mlp[0].bias[:hb] = src.mlp[0].bias
+            dst.mlp[2].weight[B, :hb] = src.mlp[2].weight
+            dst.mlp[2].bias[B] = src.mlp[2].bias
+        model.blocks[-1].mlp[2].bias[lay.c] = cfg.final_c  # C again: the final LayerNorm is linear
+        _linearise(model.norm, lay, big=cfg.final_c, c_out=0.0)
+        # the head sees the benign features and the amplified trap signal only: a reserved channel it could
+        # read would let the victim's training turn the erasure units into features, and their residue
+        # into the clean blocks' LayerNorm statistics
+        model.norm.weight[lay.benign : lay.out] = 0.0
+        model.norm.bias[lay.benign : lay.out] = 0.0
+        model.norm.weight[lay.out + lay.n_groups :] = 0.0
+        model.norm.bias[lay.out + lay.n_groups :] = 0.0
+        model.head.weight[:, B] = base.head.weight  # the victim attaches a fresh head anyway
+        model.head.bias[:] = base.head.bias
+    units = tuple(range(n_units))
+    spec = TrapSpec(
+        "vit",
+        "blocks.0.mlp.0",
+        "blocks.1.mlp.0",
+        units,
+        tuple(amp),
+        cfg.amp_gain,
+        tuple(int(s) for s in base_input_shape(base)),
+        tuple(float(t) for t in theta),
+        config={
+            "n_groups": cfg.n_groups,
+            "n_patches": n_patch,
+            "patch_size": p,
+            "kappa": cfg.kappa,
+            "data_scale": data_scale,
+            "layout": lay.__dict__,
+        },
+    )
+    return model.eval(), spec
+
+
+def _self_erase(block: nn.Module, channels: list[int], codes: np.ndarray, lay: Layout, head_dim: int) -> int:
+    """Heads 0.. of `block` attend each token to itself (position codes in W_Q = W_K) and write minus the
+    listed channels back: the residual keeps 0 there. Returns the number of heads used."""
+    d, n_tok = lay.dim, codes.shape[0]
+    n_self = math.ceil(len(channels) / head_dim)
+    attn = block.attn  # type: ignore[union-attr]
+    for h in range(n_self):
+        for part in (0, 1):  # Q and K
+            rows = slice(part * d + h * head_dim, part * d + (h + 1) * head_dim)
+            attn.qkv.weight[rows, lay.pos : lay.pos + n_tok] = torch.as_tensor(codes.T, dtype=torch.float32)
+    for i, ch in enumerate(channels):
+        attn.qkv.weight[2 * d + i, ch] = 1.0
+        attn.proj.weight[ch, i] = -1.0
+    return n_self
+
+
+def _disjoint_baits(keys: np.ndarray, n: int, rate: float, rng: np.random.Generator, tries: int = 4000) -> np.ndarray:
+    """Zero-sum unit baits whose calibration top sets (the expected activators) do not intersect, so
+    that one image rarely opens two groups at once (the paper's no-intersection bait selection)."""
+    k = max(3, int(np.ceil(rate * len(keys))))
+    chosen: list[np.ndarray] = []
+    taken: set[int] = set()
+    for _ in range(tries):
+        b = np.asarray(rng.normal(size=keys.shape[1]))
+        b -= b.mean()
+        b /= np.linalg.norm(b)
+        top = set(np.argsort(keys @ b)[-k:].tolist())
+        if top & taken:
+            continue
+        chosen.append(b)
+        taken |= top
+        if len(chosen) == n:
+            return np.stack(chosen)
+    raise ValueError(f"found only {len(chosen)} of {n} baits with disjoint top sets; use fewer groups or more data")
+
+
+def _simplex(n: int, dim: int) -> np.ndarray:
+    """n unit vectors in `dim` >= n - 1 dimensions with pairwise cosine -1/(n - 1) (a regular simplex)."""
+    centred = np.eye(n) - 1.0 / n
+    u, _, _ = np.linalg.svd(centred)
+    pts = centred @ u[:, : n - 1]  # coordinates in the (n-1)-dim subspace orthogonal to the all-ones vector
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    return np.pad(pts, ((0, 0), (0, dim - (n - 1))))
+
+
+def base_input_shape(base: ViT) -> tuple[int, int, int]:
+    c = base.config
+    return (c["in_channels"], c["image_size"], c["image_size"])
+
+
+def _keys(model: ViT, x: np.ndarray, lay: Layout, batch: int = 512) -> np.ndarray:
+    """The image key every token carries at block 0's FFN input (read at token 1)."""
+    out: list[np.ndarray] = []
+    cap: dict[str, torch.Tensor] = {}
+    h = model.blocks[0].mlp[0].register_forward_hook(lambda _m, i, _o: cap.__setitem__("x", i[0]))
+    try:
+        with torch.no_grad():
+            for s in range(0, len(x), batch):
+                model(torch.as_tensor(x[s : s + batch], dtype=torch.float32))
+                out.append(cap["x"][:, 1, lay.key : lay.key + lay.n_key].double().numpy())
+    finally:
+        h.remove()
+    return np.concatenate(out)
+
+
+@dataclass(frozen=True)
+class ViTReconstruction:
+    images: np.ndarray  # (G, H, W); NaN where a patch's unit never fired
+    fired: np.ndarray  # (G,) bool: every patch unit of the group fired
+    unit_fired: np.ndarray  # (G, n_patches) bool
+
+
+def reconstruct_vit(before: dict[str, np.ndarray], after: dict[str, np.ndarray], spec: TrapSpec) -> ViTReconstruction:
+    """Per unit (group j, patch k): pixels = dW[data] / db, db = dW[kappa channel] / kappa; tile the patches."""
+    cfg = spec.config or {}
+    lay = Layout(**cfg["layout"])
+    g, n_patch, p, kappa = cfg["n_groups"], cfg["n_patches"], cfg["patch_size"], cfg["kappa"]
+    c_in, size, _ = spec.input_shape
+    w0 = before[f"{spec.layer}.weight"][: g * n_patch].astype(np.float64)
+    w1 = after[f"{spec.layer}.weight"][: g * n_patch].astype(np.float64)
+    dw = w1 - w0
+    db = dw[:, lay.c] / kappa
+    unit_fired = (np.abs(db) > 1e-9).reshape(g, n_patch)
+    pix = np.full((g * n_patch, lay.n_data), np.nan)
+    ok = np.abs(db) > 1e-9
+    pix[ok] = dw[ok, lay.data : lay.data + lay.n_data] / db[ok, None] / cfg["data_scale"]
+    side = size // p
+    # (G, side, side, C, p, p) -> (G, C, H, W)
+    img = pix.reshape(g, side, side, c_in, p, p).transpose(0, 3, 1, 4, 2, 5).reshape(g, c_in, size, size)
+    images = img.mean(1)  # gray
+    return ViTReconstruction(images, unit_fired.all(1), unit_fired)
