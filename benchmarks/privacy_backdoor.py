@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mlaudit.data import fashion_mnist, split
+from mlaudit.data import fashion_mnist
 from mlaudit.findings import Severity
 from mlaudit.models import ViT
 from mlaudit.supplychain.privacy_backdoor.detect import detect
@@ -107,7 +107,7 @@ def main() -> int:
 
     print("== ViT data traps, Fashion-MNIST: 20 groups x 16 patch units, fresh head, SGD body 1e-4 / head 0.05")
     vs = ViTSetup(seed=args.seed)
-    vit_pub = split(train, {"public": vs.n_public, "private": vs.n_private}, seed=vs.seed).part(train, "public")
+    vit_pub = splits(train, vs)["public"]
     vit_base = pretrain_vit(vit_pub, vs)
     for victim_seed in (1, 2, 3):
         v = run_vit_reconstruction(train, test, ViTSetup(seed=args.seed, victim_seed=victim_seed), base=vit_base)

@@ -5,7 +5,9 @@ a frozen record of what was measured; the clean baseline gets the identical fine
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -38,23 +40,30 @@ def state(model: torch.nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
 
 
-def pretrain(public: Dataset, s: Setup) -> MLP:
-    """The attacker's honest pretraining on public data (the clean base it later traps)."""
-    shape = public.x.shape[1:]
+def _pretrained(make: Callable[[], torch.nn.Module], public: Dataset, *, seed: int, epochs: int) -> Any:
+    """The attacker's honest pretraining on public data (the clean base it later traps): the model
+    `make` builds under `seed`, trained with Adam, batch 128."""
     with torch.random.fork_rng():
-        torch.manual_seed(s.seed)
-        base = MLP(in_features=int(np.prod(shape)), num_classes=public.num_classes, hidden=s.hidden)
+        torch.manual_seed(seed)
+        base = make()
     train(
         base,
         public.x,
         public.y,
-        TrainConfig(epochs=s.pretrain_epochs, batch_size=128),
-        generator=torch.Generator().manual_seed(s.seed),
+        TrainConfig(epochs=epochs, batch_size=128),
+        generator=torch.Generator().manual_seed(seed),
     )
     return base
 
 
-def splits(data: Dataset, s: Setup, extra: int = 0) -> dict[str, Dataset]:
+def pretrain(public: Dataset, s: Setup) -> MLP:
+    """The clean MLP the attacker starts from."""
+    d = int(np.prod(public.x.shape[1:]))
+    make = partial(MLP, in_features=d, num_classes=public.num_classes, hidden=s.hidden)
+    return _pretrained(make, public, seed=s.seed, epochs=s.pretrain_epochs)  # type: ignore[no-any-return]
+
+
+def splits(data: Dataset, s: Setup | ViTSetup, extra: int = 0) -> dict[str, Dataset]:
     sizes = {"public": s.n_public, "private": s.n_private, **({"outside": extra} if extra else {})}
     sp = split(data, sizes, seed=s.seed)
     return {k: sp.part(data, k) for k in sp.indices}
@@ -206,20 +215,11 @@ class ViTResult:
 
 
 def pretrain_vit(public: Dataset, s: ViTSetup) -> Any:
-    """The clean ViT the attacker starts from: mlaudit's tiny ViT trained on public data (Adam)."""
+    """The clean ViT the attacker starts from: mlaudit's tiny ViT."""
     from mlaudit.models import ViT
 
-    with torch.random.fork_rng():
-        torch.manual_seed(s.seed)
-        base = ViT.for_input(tuple(public.x.shape[1:]), public.num_classes)
-    train(
-        base,
-        public.x,
-        public.y,
-        TrainConfig(epochs=s.pretrain_epochs, batch_size=128),
-        generator=torch.Generator().manual_seed(s.seed),
-    )
-    return base
+    make = partial(ViT.for_input, tuple(public.x.shape[1:]), public.num_classes)
+    return _pretrained(make, public, seed=s.seed, epochs=s.pretrain_epochs)
 
 
 VIT_VICTIM = FineTune(lr=1e-4, head_lr=0.05, epochs=2, batch_size=32)  # the paper's recipe: small body lr
@@ -231,8 +231,8 @@ def run_vit_reconstruction(
     from mlaudit import metrics
     from mlaudit.supplychain.privacy_backdoor.vit import build_vit_traps, reconstruct_vit
 
-    sp = split(data, {"public": s.n_public, "private": s.n_private}, seed=s.seed)
-    pub, priv = sp.part(data, "public"), sp.part(data, "private")
+    parts = splits(data, s)
+    pub, priv = parts["public"], parts["private"]
     base = base if base is not None else pretrain_vit(pub, s)
     model, spec = build_vit_traps(base, pub.x, generator=np.random.default_rng(s.seed))
     before = state(model)

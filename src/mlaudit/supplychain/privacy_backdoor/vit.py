@@ -15,9 +15,10 @@ blocks placed before the clean ones:
   patch position k): bait_j on the key channels, a position gate that passes only at token k, and a
   bias at the calibrated tail of the bait scores. Its weights on the pixel channels start at zero and
   only record the gradient, so after one capture dW/db on those channels is the pixels of patch k;
-- block 1 (amplifier and erasure): uniform attention copies the trap signal into the CLS token; an
-  FFN unit per group thresholds it and writes it x gain into an output channel, and linear-regime GELU
-  units (GELU(a + x) - a = x for a >> 0) erase every other reserved channel, C included;
+- block 1 (amplifier and erasure): self-attention heads (position codes in W_Q = W_K, W_V = -1) erase
+  the pixel, key, position and balance channels, uniform heads copy the trap signal into the CLS token,
+  and an FFN unit per group thresholds it and writes it x gain into an output channel; an FFN bias
+  removes C. The trap channels themselves stay (zero unless a trap fires);
 - the clean blocks follow on the benign channels, with zero rows and columns on the reserved ones and
   their LayerNorm gamma scaled by sqrt(d_benign / D): with the reserved channels at zero, a LayerNorm
   over D channels equals the clean one up to a term in (mean / std)^2 of the benign features;
