@@ -70,4 +70,16 @@ def roc_overlay_svg(curves: list[tuple[str, list[float], list[float]]], title: s
     return _svg(fig)
 
 
-DRAW = {"roc": roc_svg, "histogram": histogram_svg}
+def curve_svg(data: dict[str, Any], title: str) -> str:
+    """Lines over a shared x axis, e.g. robust accuracy against eps: {"x", "xlabel", "ylabel", "series"}."""
+    fig, ax = plt.subplots(figsize=(3.8, 3.4))
+    for name, ys in data["series"].items():
+        ax.plot(data["x"], ys, marker="o", ms=3, lw=1.4, label=name)
+    ax.set(title=title, xlabel=data.get("xlabel", ""), ylabel=data.get("ylabel", ""))
+    if data.get("ylim"):
+        ax.set_ylim(*data["ylim"])
+    ax.legend(frameon=False, fontsize=7)
+    return _svg(fig)
+
+
+DRAW = {"roc": roc_svg, "histogram": histogram_svg, "curve": curve_svg}

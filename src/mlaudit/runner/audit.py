@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import mlaudit
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.attacks.registry import check_permitted, get_attack
@@ -19,7 +21,7 @@ from mlaudit.runner.setup import AuditSetup, build_setup
 from mlaudit.supplychain.privacy_backdoor.finding import demo_finding, detect_finding
 from mlaudit.supplychain.scan.finding import scan_finding
 from mlaudit.targets import Target
-from mlaudit.threat import Access
+from mlaudit.threat import Access, Knowledge
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
         jobs.append(
             Job("backdoor-demo", "privacy-backdoor demonstration", demo_finding, {"seed": cfg.seed, "threat_model": tm})
         )
+    jobs += security_jobs(cfg, setup, tm)
     view = setup.target.restricted(setup.threat_model)
     for name in attacks:
         for pair, inputs in setup.inputs.items():
@@ -94,6 +97,83 @@ def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
                 )
             )
     return jobs
+
+
+def security_jobs(cfg: AuditConfig, setup: AuditSetup, tm: dict[str, Any]) -> list[Job]:
+    """Evasion and backdoor jobs for an image classifier the auditor holds as a torch module; the
+    poisoning demonstration needs the training recipe, which only the built-in default has."""
+    from mlaudit.targets.torch import TorchTarget
+
+    target, data = setup.target, setup.inputs["main"].nonmembers
+    if not isinstance(target, TorchTarget) or data is None or data.kind != "image" or data.x.ndim != 4:
+        return []
+    common = {"seed": cfg.seed, "threat_model": tm}
+    return [
+        Job("evasion", "adversarial examples", evasion_job, {"setup": setup, "profile": cfg.profile, **common}),
+        Job("backdoor-scan", "Neural Cleanse on the audited model", backdoor_scan_job, {"setup": setup, **common}),
+    ] + (
+        [Job("poisoning-demo", "backdoor poisoning demonstration", poisoning_job, {"setup": setup, **common})]
+        if setup.scenario is not None
+        else []
+    )
+
+
+def evasion_job(setup: AuditSetup, profile: str, seed: int, threat_model: dict[str, Any]) -> Finding:
+    from mlaudit.attacks.evasion.finding import FULL, QUICK, evasion_finding
+    from mlaudit.runner.default import surrogate
+
+    sc, data = setup.scenario, setup.inputs["main"].nonmembers
+    assert data is not None
+    base_features = sc.base.features if sc is not None else None
+    knows_data = Knowledge.POPULATION_DATA in setup.threat_model.knowledge
+    sur = surrogate(sc, seed=seed) if sc is not None and knows_data else None
+    return evasion_finding(
+        setup.target.module,  # type: ignore[attr-defined]
+        data.x,
+        data.y,
+        access=setup.threat_model.access,
+        base_features=base_features if Knowledge.BASE_MODEL in setup.threat_model.knowledge else None,
+        surrogate=sur,
+        budget=FULL if profile == "full" else QUICK,
+        seed=seed,
+        threat_model=threat_model,
+    )
+
+
+def backdoor_scan_job(setup: AuditSetup, seed: int, threat_model: dict[str, Any]) -> Finding:
+    from mlaudit.attacks.poisoning.finding import backdoor_scan_finding
+
+    data = setup.inputs["main"].nonmembers
+    assert data is not None
+    x = data.x[np.random.default_rng(seed).permutation(len(data))[:500]]
+    return backdoor_scan_finding(
+        setup.target.module,  # type: ignore[attr-defined]
+        x,
+        setup.target.num_classes,
+        labels=sorted(set(data.y.tolist())),
+        seed=seed,
+        threat_model=threat_model,
+    )
+
+
+def poisoning_job(setup: AuditSetup, seed: int, threat_model: dict[str, Any]) -> Finding:
+    from mlaudit.attacks.poisoning.finding import poisoning_demo_finding
+    from mlaudit.runner.default import recipe, surrogate
+
+    sc = setup.scenario
+    m, test = sc.parts["members"], sc.parts["nonmembers"]
+    return poisoning_demo_finding(
+        recipe(sc, seed=seed),
+        m.x,
+        m.y,
+        test.x,
+        test.y,
+        clean_model=sc.finetuned,
+        surrogate=surrogate(sc, seed=seed),
+        num_classes=setup.target.num_classes,
+        seed=seed,
+        threat_model=threat_model,
+    )
 
 
 def run_audit(cfg: AuditConfig, out: Path, *, progress: Progress | None = None, resume: bool = True) -> Report:

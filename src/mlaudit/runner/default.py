@@ -9,6 +9,7 @@ folder, keyed by the settings, so a resumed audit does not train again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -209,3 +210,31 @@ def references(
     on = record(online, keep, *args)
     off = record(offline, np.zeros((n_models, len(universe)), bool), *args)
     return on, off
+
+
+def recipe(sc: DefaultScenario, *, seed: int) -> Any:
+    """The target's training recipe as a function (x, y) -> model: the public base with a fresh head,
+    fine-tuned with the scenario's settings (what a poisoner's victim would run)."""
+    s = sc.settings
+
+    def fit(x: np.ndarray, y: np.ndarray) -> nn.Module:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed + 1)
+            m = build(s.architecture, tuple(sc.train_set.x.shape[1:]), sc.train_set.num_classes)
+            m.load_state_dict(sc.base.state_dict())
+            head = m.head
+            assert isinstance(head, nn.Linear)
+            head.reset_parameters()
+        return train(m, x, y, s.finetune, generator=torch.Generator().manual_seed(seed))
+
+    return fit
+
+
+def surrogate(sc: DefaultScenario, *, seed: int, n: int = 1000, epochs: int = 20) -> nn.Module:
+    """The adversary's own model: the public base fine-tuned on `n` population examples (same
+    distribution, never the target's training data), for transfer attacks and clean-label poisons."""
+    pop = np.random.default_rng(seed + 5).permutation(sc.population)[:n]
+    cfg = TrainConfig(epochs=epochs, batch_size=sc.settings.finetune.batch_size)
+    s = dataclasses.replace(sc.settings, finetune=cfg)
+    fit = recipe(dataclasses.replace(sc, settings=s), seed=seed + 5)
+    return fit(sc.train_set.x[pop], sc.train_set.y[pop])  # type: ignore[no-any-return]

@@ -29,6 +29,7 @@ class AuditSetup:
     target_info: dict[str, Any]
     data_info: dict[str, Any]
     model_files: list[str] = field(default_factory=list)
+    scenario: Any = None  # the built-in default's DefaultScenario (models, splits, recipe), else None
 
 
 def threat_model(cfg: AuditConfig) -> ThreatModel:
@@ -98,7 +99,7 @@ def _default_setup(cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progre
         "parts": {k: _describe(v) for k, v in p.items()},
     }
     files = sorted(str(p) for p in cache.glob("default-*.safetensors")) if cache is not None else []
-    return AuditSetup(target, tm, inputs, info, data_info, files)
+    return AuditSetup(target, tm, inputs, info, data_info, files, sc)
 
 
 def _user_target(cfg: AuditConfig) -> tuple[Target, list[str]]:

@@ -1,0 +1,262 @@
+"""The audit's poisoning findings.
+
+- `poisoning_demo_finding`: poison a share of the private training set (BadNets, Blended, one
+  clean-label attack), train with the target's own recipe, and measure clean accuracy and attack
+  success (ASR); then measure the detectors on it: Spectral Signatures and Activation Clustering on
+  the poisoned training set, STRIP on triggered inputs, Neural Cleanse on the poisoned model.
+- `backdoor_scan_finding`: Neural Cleanse on the audited model itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlaudit.attacks.base import versions
+from mlaudit.attacks.poisoning.badnets import BadNets
+from mlaudit.attacks.poisoning.base import Poisoned, attack_success_rate
+from mlaudit.attacks.poisoning.blended import Blended
+from mlaudit.attacks.poisoning.clean_label import LabelConsistent
+from mlaudit.defenses.backdoor import activation_clustering, neural_cleanse, penultimate, spectral_signatures, strip
+from mlaudit.findings import Artifact, Finding, Metric, Severity
+from mlaudit.metrics import clopper_pearson
+
+Fit = Callable[[np.ndarray, np.ndarray], nn.Module]  # the target's training recipe on (x, y)
+
+
+@torch.no_grad()
+def _labels(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    return model.eval()(torch.as_tensor(x, dtype=torch.float32)).argmax(1).numpy()  # type: ignore[no-any-return]
+
+
+def _asr(model: nn.Module, xt: np.ndarray, yt: np.ndarray, apply: Callable[[np.ndarray], np.ndarray], t: int) -> Metric:
+    keep = yt != t
+    pred = _labels(model, apply(xt[keep]))
+    k, n = int((pred == t).sum()), int(keep.sum())
+    lo, hi = clopper_pearson(k, n)
+    return Metric(attack_success_rate(pred, yt[keep], t), lo, hi, "triggered non-target test inputs sent to the target")
+
+
+def _triggers_png(nc_masks: np.ndarray, nc_patterns: np.ndarray, labels: list[str]) -> str:
+    from mlaudit.report.images import grid_png
+
+    return base64.b64encode(
+        grid_png(
+            [nc_masks, nc_masks[:, None] * nc_patterns],
+            ["mask", "mask x pattern"],
+            title="Reverse-engineered triggers per label: " + " ".join(labels),
+        )
+    ).decode()
+
+
+def poisoning_demo_finding(
+    fit: Fit,
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    clean_model: nn.Module,
+    surrogate: nn.Module | None,
+    num_classes: int,
+    rate: float = 0.05,
+    target_label: int = 0,
+    nc_epochs: int = 30,
+    seed: int,
+    threat_model: dict[str, Any],
+) -> Finding:
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    attacks: dict[str, tuple[Poisoned, Callable[[np.ndarray], np.ndarray]]] = {}
+    bn = BadNets(target_label)
+    attacks["badnets"] = (bn.poison(x, y, rate, rng), bn.apply)
+    bl = Blended(tuple(x.shape[1:]), target_label, seed=seed)
+    attacks["blended"] = (bl.poison(x, y, rate, rng), bl.apply)
+    if surrogate is not None:
+        lc = LabelConsistent(target_label)
+        n_t = int((y == target_label).sum())
+        attacks["label-consistent"] = (
+            lc.poison(x, y, min(rate, 0.5 * n_t / len(y)), rng, surrogate=surrogate),
+            lc.apply,
+        )
+    clean_acc = float((_labels(clean_model, x_test) == y_test).mean())
+    metrics = {"clean_model_accuracy": Metric(clean_acc)}
+    rows, models = [], {}
+    for name, (p, apply) in attacks.items():
+        m = fit(p.x, p.y)
+        models[name] = m
+        acc = float((_labels(m, x_test) == y_test).mean())
+        asr = _asr(m, x_test, y_test, apply, target_label)
+        base_asr = _asr(clean_model, x_test, y_test, apply, target_label)
+        metrics[f"{name}_asr"] = asr
+        metrics[f"{name}_clean_accuracy"] = Metric(acc)
+        rows.append(
+            [
+                name,
+                f"{p.poison_rate:.1%}",
+                f"{acc:.3f}",
+                f"{acc - clean_acc:+.3f}",
+                f"{asr.value:.1%}",
+                f"{base_asr.value:.1%}",
+            ]
+        )
+    p, apply = attacks["badnets"]
+    bad = models["badnets"]
+    reps = penultimate(bad, p.x)
+    ss = spectral_signatures(reps, p.y)
+    ac = activation_clustering(reps, p.y, seed=seed)
+    keep = y_test != target_label
+
+    def probs(z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(bad(torch.as_tensor(z, dtype=torch.float32)), 1).numpy()  # type: ignore[no-any-return]
+
+    n_strip = min(200, int(keep.sum()))
+    st = strip(
+        probs,
+        x_test[:n_strip],
+        apply(x_test[keep][:n_strip]),
+        x[rng.choice(len(x), size=min(500, len(x)), replace=False)],
+        n_blends=50,
+        rng=rng,
+    )
+    nc = neural_cleanse(bad, x_test[:500], num_classes, labels=sorted(set(y.tolist())), epochs=nc_epochs, seed=seed)
+    metrics.update(
+        {
+            "spectral_signatures_recall": Metric(
+                ss.recall(p.is_poison), method=f"removal rate {ss.removal_rate:.3f} per class"
+            ),
+            "activation_clustering_recall": Metric(
+                ac.recall(p.is_poison), method=f"flagged classes {list(ac.flagged_classes)}"
+            ),
+            "strip_detection_rate": Metric(
+                float(st.flagged.mean()), method="triggered inputs below the 1% FRR boundary"
+            ),
+            "neural_cleanse_target_anomaly_index": Metric(float(nc.anomaly_index[target_label]), method="> 2 flags"),
+        }
+    )
+    asr_bn = metrics["badnets_asr"].value
+    served = sorted(set(y.tolist()))
+    detect_rows = [
+        [
+            "Spectral Signatures",
+            f"{ss.recall(p.is_poison):.1%} of poisons removed",
+            f"removes {ss.removal_rate:.1%} of each class",
+        ],
+        [
+            "Activation Clustering",
+            f"{ac.recall(p.is_poison):.1%} of poisons flagged",
+            f"classes {list(ac.flagged_classes)}",
+        ],
+        ["STRIP", f"{st.flagged.mean():.1%} of triggered inputs caught", "at 1% false rejection"],
+        [
+            "Neural Cleanse",
+            f"flagged labels {list(nc.flagged)}",
+            f"target's anomaly index {nc.anomaly_index[target_label]:.2f}",
+        ],
+    ]
+    return Finding(
+        id="poisoning-demo",
+        category="poisoning",
+        attack="poisoning-suite",
+        title="Backdoor poisoning: what a few poisoned training examples do to this training recipe",
+        summary=(
+            f"With {rate:.0%} of the {len(y)} training examples poisoned (BadNets corner patch, label {target_label}), "
+            f"the recipe yields a model that sends {asr_bn:.1%} of triggered inputs to label {target_label} at "
+            f"clean accuracy {metrics['badnets_clean_accuracy'].value:.3f} (clean model {clean_acc:.3f}). Detectors: "
+            f"Spectral Signatures removes {ss.recall(p.is_poison):.0%} of the poisons, Neural Cleanse flags "
+            f"{list(nc.flagged) or 'no label'}."
+        ),
+        threat_model=threat_model,
+        metrics=metrics,
+        severity=Severity.MEDIUM if asr_bn >= 0.5 else Severity.LOW,
+        config={"rate": rate, "target_label": target_label, "nc_epochs": nc_epochs},
+        seed=seed,
+        duration_s=round(time.perf_counter() - t0, 3),
+        versions=versions(),
+        artifacts=(
+            Artifact(
+                "table",
+                "Attack success",
+                {
+                    "columns": ["attack", "poison rate", "clean accuracy", "change", "ASR", "ASR of the clean model"],
+                    "rows": rows,
+                },
+            ),
+            Artifact("table", "Detection", {"columns": ["detector", "result", "setting"], "rows": detect_rows}),
+            Artifact(
+                "image_grid",
+                "Neural Cleanse triggers of the poisoned model",
+                {"png_base64": _triggers_png(nc.masks[served], nc.patterns[served], [str(i) for i in served])},
+            ),
+            Artifact(
+                "image_grid",
+                "BadNets: clean (top) and triggered (bottom) inputs",
+                {"png_base64": _pairs_png(x_test[keep][:8], apply(x_test[keep][:8]))},
+            ),
+        ),
+    )
+
+
+def _pairs_png(a: np.ndarray, b: np.ndarray) -> str:
+    from mlaudit.report.images import grid_png
+
+    return base64.b64encode(grid_png([a, b], ["clean", "triggered"])).decode()
+
+
+def backdoor_scan_finding(
+    model: nn.Module,
+    x_clean: np.ndarray,
+    num_classes: int,
+    *,
+    labels: list[int] | None = None,
+    epochs: int = 30,
+    seed: int,
+    threat_model: dict[str, Any],
+) -> Finding:
+    """Neural Cleanse on the audited model: a label whose trigger is an outlier-small mask is flagged."""
+    t0 = time.perf_counter()
+    nc = neural_cleanse(model, x_clean, num_classes, labels=labels, epochs=epochs, seed=seed)
+    todo = list(range(num_classes)) if labels is None else sorted(set(labels))
+    rows = [[str(t), f"{nc.l1[t]:.1f}", f"{nc.anomaly_index[t]:.2f}", f"{nc.success[t]:.2f}"] for t in todo]
+    flagged = nc.flagged
+    return Finding(
+        id="backdoor-scan",
+        category="poisoning",
+        attack="neural-cleanse",
+        title="Backdoor scan of the audited model (Neural Cleanse, Wang et al. 2019)",
+        summary=(
+            f"Labels {list(flagged)} need an outlier-small trigger (anomaly index > 2): a likely backdoor."
+            if flagged
+            else "No label's reverse-engineered trigger is an outlier "
+            f"(largest anomaly index {nc.anomaly_index.max():.2f} <= 2)."
+        ),
+        threat_model=threat_model,
+        metrics={
+            "flagged_labels": Metric(float(len(flagged))),
+            "max_anomaly_index": Metric(float(nc.anomaly_index.max()), method="MAD outlier test on mask L1 norms"),
+        },
+        severity=Severity.HIGH if flagged else Severity.INFO,
+        config={"epochs": epochs, "n_clean": len(x_clean)},
+        seed=seed,
+        duration_s=round(time.perf_counter() - t0, 3),
+        versions=versions(),
+        artifacts=(
+            Artifact(
+                "table",
+                "Reverse-engineered triggers",
+                {"columns": ["label", "mask L1", "anomaly index", "success on clean inputs"], "rows": rows},
+            ),
+            Artifact(
+                "image_grid",
+                "Reverse-engineered triggers",
+                {"png_base64": _triggers_png(nc.masks[todo], nc.patterns[todo], [str(i) for i in todo])},
+            ),
+        ),
+    )

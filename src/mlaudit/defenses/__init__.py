@@ -1,0 +1,1 @@
+"""Defences: detecting and removing what the attacks plant."""

@@ -1,0 +1,82 @@
+"""Fine-tuning a Hugging Face sequence classifier (e.g. all-MiniLM-L6-v2 with a fresh head) on CPU.
+
+Only the top `train_layers` encoder blocks, the pooler and the head are trained: the usual cheap
+recipe for adapting a downloaded encoder, and the one that keeps a CPU run to minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TextTrainConfig:
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 5e-5
+    head_lr: float = 1e-3
+    max_length: int = 48
+    train_layers: int = 2
+
+
+def _trainable(model: nn.Module, train_layers: int) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(body parameters, head parameters) to train; everything else is frozen."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    body: list[nn.Parameter] = []
+    prefix = str(model.base_model_prefix)
+    base = getattr(model, prefix)
+    layers = base.encoder.layer
+    for block in list(layers)[len(layers) - train_layers :] if train_layers else []:
+        body += list(block.parameters())
+    if getattr(base, "pooler", None) is not None:
+        body += list(base.pooler.parameters())
+    head = [p for n, p in model.named_parameters() if not n.startswith(prefix + ".")]
+    for p in body + head:
+        p.requires_grad_(True)
+    return body, head
+
+
+def finetune_text(
+    model: nn.Module,
+    tokenizer: object,
+    texts: list[str] | np.ndarray,
+    labels: np.ndarray,
+    config: TextTrainConfig,
+    *,
+    generator: torch.Generator,
+) -> nn.Module:
+    """Train in place with AdamW (body lr, head lr) on cross-entropy; return the model in eval mode."""
+    body, head = _trainable(model, config.train_layers)
+    opt = torch.optim.AdamW([{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}])
+    texts = [str(t) for t in texts]
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    model.train()
+    for epoch in range(config.epochs):
+        perm = torch.randperm(len(texts), generator=generator).tolist()
+        total = 0.0
+        for i in range(0, len(texts), config.batch_size):
+            idx = perm[i : i + config.batch_size]
+            enc = tokenizer(  # type: ignore[operator]
+                [texts[j] for j in idx],
+                padding=True,
+                truncation=True,
+                max_length=config.max_length,
+                return_tensors="pt",
+            )
+            loss = nn.functional.cross_entropy(model(**enc).logits, y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        log.info("text fine-tuning epoch %d: loss %.4f", epoch, total / len(texts))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
