@@ -48,7 +48,7 @@ def reverse_engineer(
     target: int,
     *,
     epochs: int = 20,
-    batch_size: int = 128,
+    batch_size: int = 32,
     lr: float = 0.1,
     init_cost: float = 1e-3,
     success_threshold: float = 0.99,
@@ -100,7 +100,7 @@ def neural_cleanse(
     *,
     labels: list[int] | None = None,
     epochs: int = 20,
-    batch_size: int = 128,
+    batch_size: int = 32,
     seed: int = 0,
 ) -> NeuralCleanseResult:
     """Reverse-engineer a trigger for every label (or those in `labels`, e.g. the classes a fine-tuned
