@@ -32,10 +32,15 @@ test: $(VENV)/.installed
 	$(VENV)/bin/mypy src
 	$(PY) -m pytest -q
 
+# the bench extra resolves without constraints.txt: torchattacks pins requests~=2.25.1 (so idna<3);
+# torch is already installed from its pin, and the pyproject pin keeps it there.
 bench: $(VENV)/.installed
-	$(PIP) -e '.[test,bench]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 	$(PY) benchmarks/scan_detection.py
 	$(PY) benchmarks/scan_speed.py
+	$(PY) benchmarks/pgd.py
+	$(PY) benchmarks/evasion.py
+	$(PY) benchmarks/poisoning.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -136,7 +136,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("attacks (name, category, access required, knowledge required):")
     for row in describe():
         know = ", ".join(row["knowledge"]) or "-"
-        print(f"  {row['name']:<12} {row['category']:<12} {row['access']:<14} {know:<16} {row['paper']}")
+        print(f"  {row['name']:<22} {row['category']:<11} {row['access']:<14} {know:<16} {row['paper']}")
     print("built-in datasets: " + ", ".join(BUILTIN))
     return EXIT_CLEAN
 

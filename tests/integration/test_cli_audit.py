@@ -4,6 +4,7 @@ Debian package is installed, else scikit-learn's digits)."""
 import json
 
 import numpy as np
+import pytest
 import torch
 import yaml
 from safetensors.torch import save_file
@@ -25,6 +26,8 @@ def test_default_audit_report(quick_report, quick_report_json):
     assert not set(parts["members"]["indices"]) & set(parts["nonmembers"]["indices"])
     attacks = ("loss", "base-reference", "lira", "lira-offline", "rmia", "rmia-offline")
     expected = {"file-scan", "backdoor-detect", "backdoor-demo"} | {i for a in attacks for i in (a, f"{a}-control")}
+    if doc["data"]["dataset"] == "fashion-mnist":  # image data: the security jobs run (digits are tabular here)
+        expected |= {"evasion", "backdoor-scan", "poisoning-demo"}
     assert {f["id"] for f in doc["findings"]} == expected
     detect = next(f for f in doc["findings"] if f["id"] == "backdoor-detect")
     assert detect["severity"] == "info"  # the honestly fine-tuned default model carries no trap signatures
@@ -33,6 +36,26 @@ def test_default_audit_report(quick_report, quick_report_json):
     assert demo["artifacts"][0]["kind"] == "image_grid"
     scan = next(f for f in doc["findings"] if f["id"] == "file-scan")
     assert scan["metrics"]["files"]["value"] == 2 and scan["severity"] == "info"  # the two cached safetensors
+
+
+def test_default_audit_security_sections(quick_report_json):
+    """Evasion, poisoning and the backdoor scan on the default's fine-tuned MLP (Fashion-MNIST only)."""
+    f = {x["id"]: x for x in quick_report_json["findings"]}
+    if "evasion" not in f:
+        pytest.skip("the security jobs need image data (dataset-fashion-mnist)")
+    ev = f["evasion"]["metrics"]
+    assert ev["robust_accuracy_standard"]["value"] <= ev["clean_accuracy"]["value"]
+    assert ev["white_box_success"]["value"] >= 0.8  # an undefended MLP at Linf 0.1
+    for k in ("transfer_surrogate-pgd", "transfer_base-feature-disruption"):
+        m = ev[k]
+        assert m["ci_low"] <= m["value"] <= m["ci_high"]
+    kinds = {a["kind"] for a in f["evasion"]["artifacts"]}
+    assert {"curve", "table", "image_grid"} <= kinds
+    assert f["evasion"]["severity"] in ("medium", "high")  # probabilities: Square and transfer count
+    po = f["poisoning-demo"]["metrics"]
+    assert po["badnets_asr"]["value"] >= 0.9 and po["badnets_asr"]["ci_low"] is not None
+    assert abs(po["badnets_clean_accuracy"]["value"] - po["clean_model_accuracy"]["value"]) <= 0.05
+    assert f["backdoor-scan"]["metrics"]["max_anomaly_index"]["value"] >= 0
 
 
 def test_default_audit_finds_membership_leak_and_chance_on_control(quick_report_json):

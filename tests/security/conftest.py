@@ -24,7 +24,13 @@ def digits_mlp(digits01: tuple[np.ndarray, np.ndarray]) -> torch.nn.Module:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         m = MLP(in_features=64, num_classes=10, hidden=(128,))
-    train(m, x[:1200], y[:1200], TrainConfig(epochs=40, batch_size=64, lr=3e-3), generator=torch.Generator().manual_seed(0))
+    train(
+        m,
+        x[:1200],
+        y[:1200],
+        TrainConfig(epochs=40, batch_size=64, lr=3e-3),
+        generator=torch.Generator().manual_seed(0),
+    )
     for p in m.parameters():
         p.requires_grad_(False)
     return m.eval()

@@ -52,8 +52,10 @@ def test_perturbation_within_eps_and_box_and_eps0_is_identity(digits_mlp, test_s
 
 def test_robust_accuracy_monotone_in_eps_and_reaches_zero(digits_mlp, test_set):
     x, y = test_set
-    accs = [_acc(digits_mlp, pgd(digits_mlp, x, y, eps=e, generator=torch.Generator().manual_seed(0)), y)
-            for e in (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)]
+    accs = [
+        _acc(digits_mlp, pgd(digits_mlp, x, y, eps=e, generator=torch.Generator().manual_seed(0)), y)
+        for e in (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)
+    ]
     assert accs[0] > 0.9
     assert all(b <= a for a, b in zip(accs, accs[1:], strict=False)), accs
     assert accs[-1] < 0.02
@@ -93,7 +95,9 @@ def test_apgd_at_least_as_strong_as_fgsm_and_standard_evaluation_is_worst_case(d
     counts = ev.broken_counts()
     assert sum(counts.values()) + int(ev.robust.sum()) == len(x)
     broken = np.array([b not in ("", "clean") for b in ev.broken_by])
-    assert (_acc(digits_mlp, ev.x_adv[torch.as_tensor(broken)], y[torch.as_tensor(broken)]) == 0) if broken.any() else True
+    assert (
+        (_acc(digits_mlp, ev.x_adv[torch.as_tensor(broken)], y[torch.as_tensor(broken)]) == 0) if broken.any() else True
+    )
 
 
 def test_dlr_loss_invariant_to_logit_scale_and_shift():
@@ -108,14 +112,17 @@ def test_square_within_eps_and_budget_enforced_through_target(digits_mlp, test_s
     x, y = test_set
     target = TorchTarget(digits_mlp, num_classes=10)
     view = target.restricted(ThreatModel(access=Access.PROBABILITIES, query_budget=100_000))
-    xs, used = square(view.probabilities, x[:100].numpy(), y[:100].numpy(), eps=0.1, n_queries=300,
-                      rng=np.random.default_rng(0))
+    xs, used = square(
+        view.probabilities, x[:100].numpy(), y[:100].numpy(), eps=0.1, n_queries=300, rng=np.random.default_rng(0)
+    )
     assert np.abs(xs - x[:100].numpy()).max() <= 0.1 + 1e-6 and xs.min() >= 0 and xs.max() <= 1
     assert used.max() <= 300 and view.queries == used.sum()
     assert _acc(digits_mlp, torch.as_tensor(xs, dtype=torch.float32), y[:100]) < _acc(digits_mlp, x[:100], y[:100])
     tight = target.restricted(ThreatModel(access=Access.PROBABILITIES, query_budget=150))
     with pytest.raises(QueryBudgetExceeded):
-        square(tight.probabilities, x[:100].numpy(), y[:100].numpy(), eps=0.1, n_queries=300, rng=np.random.default_rng(0))
+        square(
+            tight.probabilities, x[:100].numpy(), y[:100].numpy(), eps=0.1, n_queries=300, rng=np.random.default_rng(0)
+        )
     with pytest.raises(Exception, match="labels"):
         target.restricted(ThreatModel(access=Access.LABELS)).probabilities(x[:1].numpy())
 

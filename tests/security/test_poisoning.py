@@ -55,7 +55,11 @@ def _pred(m, x):
 def test_badnets_plants_a_backdoor_and_the_clean_model_ignores_the_trigger(fm, models):
     x, y, xt, yt, _ = fm
     p, bn = models["poisoned"], models["trigger"]
-    assert p.poison_rate == pytest.approx(RATE) and (y[p.poison_idx] != TARGET).all() and (p.y[p.poison_idx] == TARGET).all()
+    assert (
+        p.poison_rate == pytest.approx(RATE)
+        and (y[p.poison_idx] != TARGET).all()
+        and (p.y[p.poison_idx] == TARGET).all()
+    )
     assert attack_success_rate(_pred(models["badnets"], bn.apply(xt)), yt, TARGET) >= 0.95
     assert attack_success_rate(_pred(models["clean"], bn.apply(xt)), yt, TARGET) <= 0.05
     assert accuracy(models["badnets"], xt, yt) >= accuracy(models["clean"], xt, yt) - 0.02

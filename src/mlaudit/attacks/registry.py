@@ -30,6 +30,30 @@ REGISTRY: dict[str, Any] = {
 }
 
 
+# Security attacks and detectors, run by the audit's evasion / poisoning jobs on image classifiers:
+# name -> (category, the access it needs, module whose docstring cites the paper). Listed, not planned.
+# Poisoning needs no access to the model, only a share of its training data.
+SECURITY: dict[str, tuple[str, str, str]] = {
+    "fgsm": ("evasion", "gradients", "mlaudit.attacks.evasion.fgsm"),
+    "pgd": ("evasion", "gradients", "mlaudit.attacks.evasion.pgd"),
+    "apgd": ("evasion", "gradients", "mlaudit.attacks.evasion.apgd"),
+    "standard-evaluation": ("evasion", "gradients", "mlaudit.attacks.evasion.autoattack"),
+    "cw-l2": ("evasion", "gradients", "mlaudit.attacks.evasion.cw"),
+    "square": ("evasion", "probabilities", "mlaudit.attacks.evasion.square"),
+    "hopskipjump": ("evasion", "labels", "mlaudit.attacks.evasion.hopskipjump"),
+    "transfer": ("evasion", "labels", "mlaudit.attacks.evasion.transfer"),
+    "word-substitution": ("evasion", "gradients", "mlaudit.attacks.evasion.word_substitution"),
+    "badnets": ("poisoning", "training-data", "mlaudit.attacks.poisoning.badnets"),
+    "blended": ("poisoning", "training-data", "mlaudit.attacks.poisoning.blended"),
+    "label-consistent": ("poisoning", "training-data", "mlaudit.attacks.poisoning.clean_label"),
+    "text-trigger": ("poisoning", "training-data", "mlaudit.attacks.poisoning.text_trigger"),
+    "neural-cleanse": ("detection", "gradients", "mlaudit.defenses.backdoor.neural_cleanse"),
+    "spectral-signatures": ("detection", "weights", "mlaudit.defenses.backdoor.spectral_signatures"),
+    "activation-clustering": ("detection", "weights", "mlaudit.defenses.backdoor.activation_clustering"),
+    "strip": ("detection", "probabilities", "mlaudit.defenses.backdoor.strip"),
+}
+
+
 def get_attack(name: str, **params: Any) -> Attack:
     """Instantiate a registered attack; an unknown name lists the registered ones."""
     if name not in REGISTRY:
@@ -59,6 +83,20 @@ def describe() -> list[dict[str, Any]]:
                 "knowledge": sorted(k.value for k in cls.knowledge),
                 "summary": doc,
                 "paper": (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0],
+            }
+        )
+    import importlib
+
+    for name, (category, access, module) in SECURITY.items():
+        doc = (importlib.import_module(module).__doc__ or "").strip().splitlines()[0]
+        rows.append(
+            {
+                "name": name,
+                "category": category,
+                "access": access,
+                "knowledge": [],
+                "summary": doc,
+                "paper": doc,
             }
         )
     return rows

@@ -34,7 +34,7 @@ class TextAdversarial:
 class Neighbours:
     """Nearest whole-word tokens of each token in the model's input-embedding space (cosine)."""
 
-    def __init__(self, model: nn.Module, tokenizer: object, *, n_candidates: int = 15, min_similarity: float = 0.5):
+    def __init__(self, model: nn.Module, tokenizer: object, *, n_candidates: int = 30, min_similarity: float = 0.5):
         emb = model.get_input_embeddings().weight.detach()  # type: ignore[operator]
         self.emb = emb
         vocab = tokenizer.get_vocab()  # type: ignore[attr-defined]
@@ -67,7 +67,7 @@ def attack_sentence(
     neighbours: Neighbours,
     *,
     max_changed: float = 0.25,
-    n_eval: int = 8,
+    n_eval: int = 32,
 ) -> TextAdversarial:
     ids = tokenizer(text, truncation=True, max_length=64, return_tensors="pt")["input_ids"][0]  # type: ignore[operator]
     toks = tokenizer.convert_ids_to_tokens(ids.tolist())  # type: ignore[attr-defined]

@@ -7,10 +7,16 @@ paper's schedule: raised x1.5 after `patience` epochs at or above the success th
 /1.5^1.5 after `patience` epochs below it; the smallest mask reaching the threshold is kept.
 Outlier test: anomaly index = (median - |m_t|_1) / (1.4826 * MAD) for labels below the median;
 index > 2 flags t as a backdoor target.
+
+The threshold 2 is per label (a normal point passes it about 2% of the time); the largest of n labels'
+indices passes it far more often: 27% for n = 5 and 33% for n = 10 normal mask norms (simulated).
+`familywise_threshold(n)` is the 95% quantile of that maximum, for a scan that should raise an
+alarm on a clean model at most 5% of the time.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,6 +40,18 @@ class NeuralCleanseResult:
     @property
     def flagged(self) -> tuple[int, ...]:
         return tuple(int(t) for t in np.flatnonzero(self.anomaly_index > self.threshold))
+
+
+@functools.lru_cache(maxsize=64)
+def familywise_threshold(n_labels: int, alpha: float = 0.05, n_sim: int = 20_000) -> float:
+    """The (1 - alpha) quantile of the largest anomaly index among n_labels normal mask norms
+    (Monte Carlo with a fixed seed, so the same n always gives the same threshold)."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((n_sim, n_labels))
+    med = np.median(z, axis=1, keepdims=True)
+    mad = CONSISTENCY * np.median(np.abs(z - med), axis=1, keepdims=True)
+    idx = np.where(z < med, (med - z) / np.maximum(mad, 1e-12), 0.0).max(axis=1)
+    return float(np.quantile(idx, 1 - alpha))
 
 
 def anomaly_index(l1: np.ndarray) -> np.ndarray:

@@ -1,8 +1,10 @@
 """STRIP (Gao et al. 2019, arXiv 1902.06531): a triggered input stays confidently in the target
 class when blended with other images, so its prediction entropy under superimposition is low.
 
-Each input is blended 50/50 with `n_blends` random clean held-out images; its score is the mean
-prediction entropy. The detection boundary is the `frr` quantile of clean inputs' entropies.
+Each input is superimposed on `n_blends` random clean held-out images as the paper's code does it
+(cv2.addWeighted with both weights 1: the pixel sum, clipped to the input range, so a trigger keeps its
+full intensity); its score is the mean prediction entropy. The detection boundary is the `frr`
+quantile of clean inputs' entropies.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ def strip_entropy(
     *,
     n_blends: int,
     rng: np.random.Generator,
+    bounds: tuple[float, float] = (0.0, 1.0),
 ) -> np.ndarray:
     out = np.empty(len(x))
     for i in range(len(x)):
         others = holdout[rng.choice(len(holdout), size=n_blends, replace=False)]
-        p = probabilities(0.5 * x[i][None] + 0.5 * others)
+        p = probabilities(np.clip(x[i][None] + others, *bounds))
         out[i] = float(np.mean(-(p * np.log(np.clip(p, 1e-12, None))).sum(1)))
     return out
 
