@@ -24,9 +24,12 @@ class TextTrainConfig:
     head_lr: float = 1e-3
     max_length: int = 48
     train_layers: int = 2
+    train_embeddings: bool = False  # True for a model trained from scratch
 
 
-def _trainable(model: nn.Module, train_layers: int) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+def _trainable(
+    model: nn.Module, train_layers: int, train_embeddings: bool = False
+) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(body parameters, head parameters) to train; everything else is frozen."""
     for p in model.parameters():
         p.requires_grad_(False)
@@ -36,6 +39,8 @@ def _trainable(model: nn.Module, train_layers: int) -> tuple[list[nn.Parameter],
     layers = base.encoder.layer
     for block in list(layers)[len(layers) - train_layers :] if train_layers else []:
         body += list(block.parameters())
+    if train_embeddings:
+        body += list(base.embeddings.parameters())
     if getattr(base, "pooler", None) is not None:
         body += list(base.pooler.parameters())
     head = [p for n, p in model.named_parameters() if not n.startswith(prefix + ".")]
@@ -54,7 +59,7 @@ def finetune_text(
     generator: torch.Generator,
 ) -> nn.Module:
     """Train in place with AdamW (body lr, head lr) on cross-entropy; return the model in eval mode."""
-    body, head = _trainable(model, config.train_layers)
+    body, head = _trainable(model, config.train_layers, config.train_embeddings)
     opt = torch.optim.AdamW([{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}])
     texts = [str(t) for t in texts]
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)

@@ -71,7 +71,7 @@ def apgd(
         return pred != y if target_labels is None else pred == target_labels
 
     f, logits, g = grad_at(xk)
-    x_best, f_best = xk.clone(), f.clone()
+    x_best, f_best, g_best = xk.clone(), f.clone(), g.clone()
     x_adv, done = xk.clone(), succeeded(logits)
     x_prev = xk.clone()
     xk1 = project(xk + _expand(eta, x) * normalise(g, norm), x, eps, norm, bounds)
@@ -85,7 +85,7 @@ def apgd(
         n_up += (f > f_prev).float()  # condition 1 counts steps that raised the loss over the previous one
         f_prev = f
         better = f > f_best
-        x_best[better], f_best[better] = xk1[better], f[better]
+        x_best[better], f_best[better], g_best[better] = xk1[better], f[better], g[better]
         if k in ckpts:
             cond1 = n_up < rho * (k - last_ckpt)
             cond2 = (eta_at_ckpt == eta) & (fbest_at_ckpt == f_best)
@@ -93,11 +93,10 @@ def apgd(
             eta_at_ckpt, fbest_at_ckpt = eta.clone(), f_best.clone()
             eta = torch.where(halve, eta / 2, eta)
             xk1 = torch.where(_expand(halve, x), x_best, xk1)
-            if halve.any():  # restart from the best point: its gradient, no momentum
-                f2, _, g2 = grad_at(xk1)
-                g = torch.where(_expand(halve, x), g2, g)
-                f_prev = torch.where(halve, f2, f_prev)
-                x_prev = torch.where(_expand(halve, x), xk1, x_prev)
+            # restart from the best point with its gradient (kept when it was found) and no momentum
+            g = torch.where(_expand(halve, x), g_best, g)
+            f_prev = torch.where(halve, f_best, f_prev)
+            x_prev = torch.where(_expand(halve, x), xk1, x_prev)
             last_ckpt, n_up = k, torch.zeros(len(x))
         if k == steps:
             break

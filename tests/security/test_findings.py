@@ -1,0 +1,83 @@
+"""The audit's evasion and poisoning findings, built on the digits MLP with small budgets: the records
+are consistent (rates inside their intervals, robust <= clean), and severity follows the threat model."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mlaudit.attacks.evasion.finding import EvasionBudget, evasion_finding
+from mlaudit.attacks.poisoning.finding import backdoor_scan_finding, poisoning_demo_finding
+from mlaudit.findings import Severity
+from mlaudit.models import MLP, TrainConfig, train
+from mlaudit.threat import Access
+
+SMALL = EvasionBudget(
+    n_examples=60,
+    pgd_steps=10,
+    apgd_steps=10,
+    n_target_classes=1,
+    square_queries=100,
+    hsj_examples=3,
+    hsj_queries=200,
+    cw_examples=5,
+    eps=0.3,
+    eps_grid=(0.0, 0.1, 0.2, 0.3),  # 8x8 digits need a larger eps
+)
+
+
+def test_evasion_finding_is_consistent_and_severity_follows_access(digits01, digits_mlp):
+    x, y = digits01
+    kw = {"budget": SMALL, "seed": 0, "threat_model": {}, "surrogate": digits_mlp}
+    f = evasion_finding(digits_mlp, x[1200:], y[1200:], access=Access.GRADIENTS, **kw)
+    m = f.metrics
+    assert m["robust_accuracy_standard"].value <= m["clean_accuracy"].value
+    for k in ("clean_accuracy", "white_box_success", "square_success", "transfer_surrogate-pgd"):
+        assert m[k].ci_low <= m[k].value <= m[k].ci_high
+    assert m["white_box_success"].value > 0.9 and f.severity == Severity.HIGH
+    assert {a.kind for a in f.artifacts} >= {"curve", "table", "image_grid"}
+    curve = next(a for a in f.artifacts if a.kind == "curve").data
+    assert all(b <= a for a, b in zip(curve["series"]["PGD-10"], curve["series"]["PGD-10"][1:], strict=False))
+    # labels only: the white-box and score-based numbers do not set the severity
+    weak = evasion_finding(digits_mlp, x[1200:], y[1200:], access=Access.LABELS, **{**kw, "surrogate": None})
+    assert weak.metrics["white_box_success"].value == m["white_box_success"].value
+    hsj = weak.metrics["hopskipjump_within_eps"].value
+    assert weak.severity <= f.severity and (hsj < 0.5 or weak.severity == Severity.HIGH)
+
+
+def _fit(x, y):
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        m = MLP(in_features=64, num_classes=10, hidden=(128,))
+    train(m, x, y, TrainConfig(epochs=30, batch_size=64, lr=3e-3), generator=torch.Generator().manual_seed(0))
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m.eval()
+
+
+def test_poisoning_demo_and_backdoor_scan_findings(digits01, digits_mlp):
+    x, y = digits01
+    f = poisoning_demo_finding(
+        _fit,
+        x[:1200],
+        y[:1200],
+        x[1200:],
+        y[1200:],
+        clean_model=digits_mlp,
+        surrogate=digits_mlp,
+        num_classes=10,
+        nc_epochs=5,
+        seed=0,
+        threat_model={},
+    )
+    m = f.metrics
+    assert m["badnets_asr"].value >= 0.9 and m["badnets_asr"].ci_low <= m["badnets_asr"].value
+    assert {"badnets_asr", "blended_asr", "label-consistent_asr", "spectral_signatures_recall"} <= set(m)
+    assert f.severity == Severity.MEDIUM
+    assert [a.kind for a in f.artifacts].count("image_grid") == 2
+    scan = backdoor_scan_finding(digits_mlp, x[1200:1500], 10, epochs=5, seed=0, threat_model={})
+    fw = scan.metrics["familywise_threshold"].value
+    assert 3.0 < fw < 5.0  # the largest of 10 normal labels' indices: 95% quantile about 3.85
+    assert scan.severity == (Severity.HIGH if scan.metrics["max_anomaly_index"].value > fw else scan.severity)
+    assert scan.severity <= Severity.LOW or scan.metrics["max_anomaly_index"].value > fw
+    assert np.isfinite(scan.metrics["max_anomaly_index"].value)
