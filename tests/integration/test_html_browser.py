@@ -54,7 +54,7 @@ def test_report_renders_every_finding(browser, quick_report, quick_report_json):
         el = browser.find_element(By.ID, f"finding-{f['id']}")
         assert el.is_displayed() and f["title"] in el.text
         svgs = el.find_elements(By.TAG_NAME, "svg")
-        expected = sum(a["kind"] in ("roc", "histogram") for a in f["artifacts"])
+        expected = sum(a["kind"] in ("roc", "histogram", "curve") for a in f["artifacts"])
         assert len(svgs) == expected and all(s.size["width"] > 100 and s.size["height"] > 100 for s in svgs)
     for img in browser.find_elements(By.CSS_SELECTOR, ".finding img"):  # inline PNGs decode and show
         assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 100", img)
