@@ -81,3 +81,27 @@ def test_poisoning_demo_and_backdoor_scan_findings(digits01, digits_mlp):
     assert scan.severity == (Severity.HIGH if scan.metrics["max_anomaly_index"].value > fw else scan.severity)
     assert scan.severity <= Severity.LOW or scan.metrics["max_anomaly_index"].value > fw
     assert np.isfinite(scan.metrics["max_anomaly_index"].value)
+
+
+def test_security_jobs_planned_only_for_image_classifiers_in_unit_range(digits01, digits_mlp):
+    from mlaudit.attacks.base import AttackInputs
+    from mlaudit.config import AuditConfig
+    from mlaudit.data import Dataset
+    from mlaudit.runner.audit import security_jobs
+    from mlaudit.runner.setup import AuditSetup
+    from mlaudit.targets import TorchTarget
+    from mlaudit.threat import ThreatModel
+
+    x, y = digits01
+    cfg = AuditConfig()
+
+    def jobs(data: Dataset) -> list[str]:
+        setup = AuditSetup(
+            TorchTarget(digits_mlp, num_classes=10), ThreatModel(), {"main": AttackInputs(data, data)}, {}, {}
+        )
+        return [j.id for j in security_jobs(cfg, setup, {})]
+
+    classes = tuple(str(i) for i in range(10))
+    assert jobs(Dataset(x[:50], y[:50], classes, "d", "image")) == ["evasion", "backdoor-scan"]  # no recipe
+    assert jobs(Dataset(255 * x[:50], y[:50], classes, "d", "image")) == []  # unscaled pixels: skipped
+    assert jobs(Dataset(x[:50].reshape(50, 64), y[:50], classes, "d", "tabular")) == []

@@ -107,6 +107,9 @@ def security_jobs(cfg: AuditConfig, setup: AuditSetup, tm: dict[str, Any]) -> li
     target, data = setup.target, setup.inputs["main"].nonmembers
     if not isinstance(target, TorchTarget) or data is None or data.kind != "image" or data.x.ndim != 4:
         return []
+    if float(data.x.min()) < 0 or float(data.x.max()) > 1:
+        log.warning("evasion and backdoor jobs skipped: they need images scaled to [0, 1], not normalised inputs")
+        return []
     common = {"seed": cfg.seed, "threat_model": tm}
     return [
         Job("evasion", "adversarial examples", evasion_job, {"setup": setup, "profile": cfg.profile, **common}),
