@@ -41,6 +41,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/pgd.py
 	$(PY) benchmarks/evasion.py
 	$(PY) benchmarks/poisoning.py
+	$(PY) benchmarks/mia_vs_art.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
