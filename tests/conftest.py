@@ -64,3 +64,10 @@ def memorizer(random_labels: dict[str, Dataset]) -> TorchTarget:
     m = random_labels["members"]
     train(model, m.x, m.y, TrainConfig(epochs=200, batch_size=32, lr=3e-3), generator=torch.Generator().manual_seed(0))
     return TorchTarget(model, num_classes=10, name="memorizer")
+
+
+@pytest.fixture(scope="session")
+def digits01(digits_data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Digits as (N, 1, 8, 8) images in [0, 1]."""
+    x = digits_data.x.reshape(-1, 1, 8, 8).astype(np.float32)
+    return x / x.max(), digits_data.y

@@ -6,15 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlaudit.data import Dataset
 from mlaudit.models import MLP, TrainConfig, train
-
-
-@pytest.fixture(scope="session")
-def digits01(digits_data: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Digits as (N, 1, 8, 8) images in [0, 1]."""
-    x = digits_data.x.reshape(-1, 1, 8, 8).astype(np.float32)
-    return x / x.max(), digits_data.y
 
 
 @pytest.fixture(scope="session")

@@ -57,16 +57,22 @@ def train_references(
             train_ensemble(
                 mlps, [subsets[k] for k in todo], x, y, config, seeds=seeds, progress=lambda d, _: bar.update(key, d)
             )
-        else:
-            for k, s in zip(todo, seeds, strict=True):
+            for k in todo:
+                _save(models[k], paths[k])
+        else:  # one at a time, each saved as soon as it is trained: an interruption keeps the finished ones
+            steps = total // max(len(todo), 1)
+            for i, (k, s) in enumerate(zip(todo, seeds, strict=True)):
                 train(models[k], x[subsets[k]], y[subsets[k]], config, generator=torch.Generator().manual_seed(s))
+                _save(models[k], paths[k])
+                progress.update(key, (i + 1) * steps)
         progress.finish(key)
-        for k in todo:
-            path = paths[k]
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                save_file({n: t.contiguous() for n, t in models[k].state_dict().items()}, str(path))
     return [m.eval() for m in models], keep
+
+
+def _save(model: nn.Module, path: Path | None) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({n: t.contiguous() for n, t in model.state_dict().items()}, str(path))
 
 
 def _probs(models: list[nn.Module], x: np.ndarray) -> np.ndarray:
