@@ -4,10 +4,11 @@ Target: the built-in default, quick profile (an MLP pretrained on public Fashion
 fine-tuned with a fresh head on 1,000 private images of classes 0-4). Members and non-members are
 split in halves: ART's attack model (rf, gb, nn) trains on one half of each with their membership
 labels, which is ART's threat model, and every attack is scored on the other halves (500 + 500).
-mlaudit's attacks use no membership labels: LOSS, the base-model reference, and LiRA / RMIA with 8
-online and 8 offline reference models trained by the target's recipe (their training time is
-printed apart). Prints TPR at 1% FPR (Clopper-Pearson interval), AUC and wall time per attack, and
-ends with tpr1_ratio_vs_art=X (mlaudit's best / ART's best).
+mlaudit's attacks use no membership labels of the target: LOSS, the base-model reference, and LiRA,
+RMIA and the shadow-model attack with 8 online and 8 offline reference models trained by the
+target's recipe (their training time is printed apart). Prints TPR at 1% FPR (Clopper-Pearson
+interval), AUC and wall time per attack, and ends with tpr1_ratio_vs_art=X (mlaudit's best / ART's
+best).
 
 Usage: python benchmarks/mia_vs_art.py [--refs 8]
 """
@@ -74,7 +75,7 @@ def main() -> None:
     view = target.restricted(ThreatModel(access=Access.PROBABILITIES))
     base = TorchTarget(sc.base, num_classes=10, name="public base")
     inputs = AttackInputs(ev_in, ev_out, sc.parts["control_a"], base, on, off)
-    for name in ("loss", "base-reference", "lira-offline", "rmia-offline", "lira", "rmia"):
+    for name in ("loss", "base-reference", "lira-offline", "rmia-offline", "lira", "rmia", "shadow"):
         t0 = time.perf_counter()
         f = get_attack(name).run(view, inputs, seed=0)
         m = f.metrics["tpr_at_0.01_fpr"]

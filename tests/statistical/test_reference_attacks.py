@@ -87,6 +87,7 @@ ATTACKS = [
     "lira-offline-fixed-variance",
     "rmia",
     "rmia-offline",
+    "shadow",
 ]
 
 

@@ -13,6 +13,7 @@ from mlaudit.attacks.membership.labelonly import LabelOnly
 from mlaudit.attacks.membership.lira import LiRA
 from mlaudit.attacks.membership.loss import LOSS
 from mlaudit.attacks.membership.rmia import RMIA
+from mlaudit.attacks.membership.shokri import Shokri
 from mlaudit.errors import ConfigError
 from mlaudit.threat import ThreatModel
 
@@ -27,6 +28,7 @@ REGISTRY: dict[str, Any] = {
     "lira-offline-fixed-variance": partial(LiRA, online=False, fixed_variance=True),
     "rmia": partial(RMIA, online=True),
     "rmia-offline": partial(RMIA, online=False),
+    "shadow": Shokri,
 }
 
 
