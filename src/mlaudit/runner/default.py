@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,8 @@ class DefaultScenario:
     train_set: Dataset
     population: np.ndarray  # indices of held-out private-distribution examples no model trained on
     key: str  # identifies the settings (cache file names)
+    # the adversary's surrogate models, trained once per (seed, n, epochs) and shared by the jobs that use them
+    surrogates: dict[tuple[int, int, int], nn.Module] = field(default_factory=dict, repr=False)
 
 
 def load_default_data() -> tuple[Dataset, Dataset]:
@@ -173,17 +175,9 @@ def references(
     pop = rng.permutation(sc.population)
     n_z = min(1000, len(pop) // 2)
     z, offline_pool = np.sort(pop[:n_z]), np.sort(pop[n_z:])
-    shape = tuple(ts.x.shape[1:])
 
     def make(model_seed: int) -> nn.Module:
-        with torch.random.fork_rng():
-            torch.manual_seed(model_seed)
-            m = build(s.architecture, shape, ts.num_classes)
-            m.load_state_dict(sc.base.state_dict())
-            head = m.head
-            assert isinstance(head, nn.Linear)
-            head.reset_parameters()  # the target's recipe: the public base with a fresh head
-        return m
+        return from_base(sc, model_seed)
 
     n_train = len(sc.parts["members"])
     common: dict[str, Any] = {"n_models": n_models, "config": s.finetune, "cache": cache, "progress": progress}
@@ -212,29 +206,38 @@ def references(
     return on, off
 
 
+def from_base(sc: DefaultScenario, seed: int) -> nn.Module:
+    """The target's starting point: a copy of the public base with a fresh head drawn from `seed`."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        m = build(sc.settings.architecture, tuple(sc.train_set.x.shape[1:]), sc.train_set.num_classes)
+        m.load_state_dict(sc.base.state_dict())
+        head = m.head
+        assert isinstance(head, nn.Linear)
+        head.reset_parameters()
+    return m
+
+
 def recipe(sc: DefaultScenario, *, seed: int) -> Any:
     """The target's training recipe as a function (x, y) -> model: the public base with a fresh head,
     fine-tuned with the scenario's settings (what a poisoner's victim would run)."""
-    s = sc.settings
 
     def fit(x: np.ndarray, y: np.ndarray) -> nn.Module:
-        with torch.random.fork_rng():
-            torch.manual_seed(seed + 1)
-            m = build(s.architecture, tuple(sc.train_set.x.shape[1:]), sc.train_set.num_classes)
-            m.load_state_dict(sc.base.state_dict())
-            head = m.head
-            assert isinstance(head, nn.Linear)
-            head.reset_parameters()
-        return train(m, x, y, s.finetune, generator=torch.Generator().manual_seed(seed))
+        m = from_base(sc, seed + 1)
+        return train(m, x, y, sc.settings.finetune, generator=torch.Generator().manual_seed(seed))
 
     return fit
 
 
 def surrogate(sc: DefaultScenario, *, seed: int, n: int = 1000, epochs: int = 20) -> nn.Module:
     """The adversary's own model: the public base fine-tuned on `n` population examples (same
-    distribution, never the target's training data), for transfer attacks and clean-label poisons."""
-    pop = np.random.default_rng(seed + 5).permutation(sc.population)[:n]
-    cfg = TrainConfig(epochs=epochs, batch_size=sc.settings.finetune.batch_size)
-    s = dataclasses.replace(sc.settings, finetune=cfg)
-    fit = recipe(dataclasses.replace(sc, settings=s), seed=seed + 5)
-    return fit(sc.train_set.x[pop], sc.train_set.y[pop])  # type: ignore[no-any-return]
+    distribution, never the target's training data), for transfer attacks and clean-label poisons.
+    Trained once per scenario and settings; later calls return the same model."""
+    key = (seed, n, epochs)
+    if key not in sc.surrogates:
+        pop = np.random.default_rng(seed + 5).permutation(sc.population)[:n]
+        cfg = TrainConfig(epochs=epochs, batch_size=sc.settings.finetune.batch_size)
+        s = dataclasses.replace(sc.settings, finetune=cfg)
+        fit = recipe(dataclasses.replace(sc, settings=s), seed=seed + 5)
+        sc.surrogates[key] = fit(sc.train_set.x[pop], sc.train_set.y[pop])
+    return sc.surrogates[key]

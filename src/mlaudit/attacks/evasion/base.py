@@ -21,13 +21,14 @@ Bounds = tuple[float, float]
 NORMS = ("linf", "l2")
 
 
-def check(x: torch.Tensor, y: torch.Tensor, eps: float, norm: str, bounds: Bounds) -> None:
-    """Refuse inputs an attack cannot mean: negative eps, unknown norm, inputs outside the bounds."""
+def check(x: torch.Tensor, y: torch.Tensor | None, eps: float, norm: str, bounds: Bounds) -> None:
+    """Refuse inputs an attack cannot mean: negative eps, unknown norm, inputs outside the bounds,
+    labels that do not pair with the inputs (`y` None: an attack that needs no labels)."""
     if norm not in NORMS:
         raise InputError(f"unknown norm {norm!r}; use one of {NORMS}")
     if not np.isfinite(eps) or eps < 0:
         raise InputError(f"eps must be a finite number >= 0, got {eps!r}")
-    if len(x) != len(y):
+    if y is not None and len(x) != len(y):
         raise InputError(f"{len(x)} inputs but {len(y)} labels; pass one label per input")
     lo, hi = bounds
     if len(x) and (float(x.min()) < lo - 1e-6 or float(x.max()) > hi + 1e-6):
@@ -91,6 +92,14 @@ def dlr_loss(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None 
         return -(z_y - other.amax(1)) / (srt[:, 0] - srt[:, 2] + 1e-12)
     z_t = logits.gather(1, target[:, None])[:, 0]
     return -(z_y - z_t) / (srt[:, 0] - 0.5 * (srt[:, 2] + srt[:, 3]) + 1e-12)
+
+
+@torch.no_grad()
+def predict_labels(model: Model | torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """The model's predicted labels (N,) for numpy inputs, in eval mode."""
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    return model(torch.as_tensor(x, dtype=torch.float32)).argmax(1).numpy()  # type: ignore[no-any-return]
 
 
 def tensors(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from mlaudit.attacks.evasion.base import Bounds, Model, check, flat_norm
+from mlaudit.attacks.evasion.base import Bounds, Model, check
 
 
 def cw_l2(
@@ -57,7 +57,3 @@ def cw_l2(
         lower = torch.where(success, lower, torch.maximum(lower, const))
         const = torch.where(upper < 1e9, (lower + upper) / 2, const * 10)
     return best.detach()
-
-
-def l2_distance(x: torch.Tensor, xa: torch.Tensor) -> torch.Tensor:
-    return flat_norm(xa - x, "l2")

@@ -19,7 +19,8 @@ from torch import nn
 
 from mlaudit.attacks.base import versions
 from mlaudit.attacks.evasion.autoattack import standard_evaluation
-from mlaudit.attacks.evasion.cw import cw_l2, l2_distance
+from mlaudit.attacks.evasion.base import flat_norm, predict_labels
+from mlaudit.attacks.evasion.cw import cw_l2
 from mlaudit.attacks.evasion.fgsm import fgsm
 from mlaudit.attacks.evasion.hopskipjump import hopskipjump
 from mlaudit.attacks.evasion.masking import check_masking
@@ -56,11 +57,6 @@ def _rate(k: int, n: int, method: str) -> Metric:
     return Metric(k / n if n else float("nan"), lo, hi, method)
 
 
-@torch.no_grad()
-def _labels(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    return model(torch.as_tensor(x, dtype=torch.float32)).argmax(1).numpy()  # type: ignore[no-any-return]
-
-
 def _severity(success: float) -> Severity:
     return (
         Severity.HIGH
@@ -92,15 +88,15 @@ def evasion_finding(
     idx = rng.permutation(len(x))[: budget.n_examples]
     xn, yn = np.asarray(x[idx], np.float32), np.asarray(y[idx])
     xt, yt = torch.as_tensor(xn), torch.as_tensor(yn, dtype=torch.long)
-    clean_ok = _labels(model, xn) == yn
+    clean_ok = predict_labels(model, xn) == yn
     n = len(yn)
 
     sweep_pgd, sweep_fgsm = [], []
     x_pgd = xt
     for e in budget.eps_grid:
         xa = pgd(model, xt, yt, eps=e, steps=budget.pgd_steps, generator=g)
-        sweep_pgd.append(float((_labels(model, xa.numpy()) == yn).mean()))
-        sweep_fgsm.append(float((_labels(model, fgsm(model, xt, yt, eps=e).numpy()) == yn).mean()))
+        sweep_pgd.append(float((predict_labels(model, xa.numpy()) == yn).mean()))
+        sweep_fgsm.append(float((predict_labels(model, fgsm(model, xt, yt, eps=e).numpy()) == yn).mean()))
         if e == budget.eps:
             x_pgd = xa
     ev = standard_evaluation(
@@ -120,27 +116,27 @@ def evasion_finding(
 
     ok = np.flatnonzero(clean_ok)
     xs, q_sq = square(scores, xn[ok], yn[ok], eps=budget.eps, n_queries=budget.square_queries, rng=rng)
-    sq_fooled = int((_labels(model, xs) != yn[ok]).sum()) if len(ok) else 0
+    sq_fooled_mask = predict_labels(model, xs) != yn[ok] if len(ok) else np.zeros(0, bool)
+    sq_fooled = int(sq_fooled_mask.sum())
     h = ok[: budget.hsj_examples]
-    xh, q_h = hopskipjump(lambda z: _labels(model, z), xn[h], yn[h], max_queries=budget.hsj_queries, rng=rng)
+    xh, q_h = hopskipjump(lambda z: predict_labels(model, z), xn[h], yn[h], max_queries=budget.hsj_queries, rng=rng)
     d_h = (xh - xn[h]).reshape(len(h), int(np.prod(xn.shape[1:])))
     hsj_l2, hsj_linf = np.linalg.norm(d_h, axis=1), np.abs(d_h).max(1, initial=0.0)
     c = ok[: budget.cw_examples]
     x_cw = cw_l2(model, xt[c], yt[c], steps=100, search_steps=5)
-    cw_ok = _labels(model, x_cw.numpy()) != yn[c]
-    cw_med = float(np.median(l2_distance(xt[c], x_cw).numpy()[cw_ok])) if cw_ok.any() else float("nan")
+    cw_ok = predict_labels(model, x_cw.numpy()) != yn[c]
+    cw_med = float(np.median(flat_norm(x_cw - xt[c], "l2").numpy()[cw_ok])) if cw_ok.any() else float("nan")
 
     transfers: dict[str, TransferResult] = {}
     if surrogate is not None:
         xs_t = pgd(surrogate.eval(), xt, yt, eps=budget.eps, steps=budget.pgd_steps, generator=g)
-        transfers["surrogate-pgd"] = success(lambda z: _labels(model, z), xn, xs_t.numpy(), yn)
+        transfers["surrogate-pgd"] = success(lambda z: predict_labels(model, z), xn, xs_t.numpy(), yn)
     if base_features is not None:
         xf = feature_disruption(base_features.eval(), xt, eps=budget.eps, steps=budget.pgd_steps, generator=g)
-        transfers["base-feature-disruption"] = success(lambda z: _labels(model, z), xn, xf.numpy(), yn)
+        transfers["base-feature-disruption"] = success(lambda z: predict_labels(model, z), xn, xf.numpy(), yn)
     # Square ran on every correct input: where it succeeded and the white-box evaluation did not, the
     # gradients were the weaker signal (AutoAttack's "black-box beats white-box" flag)
     broken_by = list(ev.broken_by)
-    sq_fooled_mask = _labels(model, xs) != yn[ok]
     for i, fooled in zip(ok, sq_fooled_mask, strict=True):
         if fooled and ev.robust[i]:
             broken_by[i] = "square"
@@ -182,7 +178,7 @@ def evasion_finding(
         [f"transfer: {k}", "none (public base)", f"eps {budget.eps:g}", f"{v.n_fooled}/{v.n_correct}"]
         for k, v in transfers.items()
     ]
-    show = np.flatnonzero(_labels(model, x_pgd.numpy()[:16]) != yn[:16])[:8]
+    show = np.flatnonzero(predict_labels(model, x_pgd.numpy()[:16]) != yn[:16])[:8]
     png = base64.b64encode(_grid(xn[show], x_pgd.numpy()[show])).decode() if len(show) else None
     summary = (
         f"At Linf eps {budget.eps:g} an adversary with the weights breaks {white} of {n_ok} correctly classified "

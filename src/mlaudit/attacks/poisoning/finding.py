@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from mlaudit.attacks.base import versions
+from mlaudit.attacks.evasion.base import predict_labels
 from mlaudit.attacks.poisoning.badnets import BadNets
 from mlaudit.attacks.poisoning.base import Poisoned, attack_success_rate
 from mlaudit.attacks.poisoning.blended import Blended
@@ -31,14 +32,9 @@ from mlaudit.metrics import clopper_pearson
 Fit = Callable[[np.ndarray, np.ndarray], nn.Module]  # the target's training recipe on (x, y)
 
 
-@torch.no_grad()
-def _labels(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    return model.eval()(torch.as_tensor(x, dtype=torch.float32)).argmax(1).numpy()  # type: ignore[no-any-return]
-
-
 def _asr(model: nn.Module, xt: np.ndarray, yt: np.ndarray, apply: Callable[[np.ndarray], np.ndarray], t: int) -> Metric:
     keep = yt != t
-    pred = _labels(model, apply(xt[keep]))
+    pred = predict_labels(model, apply(xt[keep]))
     k, n = int((pred == t).sum()), int(keep.sum())
     lo, hi = clopper_pearson(k, n)
     return Metric(attack_success_rate(pred, yt[keep], t), lo, hi, "triggered non-target test inputs sent to the target")
@@ -86,13 +82,13 @@ def poisoning_demo_finding(
             lc.poison(x, y, min(rate, 0.5 * n_t / len(y)), rng, surrogate=surrogate),
             lc.apply,
         )
-    clean_acc = float((_labels(clean_model, x_test) == y_test).mean())
+    clean_acc = float((predict_labels(clean_model, x_test) == y_test).mean())
     metrics = {"clean_model_accuracy": Metric(clean_acc)}
     rows, models = [], {}
     for name, (p, apply) in attacks.items():
         m = fit(p.x, p.y)
         models[name] = m
-        acc = float((_labels(m, x_test) == y_test).mean())
+        acc = float((predict_labels(m, x_test) == y_test).mean())
         asr = _asr(m, x_test, y_test, apply, target_label)
         base_asr = _asr(clean_model, x_test, y_test, apply, target_label)
         metrics[f"{name}_asr"] = asr
@@ -127,7 +123,8 @@ def poisoning_demo_finding(
         n_blends=50,
         rng=rng,
     )
-    nc = neural_cleanse(bad, x_test[:500], num_classes, labels=sorted(set(y.tolist())), epochs=nc_epochs, seed=seed)
+    served = sorted(set(y.tolist()))  # the labels the training set holds: NC reverse-engineers those
+    nc = neural_cleanse(bad, x_test[:500], num_classes, labels=served, epochs=nc_epochs, seed=seed)
     metrics.update(
         {
             "spectral_signatures_recall": Metric(
@@ -143,7 +140,6 @@ def poisoning_demo_finding(
         }
     )
     asr_bn = metrics["badnets_asr"].value
-    served = sorted(set(y.tolist()))
     detect_rows = [
         [
             "Spectral Signatures",
