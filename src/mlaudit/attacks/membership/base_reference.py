@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.membership.evaluate import membership_metrics, membership_severity, roc_artifact
+from mlaudit.attacks.membership.evaluate import exposed_artifacts, membership_metrics, membership_severity, roc_artifact
 from mlaudit.attacks.membership.signals import logit_confidence
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
@@ -51,5 +51,5 @@ class BaseReference:
             f"TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}; no reference model was trained.",
             metrics=metrics,
             severity=membership_severity(metrics),
-            artifacts=(roc_artifact(s_in, s_out, "Base-reference ROC (log-log)"),),
+            artifacts=(roc_artifact(s_in, s_out, "Base-reference ROC (log-log)"), *exposed_artifacts(m, s_in, s_out)),
         )

@@ -7,6 +7,7 @@ import numpy as np
 from mlaudit import metrics as M
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.attacks.references import References
+from mlaudit.data.dataset import Dataset
 from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Metric, Severity
 from mlaudit.targets.base import Target
@@ -57,6 +58,54 @@ def roc_artifact(members: np.ndarray, nonmembers: np.ndarray, title: str) -> Art
         np.concatenate([np.searchsorted(fpr, np.logspace(-5, 0, _ROC_POINTS)).clip(0, len(fpr) - 1), [0, len(fpr) - 1]])
     )
     return Artifact("roc", title, {"fpr": fpr[keep].round(6).tolist(), "tpr": tpr[keep].round(6).tolist()})
+
+
+def exposure(members: np.ndarray, nonmembers: np.ndarray) -> np.ndarray:
+    """Per-member risk: the share of non-members scoring strictly below it. A member with risk r is
+    flagged at every threshold with FPR >= 1 - r; risk 1 means no non-member looks as much like a member."""
+    return np.searchsorted(np.sort(nonmembers), members, side="left") / len(nonmembers)  # type: ignore[no-any-return]
+
+
+def exposed_artifacts(
+    members: Dataset | None, s_in: np.ndarray, s_out: np.ndarray, *, k: int = 8
+) -> tuple[Artifact, ...]:
+    """The `k` most exposed members (highest scores) shown as the data is (images as images, text as
+    text, rows as rows), and every member's risk by example id in the table's data for machines."""
+    if members is None:
+        return ()
+    risk = exposure(s_in, s_out)
+    top = np.argsort(-s_in, kind="stable")[:k]
+    ids = members.ids if members.ids is not None else np.arange(len(members))
+
+    def shown(i: int) -> str:
+        if members.kind == "text":
+            t = str(members.x[i])
+            return t if len(t) <= 160 else t[:157] + "..."
+        if members.kind == "tabular":
+            return ", ".join(f"{v:.4g}" for v in np.asarray(members.x[i]).ravel()[:12])
+        return "(image above)"
+
+    rows = [
+        [r + 1, int(ids[i]), members.classes[int(members.y[i])], f"{s_in[i]:.4g}", f"{1 - risk[i]:.2%}", shown(int(i))]
+        for r, i in enumerate(top)
+    ]
+    table = Artifact(
+        "table",
+        f"The {len(top)} most exposed members ({members.name})",
+        {
+            "columns": ["rank", "id", "label", "score", "flagged at FPR", "example"],
+            "rows": rows,
+            "risk_by_id": {str(int(i)): round(float(r), 6) for i, r in zip(ids, risk, strict=True)},
+        },
+    )
+    if members.kind != "image":
+        return (table,)
+    import base64
+
+    from mlaudit.report.images import grid_png
+
+    png = grid_png([np.asarray(members.x)[top]], ["most exposed"], title=f"ranks 1 to {len(top)}, left to right")
+    return table, Artifact("image_grid", "The most exposed members", {"png_base64": base64.b64encode(png).decode()})
 
 
 def score_histogram(members: np.ndarray, nonmembers: np.ndarray, title: str, *, bins: int = 40) -> Artifact:

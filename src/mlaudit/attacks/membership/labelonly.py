@@ -10,7 +10,7 @@ from typing import ClassVar
 import numpy as np
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.membership.evaluate import membership_metrics, membership_severity, roc_artifact
+from mlaudit.attacks.membership.evaluate import exposed_artifacts, membership_metrics, membership_severity, roc_artifact
 from mlaudit.data.dataset import Dataset
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
@@ -72,5 +72,5 @@ class LabelOnly:
             f"{metrics['auc'].value:.3f}; TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}.",
             metrics=metrics,
             severity=membership_severity(metrics),
-            artifacts=(roc_artifact(s_in, s_out, "Label-only ROC (log-log)"),),
+            artifacts=(roc_artifact(s_in, s_out, "Label-only ROC (log-log)"), *exposed_artifacts(m, s_in, s_out)),
         )

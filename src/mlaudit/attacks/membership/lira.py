@@ -16,6 +16,7 @@ from scipy import stats
 
 from mlaudit.attacks.base import AttackInputs, Stamp
 from mlaudit.attacks.membership.evaluate import (
+    exposed_artifacts,
     membership_metrics,
     membership_severity,
     reference_signals,
@@ -112,5 +113,8 @@ class LiRA:
             f"TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}.",
             metrics=metrics,
             severity=membership_severity(metrics),
-            artifacts=(roc_artifact(s_in, s_out, f"LiRA {mode} ROC (log-log)"),),
+            artifacts=(
+                roc_artifact(s_in, s_out, f"LiRA {mode} ROC (log-log)"),
+                *exposed_artifacts(inputs.members, s_in, s_out),
+            ),
         )

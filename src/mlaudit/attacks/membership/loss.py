@@ -12,7 +12,13 @@ from typing import ClassVar
 import numpy as np
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.membership.evaluate import membership_metrics, membership_severity, roc_artifact, score_histogram
+from mlaudit.attacks.membership.evaluate import (
+    exposed_artifacts,
+    membership_metrics,
+    membership_severity,
+    roc_artifact,
+    score_histogram,
+)
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
 from mlaudit.targets.base import Target
@@ -62,5 +68,9 @@ class LOSS:
             ),
             metrics=m,
             severity=membership_severity(m),
-            artifacts=(roc_artifact(s_in, s_out, "ROC (log-log)"), score_histogram(s_in, s_out, "log p(y|x)")),
+            artifacts=(
+                roc_artifact(s_in, s_out, "ROC (log-log)"),
+                score_histogram(s_in, s_out, "log p(y|x)"),
+                *exposed_artifacts(inputs.members, s_in, s_out),
+            ),
         )

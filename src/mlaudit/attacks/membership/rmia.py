@@ -15,6 +15,7 @@ import numpy as np
 
 from mlaudit.attacks.base import AttackInputs, Stamp
 from mlaudit.attacks.membership.evaluate import (
+    exposed_artifacts,
     membership_metrics,
     membership_severity,
     reference_signals,
@@ -89,5 +90,8 @@ class RMIA:
             f"{metrics['auc'].value:.3f}, TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}.",
             metrics=metrics,
             severity=membership_severity(metrics),
-            artifacts=(roc_artifact(s_in, s_out, f"RMIA {mode} ROC (log-log)"),),
+            artifacts=(
+                roc_artifact(s_in, s_out, f"RMIA {mode} ROC (log-log)"),
+                *exposed_artifacts(inputs.members, s_in, s_out),
+            ),
         )

@@ -17,7 +17,13 @@ from typing import ClassVar
 import numpy as np
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.membership.evaluate import membership_metrics, membership_severity, reference_signals, roc_artifact
+from mlaudit.attacks.membership.evaluate import (
+    exposed_artifacts,
+    membership_metrics,
+    membership_severity,
+    reference_signals,
+    roc_artifact,
+)
 from mlaudit.findings import Finding
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
@@ -83,5 +89,8 @@ class Shokri:
             f"{metrics['auc'].value:.3f}, TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}.",
             metrics=metrics,
             severity=membership_severity(metrics),
-            artifacts=(roc_artifact(s_in, s_out, "Shadow-model attack ROC (log-log)"),),
+            artifacts=(
+                roc_artifact(s_in, s_out, "Shadow-model attack ROC (log-log)"),
+                *exposed_artifacts(inputs.members, s_in, s_out),
+            ),
         )
