@@ -40,6 +40,7 @@ class Knowledge(enum.Enum):
     POPULATION_DATA = "population_data"  # samples from the training distribution, disjoint from members
     BASE_MODEL = "base_model"  # the public pretrained checkpoint the target was fine-tuned from
     TRAINING_RECIPE = "training_recipe"  # architecture and hyper-parameters, enough to train references
+    MEMBER_SUBSET = "member_subset"  # some training examples known as such (Nasr et al. 2019's partial knowledge)
 
     @classmethod
     def parse(cls, value: str | Knowledge) -> Knowledge:

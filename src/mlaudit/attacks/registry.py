@@ -8,12 +8,14 @@ from typing import Any
 
 from mlaudit.attacks.base import Attack
 from mlaudit.attacks.membership.base_reference import BaseReference
+from mlaudit.attacks.membership.boundary_distance import BoundaryDistance
 from mlaudit.attacks.membership.gradient_norm import GradientNorm
 from mlaudit.attacks.membership.labelonly import LabelOnly
 from mlaudit.attacks.membership.lira import LiRA
 from mlaudit.attacks.membership.loss import LOSS
 from mlaudit.attacks.membership.rmia import RMIA
 from mlaudit.attacks.membership.shokri import Shokri
+from mlaudit.attacks.membership.whitebox import WhiteBox
 from mlaudit.errors import ConfigError
 from mlaudit.threat import ThreatModel
 
@@ -21,7 +23,9 @@ REGISTRY: dict[str, Any] = {
     "loss": LOSS,
     "base-reference": BaseReference,
     "label-only": LabelOnly,
+    "boundary-distance": BoundaryDistance,
     "gradient-norm": GradientNorm,
+    "white-box": WhiteBox,
     "lira": partial(LiRA, online=True),
     "lira-fixed-variance": partial(LiRA, online=True, fixed_variance=True),
     "lira-offline": partial(LiRA, online=False),

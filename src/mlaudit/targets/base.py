@@ -59,6 +59,11 @@ class Target:
         self._guard(Access.GRADIENTS, len(x))
         return self._gradient_norms(x, y)
 
+    def activations(self, x: Any) -> np.ndarray:
+        """Per-example internal representation (the input of the final layer), shape (N, D)."""
+        self._guard(Access.WEIGHTS, len(x))
+        return self._activations(x)
+
     def weights(self) -> dict[str, np.ndarray]:
         self._guard(Access.WEIGHTS, 0)
         return self._weights()
@@ -83,6 +88,9 @@ class Target:
         raise UnsupportedAccess(
             f"{type(self).__name__} cannot produce parameter gradients; it is not a white-box model"
         )
+
+    def _activations(self, x: Any) -> np.ndarray:
+        raise UnsupportedAccess(f"{type(self).__name__} cannot produce internal activations")
 
     def _weights(self) -> dict[str, np.ndarray]:
         raise UnsupportedAccess(f"{type(self).__name__} has no readable weights")

@@ -73,6 +73,11 @@ class TorchTarget(Target):
             norms.append(torch.as_tensor(sq).sqrt())
         return torch.cat(norms).numpy().astype(np.float64)
 
+    def _activations(self, x: Any) -> np.ndarray:
+        from mlaudit.models.features import penultimate
+
+        return penultimate(self.module, np.asarray(x), batch_size=self.batch_size)
+
     def _weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.module.state_dict().items()}
 
