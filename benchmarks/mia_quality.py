@@ -78,7 +78,8 @@ def main() -> None:
         z = (c.metrics["auc"].value - 0.5) / c.metrics["auc_null_sigma"].value
         ok_control &= abs(z) <= 4
         tpr[(name, k)] = m.value
-        print(f"{name:28s}{k:5d}{m.value:10.3f}   [{m.ci_low:.3f}, {m.ci_high:.3f}]{f.metrics['auc'].value:8.3f}{z:+11.2f}")
+        iv = f"[{m.ci_low:.3f}, {m.ci_high:.3f}]"
+        print(f"{name:28s}{k:5d}{m.value:10.3f}   {iv}{f.metrics['auc'].value:8.3f}{z:+11.2f}")
     checks = {}
     for k in (1, 2):
         checks[f"LOSS < LiRA-offline ({k} ref)"] = tpr[("loss", 0)] < tpr[("lira-offline", k)]

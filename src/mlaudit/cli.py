@@ -30,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--profile", choices=("quick", "full"), help="quick (minutes) or full; overrides the config")
     a.add_argument("--fail-on", help="exit 1 if a finding is at or above this severity (default: config's, high)")
     a.add_argument("--no-resume", action="store_true", help="ignore checkpoints of an earlier, interrupted run")
+    a.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where reference models train: local (a vectorised ensemble or a process pool) or ray",
+    )
+    a.add_argument("--ray-address", help="the Ray cluster to join with --executor ray (default: start a local one)")
     sub.add_parser("list", help="list attacks, the access each requires, and the built-in datasets")
     s = sub.add_parser("scan", help="scan model files for code-execution payloads; never loads them")
     s.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
@@ -116,7 +123,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     except OSError as e:
         raise MLAuditError(f"cannot create output folder {str(out)!r}: {e.strerror}; choose another --out") from None
     with _progress() as progress:
-        report = run_audit(cfg, out, progress=progress, resume=not args.no_resume)
+        report = run_audit(
+            cfg, out, progress=progress, resume=not args.no_resume, executor=args.executor, ray_address=args.ray_address
+        )
     json_path = write_json(report, out / "report.json")
     html_path = write_html(report, out / "report.html")
     for f in report.findings:

@@ -34,7 +34,8 @@ def test_interrupted_reference_training_resumes_with_the_finished_models(tmp_pat
     kw = {"n_train": 200, "n_models": 4, "config": TrainConfig(epochs=2, batch_size=64), "seed": 3, "key": "refs"}
     with pytest.raises(KeyboardInterrupt):
         train_references(_make, x, y, pool, cache=tmp_path / "a", progress=_StopAfter(2), **kw)
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["refs-0.safetensors", "refs-1.safetensors"]
+    # the pool finishes models in any order: exactly the two that finished are on disk
+    assert len([p for p in (tmp_path / "a").iterdir() if p.suffix == ".safetensors"]) == 2
     with caplog.at_level("INFO", logger="mlaudit.runner.references"):
         resumed, keep = train_references(_make, x, y, pool, cache=tmp_path / "a", **kw)
     assert "training 2 of 4 reference models" in caplog.text

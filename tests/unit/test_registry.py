@@ -80,6 +80,8 @@ def test_attack_refused_below_its_access(name):
 
 def test_unknown_attack_lists_registered():
     with pytest.raises(
-        Exception, match="unknown attack 'lira2'; registered attacks: base-reference, boundary-distance, gradient-norm, label-only, lira"
+        Exception,
+        match="unknown attack 'lira2'; registered attacks: base-reference, boundary-distance, gradient-norm, "
+        "label-only, lira",
     ):
         get_attack("lira2")

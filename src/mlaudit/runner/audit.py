@@ -179,10 +179,20 @@ def poisoning_job(setup: AuditSetup, seed: int, threat_model: dict[str, Any]) ->
     )
 
 
-def run_audit(cfg: AuditConfig, out: Path, *, progress: Progress | None = None, resume: bool = True) -> Report:
-    """Run the audit `cfg` describes; checkpoints and cached models go under `out/.mlaudit`."""
+def run_audit(
+    cfg: AuditConfig,
+    out: Path,
+    *,
+    progress: Progress | None = None,
+    resume: bool = True,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> Report:
+    """Run the audit `cfg` describes; checkpoints and cached models go under `out/.mlaudit`.
+    `executor` and `ray_address` say where reference models train (runner.executors); they do not
+    change the results."""
     work = out / ".mlaudit"
-    setup = build_setup(cfg, cache=work / "models", progress=progress)
+    setup = build_setup(cfg, cache=work / "models", progress=progress, executor=executor, ray_address=ray_address)
     jobs = plan(cfg, setup)
     ckpt = work / "findings" / _config_key(cfg)
     findings = SequentialExecutor(ckpt if resume else None).run(jobs, progress)

@@ -89,7 +89,9 @@ def build_default(profile: str, *, seed: int, cache: Path | None, progress: Prog
     pub = split(train_set, {"public": s.n_public}, seed=seed, pool=np.flatnonzero(public))
     n = s.n_members
     n_ctl = n if s.dataset == "fashion-mnist" else 100
-    n_non = n if s.dataset == "fashion-mnist" else len(np.flatnonzero(~public)) - n - 2 * n_ctl
+    # digits has about 900 private images: 300 members, 200 non-members, 2 x 100 control, and about 200
+    # left as population data (reference models and RMIA's z samples need some)
+    n_non = n if s.dataset == "fashion-mnist" else 200
     priv = split(
         train_set,
         {"members": n, "nonmembers": n_non, "control_a": n_ctl, "control_b": n_ctl},
@@ -163,7 +165,15 @@ def _save_cached(cache: Path | None, key: str, base: nn.Module, finetuned: nn.Mo
 
 
 def references(
-    sc: DefaultScenario, *, n_models: int, seed: int, cache: Path | None, target: Any, progress: Progress | None = None
+    sc: DefaultScenario,
+    *,
+    n_models: int,
+    seed: int,
+    cache: Path | None,
+    target: Any,
+    progress: Progress | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> tuple[Any, Any]:
     """Online references (fine-tuned from the public base on random subsets of the audited examples,
     the target's recipe) and offline references (on population data only), as References records."""
@@ -180,7 +190,14 @@ def references(
         return from_base(sc, model_seed)
 
     n_train = len(sc.parts["members"])
-    common: dict[str, Any] = {"n_models": n_models, "config": s.finetune, "cache": cache, "progress": progress}
+    common: dict[str, Any] = {
+        "n_models": n_models,
+        "config": s.finetune,
+        "cache": cache,
+        "progress": progress,
+        "executor": executor,
+        "ray_address": ray_address,
+    }
     # online references train on random halves of members + non-members, as the target trained on one
     # such set; the control examples are OUT for every reference
     halves = np.sort(np.concatenate([sc.parts["members"].ids, sc.parts["nonmembers"].ids]))

@@ -14,8 +14,9 @@ from torch import nn
 
 from mlaudit.attacks.membership.signals import softmax
 from mlaudit.attacks.references import References
-from mlaudit.models import MLP, TrainConfig, train
+from mlaudit.models import MLP, TrainConfig
 from mlaudit.models.ensemble import stacked_logits, train_ensemble
+from mlaudit.runner.executors import FitTask, fit_all
 from mlaudit.runner.plan import NullProgress, Progress
 from mlaudit.targets.base import Target
 
@@ -35,8 +36,16 @@ def train_references(
     cache: Path | None,
     key: str,
     progress: Progress | None = None,
+    executor: str = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> tuple[list[nn.Module], np.ndarray]:
-    """K models, model k trained on a random `n_train`-subset of `pool`; returns them and keep (K, |pool|)."""
+    """K models, model k trained on a random `n_train`-subset of `pool`; returns them and keep (K, |pool|).
+
+    MLPs train as one vectorised ensemble in this process; other models (and every model with
+    `executor="ray"`) train as one task each, in a pool of `workers` processes or on Ray (see
+    runner.executors).
+    """
     rng = np.random.default_rng(seed)
     subsets = [np.sort(rng.choice(pool, size=n_train, replace=False)) for _ in range(n_models)]
     keep = np.stack([np.isin(pool, s) for s in subsets])
@@ -52,17 +61,20 @@ def train_references(
         total = config.epochs * ((n_train + config.batch_size - 1) // config.batch_size)
         progress.start(key, f"training {len(todo)} reference models", total)
         mlps = [m for m in (models[k] for k in todo) if isinstance(m, MLP)]
-        if len(mlps) == len(todo):  # one stacked run
+        if len(mlps) == len(todo) and executor == "local":  # one stacked run
             bar = progress
             train_ensemble(
                 mlps, [subsets[k] for k in todo], x, y, config, seeds=seeds, progress=lambda d, _: bar.update(key, d)
             )
             for k in todo:
                 _save(models[k], paths[k])
-        else:  # one at a time, each saved as soon as it is trained: an interruption keeps the finished ones
+        else:  # a task each, each saved as soon as it is trained: an interruption keeps the finished ones
+            tasks = [
+                FitTask(k, models[k], x[subsets[k]], y[subsets[k]], config, s) for k, s in zip(todo, seeds, strict=True)
+            ]
             steps = total // max(len(todo), 1)
-            for i, (k, s) in enumerate(zip(todo, seeds, strict=True)):
-                train(models[k], x[subsets[k]], y[subsets[k]], config, generator=torch.Generator().manual_seed(s))
+            for i, (k, state) in enumerate(fit_all(tasks, executor=executor, workers=workers, ray_address=ray_address)):
+                models[k].load_state_dict({n: torch.tensor(v) for n, v in state.items()})
                 _save(models[k], paths[k])
                 progress.update(key, (i + 1) * steps)
         progress.finish(key)

@@ -42,10 +42,17 @@ def threat_model(cfg: AuditConfig) -> ThreatModel:
     )
 
 
-def build_setup(cfg: AuditConfig, *, cache: Path | None, progress: Progress | None = None) -> AuditSetup:
+def build_setup(
+    cfg: AuditConfig,
+    *,
+    cache: Path | None,
+    progress: Progress | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> AuditSetup:
     tm = threat_model(cfg)
     if cfg.target.kind == "default":
-        return _default_setup(cfg, tm, cache, progress)
+        return _default_setup(cfg, tm, cache, progress, {"executor": executor, "ray_address": ray_address})
     target, files = _user_target(cfg)
     assert cfg.data.members is not None and cfg.data.nonmembers is not None  # checked by AuditConfig
     members, nonmembers = load_source(cfg.data.members), load_source(cfg.data.nonmembers)
@@ -64,7 +71,9 @@ def build_setup(cfg: AuditConfig, *, cache: Path | None, progress: Progress | No
     return AuditSetup(target, tm, inputs, {**target.describe(), "kind": cfg.target.kind}, data_info, files)
 
 
-def _default_setup(cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progress: Progress | None) -> AuditSetup:
+def _default_setup(
+    cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progress: Progress | None, where: dict[str, Any]
+) -> AuditSetup:
     sc = build_default(cfg.profile, seed=cfg.seed, cache=cache, progress=progress)
     head = sc.finetuned.head
     assert isinstance(head, torch.nn.Linear)
@@ -78,7 +87,7 @@ def _default_setup(cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progre
         Knowledge.TRAINING_RECIPE in get_attack(a).knowledge for a in cfg.attacks
     ):
         n_refs = 4  # per set (online and offline): 8 reference trainings keep the full (CNN) profile under 10 min
-        on, off = references(sc, n_models=n_refs, seed=cfg.seed, cache=cache, target=target, progress=progress)
+        on, off = references(sc, n_models=n_refs, seed=cfg.seed, cache=cache, target=target, progress=progress, **where)
     base_view = base if Knowledge.BASE_MODEL in tm.knowledge else None
     inputs = {
         "main": AttackInputs(p["members"], p["nonmembers"], pop, base_view, on, off),
