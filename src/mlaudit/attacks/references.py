@@ -19,6 +19,8 @@ class References:
         population_probabilities: (K, Z, C) outputs on population examples none of them trained on.
         population_target: (Z, C) the target's outputs on the same population examples.
         population_labels: (Z,).
+        views: names of the augmented queries (attacks.membership.augmentations) recorded, if any.
+        view_probabilities: (V, K, N, C) each reference's output on each view of each audited example.
     """
 
     ids: np.ndarray
@@ -28,14 +30,25 @@ class References:
     population_probabilities: np.ndarray
     population_target: np.ndarray
     population_labels: np.ndarray
+    views: tuple[str, ...] = ()
+    view_probabilities: np.ndarray | None = None
 
     def select(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(K, n, C) probabilities and (K, n) keep rows for the given example ids, in that order."""
+        cols = self._columns(ids)
+        return self.probabilities[:, cols], self.keep[:, cols]
+
+    def select_views(self, ids: np.ndarray) -> np.ndarray:
+        """(V, K, n, C) outputs on the recorded views of the given examples."""
+        if self.view_probabilities is None:
+            raise ValueError("these references recorded no augmented queries")
+        return self.view_probabilities[:, :, self._columns(ids)]
+
+    def _columns(self, ids: np.ndarray) -> np.ndarray:
         pos = {int(i): j for j, i in enumerate(self.ids)}
         try:
-            cols = np.array([pos[int(i)] for i in ids])
+            return np.array([pos[int(i)] for i in ids])
         except KeyError as e:
             raise ValueError(
                 f"example id {e} has no reference outputs; train references on the audited examples"
             ) from None
-        return self.probabilities[:, cols], self.keep[:, cols]

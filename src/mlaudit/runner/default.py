@@ -174,6 +174,7 @@ def references(
     progress: Progress | None = None,
     executor: str = "local",
     ray_address: str | None = None,
+    views: bool = False,
 ) -> tuple[Any, Any]:
     """Online references (fine-tuned from the public base on random subsets of the audited examples,
     the target's recipe) and offline references (on population data only), as References records."""
@@ -218,8 +219,8 @@ def references(
         **common,
     )
     args = (universe, ts.x[universe], ts.y[universe], ts.x[z], ts.y[z], target)
-    on = record(online, keep, *args)
-    off = record(offline, np.zeros((n_models, len(universe)), bool), *args)
+    on = record(online, keep, *args, views=views)
+    off = record(offline, np.zeros((n_models, len(universe)), bool), *args, views=views)
     return on, off
 
 

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from mlaudit.attacks.membership.augmentations import VIEWS, augmentable, view
 from mlaudit.attacks.membership.signals import softmax
 from mlaudit.attacks.references import References
 from mlaudit.models import MLP, TrainConfig
@@ -108,8 +109,12 @@ def record(
     pop_x: np.ndarray,
     pop_y: np.ndarray,
     target: Target,
+    *,
+    views: bool = False,
 ) -> References:
-    """Reference outputs on the audited examples and on population examples none of them trained on."""
+    """Reference outputs on the audited examples (and, with `views`, on LiRA's augmented views of
+    them, for images) and on population examples none of them trained on."""
+    names = VIEWS if views and augmentable(x) else ()
     return References(
         ids=ids,
         labels=y,
@@ -118,4 +123,6 @@ def record(
         population_probabilities=_probs(models, pop_x),
         population_target=target.probabilities(pop_x),
         population_labels=pop_y,
+        views=names,
+        view_probabilities=np.stack([_probs(models, view(x, v)) for v in names]) if names else None,
     )

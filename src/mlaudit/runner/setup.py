@@ -87,7 +87,10 @@ def _default_setup(
         Knowledge.TRAINING_RECIPE in get_attack(a).knowledge for a in cfg.attacks
     ):
         n_refs = 4  # per set (online and offline): 8 reference trainings keep the full (CNN) profile under 10 min
-        on, off = references(sc, n_models=n_refs, seed=cfg.seed, cache=cache, target=target, progress=progress, **where)
+        views = any(getattr(get_attack(a), "augment", False) for a in cfg.attacks)  # LiRA's augmented queries
+        on, off = references(
+            sc, n_models=n_refs, seed=cfg.seed, cache=cache, target=target, progress=progress, views=views, **where
+        )
     base_view = base if Knowledge.BASE_MODEL in tm.knowledge else None
     inputs = {
         "main": AttackInputs(p["members"], p["nonmembers"], pop, base_view, on, off),
