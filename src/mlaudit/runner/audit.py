@@ -14,6 +14,7 @@ import mlaudit
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.attacks.registry import check_permitted, get_attack
 from mlaudit.config import AuditConfig
+from mlaudit.errors import ConfigError
 from mlaudit.findings import Finding, Report
 from mlaudit.runner.local import SequentialExecutor
 from mlaudit.runner.plan import Job, Progress
@@ -51,8 +52,15 @@ def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
     anything runs.
     """
     attacks = {name: get_attack(name) for name in cfg.attacks}
-    for a in attacks.values():
+    for name, a in attacks.items():
         check_permitted(a, setup.threat_model)
+        if a.access > setup.target.max_access:
+            raise ConfigError(
+                f"attack {name!r} needs {a.access.name.lower()} access, but the target gives at most "
+                f"{setup.target.max_access.name.lower()}; drop it from attacks"
+            )
+        if Knowledge.BASE_MODEL in a.knowledge and setup.inputs["main"].base is None:
+            raise ConfigError(f"attack {name!r} needs the public base model, which this target has none of; drop it")
     tm = setup.threat_model.to_dict()
     jobs = [
         Job(
@@ -71,7 +79,7 @@ def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
                 {"target": setup.target, "seed": cfg.seed, "threat_model": tm},
             )
         )
-    if cfg.target.kind == "default":
+    if cfg.target.kind == "default" and cfg.target.scenario == "fashion-mnist":
         jobs.append(
             Job("backdoor-demo", "privacy-backdoor demonstration", demo_finding, {"seed": cfg.seed, "threat_model": tm})
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,9 +89,12 @@ def _save(model: nn.Module, path: Path | None) -> None:
         save_file({n: t.contiguous() for n, t in model.state_dict().items()}, str(path))
 
 
-def _probs(models: list[nn.Module], x: np.ndarray) -> np.ndarray:
+def _probs(models: list[Any], x: np.ndarray) -> np.ndarray:
     """(K, N, C) probabilities, softmaxed in float64 from the logits so confident outputs keep their
-    resolution (float32 softmax rounds p_y to exactly 1 and LiRA's phi saturates)."""
+    resolution (float32 softmax rounds p_y to exactly 1 and LiRA's phi saturates). Fitted
+    scikit-learn estimators give their predict_proba."""
+    if not any(isinstance(m, nn.Module) for m in models):
+        return np.stack([np.asarray(m.predict_proba(x), dtype=np.float64) for m in models])
     if all(isinstance(m, MLP) for m in models):
         logits = stacked_logits(models, x)  # type: ignore[arg-type]
     else:
@@ -101,7 +105,7 @@ def _probs(models: list[nn.Module], x: np.ndarray) -> np.ndarray:
 
 
 def record(
-    models: list[nn.Module],
+    models: list[Any],
     keep: np.ndarray,
     ids: np.ndarray,
     x: np.ndarray,

