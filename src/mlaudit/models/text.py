@@ -58,7 +58,23 @@ def finetune_text(
     *,
     generator: torch.Generator,
 ) -> nn.Module:
-    """Train in place with AdamW (body lr, head lr) on cross-entropy; return the model in eval mode."""
+    """Train in place with AdamW (body lr, head lr) on cross-entropy; return the model in eval mode.
+    Shuffling and dropout both draw from `generator` (dropout through a torch RNG seeded from it and
+    forked, so the caller's global RNG is untouched)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        return _finetune(model, tokenizer, texts, labels, config, generator=generator)
+
+
+def _finetune(
+    model: nn.Module,
+    tokenizer: object,
+    texts: list[str] | np.ndarray,
+    labels: np.ndarray,
+    config: TextTrainConfig,
+    *,
+    generator: torch.Generator,
+) -> nn.Module:
     body, head = _trainable(model, config.train_layers, config.train_embeddings)
     opt = torch.optim.AdamW([{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}])
     texts = [str(t) for t in texts]

@@ -14,7 +14,7 @@ from mlaudit.attacks.registry import get_attack
 from mlaudit.config import AuditConfig, DataSourceConfig
 from mlaudit.data import Dataset, images_from_idx, load_builtin, read_image_folder, read_npz, read_table
 from mlaudit.data.formats import existing
-from mlaudit.errors import InputError
+from mlaudit.errors import ConfigError, InputError
 from mlaudit.runner.default import build_default, references
 from mlaudit.runner.plan import Progress
 from mlaudit.targets import Target, TorchTarget
@@ -54,6 +54,8 @@ def build_setup(
     where = {"executor": executor, "ray_address": ray_address}
     if cfg.target.kind == "default" and cfg.target.scenario.startswith("cps1988"):
         return _tabular_setup(cfg, tm, cache, progress, where)
+    if cfg.target.kind == "default" and cfg.target.scenario == "rotten-tomatoes-minilm":
+        return _text_setup(cfg, tm, cache, progress)
     if cfg.target.kind == "default":
         return _default_setup(cfg, tm, cache, progress, where)
     target, files = _user_target(cfg)
@@ -155,6 +157,43 @@ def _tabular_setup(
         "parts": {k: _describe(v) for k, v in p.items()},
     }
     files = sorted(str(f) for f in cache.glob(f"tabular-{sc.key}-*.safetensors")) if cache is not None else []
+    return AuditSetup(sc.target, tm, inputs, info, data_info, files)
+
+
+def _text_setup(cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progress: Progress | None) -> AuditSetup:
+    from mlaudit.runner.text import build_text
+
+    need_refs = [a for a in cfg.attacks if Knowledge.TRAINING_RECIPE in get_attack(a).knowledge]
+    if need_refs:
+        raise ConfigError(
+            f"the rotten-tomatoes-minilm scenario trains no reference models (each would be a MiniLM fine-tune); "
+            f"drop {', '.join(need_refs)} or use loss / base-reference"
+        )
+    sc = build_text(cfg.profile, seed=cfg.seed, cache=cache, progress=progress)
+    p = sc.parts
+    base = sc.base if Knowledge.BASE_MODEL in tm.knowledge else None
+    pop = p["control_a"] if Knowledge.POPULATION_DATA in tm.knowledge else None
+    inputs = {
+        "main": AttackInputs(p["members"], p["nonmembers"], pop, base),
+        "control": AttackInputs(p["control_a"], p["control_b"], None, base),
+    }
+    info = {
+        **sc.target.describe(),
+        "kind": "default",
+        "scenario": cfg.target.scenario,
+        "dataset": sc.data.name,
+        "story": f"the public all-MiniLM-L6-v2 with a fresh head, top {sc.config.train_layers} blocks fine-tuned "
+        f"on {len(p['members'])} private snippets",
+        "utility": sc.utility,
+        "training": vars(sc.config),
+    }
+    data_info = {
+        "dataset": sc.data.name,
+        "seed": cfg.seed,
+        "splits": sc.split_record,
+        "parts": {k: _describe(v) for k, v in p.items()},
+    }
+    files = sorted(str(f) for f in cache.glob(f"text-{sc.key}-*.safetensors")) if cache is not None else []
     return AuditSetup(sc.target, tm, inputs, info, data_info, files)
 
 

