@@ -6,6 +6,7 @@ import sys
 from functools import partial
 from typing import Any
 
+from mlaudit.attacks.attribute import AttributeInference
 from mlaudit.attacks.base import Attack
 from mlaudit.attacks.membership.base_reference import BaseReference
 from mlaudit.attacks.membership.boundary_distance import BoundaryDistance
@@ -35,6 +36,7 @@ REGISTRY: dict[str, Any] = {
     "rmia": partial(RMIA, online=True),
     "rmia-offline": partial(RMIA, online=False),
     "shadow": Shokri,
+    "attribute-inference": AttributeInference,
 }
 
 
