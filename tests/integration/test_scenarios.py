@@ -19,7 +19,7 @@ def _cfg(**over):
     raw = {
         "target": {"scenario": "cps1988-forest"},
         "threat_model": {"access": "probabilities", "knowledge": ["population_data", "training_recipe"]},
-        "attacks": ["loss", "rmia"],
+        "attacks": ["loss", "rmia", "attribute-inference"],
         **over,
     }
     return from_dict(AuditConfig, raw)
@@ -34,6 +34,9 @@ def test_forest_audit_reports_the_leak_and_shows_rows(tmp_path):
     table = next(a for a in by_id["rmia"].artifacts if a.kind == "table")
     assert table.data["rows"][0][5].startswith("education=")  # a row, with its column names
     assert "evasion" not in by_id and "backdoor-demo" not in by_id  # image-only jobs are not planned
+    # ethnicity inferred from the forest beyond the model-free baseline; not on the control pair
+    assert by_id["attribute-inference"].metrics["advantage_members"].ci_low > 0
+    assert by_id["attribute-inference-control"].metrics["advantage_members"].ci_low < 0.03
 
 
 @pytest.mark.parametrize(

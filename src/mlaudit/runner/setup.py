@@ -135,10 +135,10 @@ def _tabular_setup(
     on = off = None
     if _wants_references(cfg, tm):
         on, off = tabular_references(sc, n_models=4, seed=cfg.seed, cache=cache, progress=progress, **where)
-    pop = p["control_a"] if Knowledge.POPULATION_DATA in tm.knowledge else None
-    inputs = {
-        "main": AttackInputs(p["members"], p["nonmembers"], pop, None, on, off),
-        "control": AttackInputs(p["control_a"], p["control_b"], None, None, on, off),
+    knows = Knowledge.POPULATION_DATA in tm.knowledge
+    inputs = {  # each pair's population is disjoint from both of its sets
+        "main": AttackInputs(p["members"], p["nonmembers"], p["control_a"] if knows else None, None, on, off),
+        "control": AttackInputs(p["control_a"], p["control_b"], p["nonmembers"] if knows else None, None, on, off),
     }
     info = {
         **sc.target.describe(),
