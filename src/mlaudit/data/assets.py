@@ -119,3 +119,25 @@ def load_builtin(name: str) -> Dataset:
     if name not in BUILTIN:
         raise InputError(f"unknown built-in dataset {name!r}; use one of: {', '.join(BUILTIN)}")
     return BUILTIN[name]()
+
+
+def kjv_lines(max_chars: int | None = None) -> list[str]:
+    """The King James Bible (public domain), verse lines, from Debian's bible-kjv: its `bible` tool
+    prints the text (a fixed argument list, no shell). `max_chars` keeps the first lines up to that size."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("bible")
+    if tool is None:
+        raise InputError("the King James Bible needs Debian's bible-kjv: apt-get install bible-kjv (as root)")
+    text = subprocess.run([tool, "Gen1:1-Rev22:21"], capture_output=True, text=True, check=True, timeout=120).stdout
+    lines, size = [], 0
+    for raw in text.splitlines():
+        line = " ".join(raw.split())
+        if not line:
+            continue
+        lines.append(line)
+        size += len(line) + 1
+        if max_chars is not None and size >= max_chars:
+            break
+    return lines

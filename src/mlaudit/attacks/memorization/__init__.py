@@ -1,0 +1,1 @@
+"""Memorisation: inserted secrets (canaries) and what a trained model reveals of them."""

@@ -1,0 +1,95 @@
+"""Canary exposure (The Secret Sharer) on a small character-level GPT trained here on the King James
+Bible (the first 50,000 characters) with Faker SSN canaries inserted 1, 2, 4, 10 and 20 times, and
+three secrets of the same format never inserted. Both ways: the secret inserted 10 times comes close
+to the maximal exposure log2(10^9) = 29.9 bits (measured 29.2), the never-inserted ones look like
+chance (a uniform rank gives -log2 U, mean 1.44 bits; measured 0.1 to 0.9), and exposure grows with
+the number of insertions. The finding plots exposure against insertions and validates against the
+report schema."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from mlaudit.attacks.memorization.exposure import (
+    SSN_PREFIX,
+    SSN_SPACE_BITS,
+    exposure_finding,
+    exposures,
+    faker_ssns,
+    insert_canaries,
+)
+from mlaudit.models.gpt import CharGPT, CharVocab, LMTrainConfig, log_perplexity, train_lm
+
+pytestmark = pytest.mark.skipif(shutil.which("bible") is None, reason="apt-get install bible-kjv")
+COUNTS = [0, 0, 0, 1, 2, 4, 10, 20]
+
+
+@pytest.fixture(scope="module")
+def results():
+    from mlaudit.data.assets import kjv_lines
+
+    canaries = dict(zip(faker_ssns(len(COUNTS), seed=0), COUNTS, strict=True))
+    lines = insert_canaries(kjv_lines(50_000), {s: k for s, k in canaries.items() if k}, rng=np.random.default_rng(0))
+    text = "\n".join(lines) + "\n"
+    vocab = CharVocab(text + "0123456789-")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = CharGPT(len(vocab), d_model=64, context=48)
+    train_lm(
+        model, vocab.encode(text), LMTrainConfig(steps=1200, batch_size=32), generator=torch.Generator().manual_seed(0)
+    )
+    prefix = vocab.encode(SSN_PREFIX)
+
+    def score(secrets):
+        return log_perplexity(model, prefix, np.stack([vocab.encode(s) for s in secrets]))
+
+    return exposures(score, canaries, n_samples=5000, rng=np.random.default_rng(1))
+
+
+def test_ten_insertions_come_close_to_maximal_exposure(results):
+    ten = next(r for r in results if r.insertions == 10)
+    assert ten.exposure > 0.85 * SSN_SPACE_BITS, ten
+    assert ten.empirical_rank == 1  # below every one of the 5,000 sampled candidates
+
+
+def test_never_inserted_secrets_look_like_chance(results):
+    """Each control's exposure -log2 U with U uniform exceeds 6 bits with probability 1/64; their mean
+    of three stays below 4 bits."""
+    controls = [r.exposure for r in results if r.insertions == 0]
+    assert len(controls) == 3 and max(controls) < 6 and np.mean(controls) < 4, controls
+
+
+def test_exposure_grows_with_insertions(results):
+    mean = {k: np.mean([r.exposure for r in results if r.insertions == k]) for k in sorted(set(COUNTS))}
+    ks = sorted(mean)
+    assert all(mean[a] <= mean[b] + 1.0 for a, b in itertools.pairwise(ks)), mean  # 1 bit of slack between neighbours
+    assert mean[20] - mean[0] > 20
+
+
+def test_finding_plots_exposure_against_insertions_and_fits_the_schema(results):
+    import json
+
+    from mlaudit.findings import Report
+    from mlaudit.report.json import to_json, validate
+
+    f = exposure_finding(results, model="char GPT", seed=0, threat_model={})
+    curve = next(a for a in f.artifacts if a.kind == "curve")
+    assert curve.data["x"] == [0, 1, 2, 4, 10, 20]
+    assert f.severity.name == "HIGH"
+    tm = {"access": "probabilities", "query_budget": None, "knowledge": [], "asset": "training_data"}
+    f = exposure_finding(results, model="char GPT", seed=0, threat_model=tm)
+    report = Report(
+        "0",
+        "2026-01-01T00:00:00+00:00",
+        {"name": "gpt", "adapter": "x", "num_classes": 60, "kind": "torch"},
+        tm,
+        {"seed": 0},
+        (f,),
+        {},
+    )
+    validate(json.loads(to_json(report)))
