@@ -30,7 +30,8 @@ COUNTS = [0, 0, 0, 1, 2, 4, 10, 20]
 
 
 @pytest.fixture(scope="module")
-def results():
+def trained():
+    """The model, its vocabulary, the training text and the canaries with their insertion counts."""
     from mlaudit.data.assets import kjv_lines
 
     canaries = dict(zip(faker_ssns(len(COUNTS), seed=0), COUNTS, strict=True))
@@ -43,6 +44,12 @@ def results():
     train_lm(
         model, vocab.encode(text), LMTrainConfig(steps=1200, batch_size=32), generator=torch.Generator().manual_seed(0)
     )
+    return model, vocab, text, canaries
+
+
+@pytest.fixture(scope="module")
+def results(trained):
+    model, vocab, _, canaries = trained
     prefix = vocab.encode(SSN_PREFIX)
 
     def score(secrets):
@@ -93,3 +100,26 @@ def test_finding_plots_exposure_against_insertions_and_fits_the_schema(results):
         {},
     )
     validate(json.loads(to_json(report)))
+
+
+def test_extraction_recovers_the_most_inserted_secrets_verbatim(trained):
+    """1,000 unprompted generations (top-k 10), ranked by the zlib ratio: the secrets inserted 20 and 10
+    times come back verbatim and rank first (measured ranks 1 and 2); no never-inserted secret comes
+    back; precision among the top 100 (share verbatim in the training text) is reported (measured 0.03:
+    the rest are garbled SSN lines and Bible fragments the small model does not reproduce exactly)."""
+    from mlaudit.attacks.memorization.extraction import (
+        precision_at,
+        rank_generations,
+        recovered_secrets,
+        sample_lines,
+    )
+    from mlaudit.models.gpt import text_bits
+
+    model, vocab, text, canaries = trained
+    gens = sample_lines(model, vocab, n=1000, length=46, top_k=10, generator=torch.Generator().manual_seed(2))
+    ranked = rank_generations(gens, lambda ts: text_bits(model, vocab, ts), text, metric="zlib")
+    found = recovered_secrets(ranked, list(canaries))
+    assert {canaries[s] for s in found} >= {20} and all(canaries[s] > 0 for s in found), found
+    assert ranked[0].verbatim and ranked[0].pii[0] in found
+    p100 = precision_at(ranked, 100)
+    assert 0.0 < p100 <= 1.0

@@ -88,3 +88,18 @@ def log_perplexity(model: CharGPT, prefix: np.ndarray, candidates: np.ndarray, *
         lp = logp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1)[:, -length:]  # the candidate's own characters
         out[i : i + batch_size] = (-lp.sum(1) / np.log(2)).numpy()
     return out
+
+
+def text_bits(model: CharGPT, vocab: CharVocab, texts: list[str], *, prefix: str = "\n") -> np.ndarray:
+    """Total log-perplexity in bits of each text after `prefix` (texts grouped by length). Texts must
+    fit the context with the prefix."""
+    p = vocab.encode(prefix)
+    out = np.empty(len(texts))
+    by_len: dict[int, list[int]] = {}
+    for i, t in enumerate(texts):
+        if len(t) + len(p) > model.context + 1:
+            raise ValueError(f"text of {len(t)} characters does not fit the context of {model.context}")
+        by_len.setdefault(len(t), []).append(i)
+    for idx in by_len.values():
+        out[idx] = log_perplexity(model, p, np.stack([vocab.encode(texts[i]) for i in idx]))
+    return out
