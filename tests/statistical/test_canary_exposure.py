@@ -1,8 +1,8 @@
 """Canary exposure (The Secret Sharer) on a small character-level GPT trained here on the King James
 Bible (the first 50,000 characters) with Faker SSN canaries inserted 1, 2, 4, 10 and 20 times, and
 three secrets of the same format never inserted. Both ways: the secret inserted 10 times comes close
-to the maximal exposure log2(10^9) = 29.9 bits (measured 29.2), the never-inserted ones look like
-chance (a uniform rank gives -log2 U, mean 1.44 bits; measured 0.1 to 0.9), and exposure grows with
+to the maximal exposure log2(10^9) = 29.9 bits (measured 28.2), the never-inserted ones look like
+chance (a uniform rank gives -log2 U, mean 1.44 bits; measured 0.3 to 0.4), and exposure grows with
 the number of insertions. The finding plots exposure against insertions and validates against the
 report schema."""
 

