@@ -1,0 +1,1 @@
+"""Model inversion: class-representative inputs rebuilt from a white-box classifier."""
