@@ -4,7 +4,9 @@ task: the initial module, its training subset, the recipe and its shuffling seed
 trained parameters come back, in order of completion, so the caller can checkpoint each at once.
 
 Tasks train with one torch thread each, whatever runs them, so the same seeds give the same models
-on every executor.
+on every executor. Tasks and results cross process boundaries the way multiprocessing and Ray move
+objects (pickling what this process built, inside its own process tree or the user's cluster);
+nothing read from a file is ever unpickled.
 """
 
 from __future__ import annotations
