@@ -88,9 +88,7 @@ def _default_setup(
     p = sc.parts
     pop = p["control_a"] if Knowledge.POPULATION_DATA in tm.knowledge else None
     on = off = None
-    if Knowledge.TRAINING_RECIPE in tm.knowledge and any(
-        Knowledge.TRAINING_RECIPE in get_attack(a).knowledge for a in cfg.attacks
-    ):
+    if _wants_references(cfg, tm):
         n_refs = 4  # per set (online and offline): 8 reference trainings keep the full (CNN) profile under 10 min
         views = any(getattr(get_attack(a), "augment", False) for a in cfg.attacks)  # LiRA's augmented queries
         on, off = references(
