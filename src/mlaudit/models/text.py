@@ -63,41 +63,29 @@ def finetune_text(
     forked, so the caller's global RNG is untouched)."""
     with torch.random.fork_rng():
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-        return _finetune(model, tokenizer, texts, labels, config, generator=generator)
-
-
-def _finetune(
-    model: nn.Module,
-    tokenizer: object,
-    texts: list[str] | np.ndarray,
-    labels: np.ndarray,
-    config: TextTrainConfig,
-    *,
-    generator: torch.Generator,
-) -> nn.Module:
-    body, head = _trainable(model, config.train_layers, config.train_embeddings)
-    opt = torch.optim.AdamW([{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}])
-    texts = [str(t) for t in texts]
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    model.train()
-    for epoch in range(config.epochs):
-        perm = torch.randperm(len(texts), generator=generator).tolist()
-        total = 0.0
-        for i in range(0, len(texts), config.batch_size):
-            idx = perm[i : i + config.batch_size]
-            enc = tokenizer(  # type: ignore[operator]
-                [texts[j] for j in idx],
-                padding=True,
-                truncation=True,
-                max_length=config.max_length,
-                return_tensors="pt",
-            )
-            loss = nn.functional.cross_entropy(model(**enc).logits, y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        log.info("text fine-tuning epoch %d: loss %.4f", epoch, total / len(texts))
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.eval()
+        body, head = _trainable(model, config.train_layers, config.train_embeddings)
+        opt = torch.optim.AdamW([{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}])
+        texts = [str(t) for t in texts]
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        model.train()
+        for epoch in range(config.epochs):
+            perm = torch.randperm(len(texts), generator=generator).tolist()
+            total = 0.0
+            for i in range(0, len(texts), config.batch_size):
+                idx = perm[i : i + config.batch_size]
+                enc = tokenizer(  # type: ignore[operator]
+                    [texts[j] for j in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=config.max_length,
+                    return_tensors="pt",
+                )
+                loss = nn.functional.cross_entropy(model(**enc).logits, y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+            log.info("text fine-tuning epoch %d: loss %.4f", epoch, total / len(texts))
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model.eval()

@@ -107,13 +107,8 @@ def _default_setup(
         "utility": sc.utility,
         "training": {"pretrain": vars(sc.settings.pretrain), "finetune": vars(sc.settings.finetune)},
     }
-    data_info = {
-        "dataset": sc.settings.dataset,
-        "seed": cfg.seed,
-        "splits": sc.split_record,
-        "parts": {k: _describe(v) for k, v in p.items()},
-    }
-    files = sorted(str(p) for p in cache.glob("default-*.safetensors")) if cache is not None else []
+    data_info = _scenario_data(sc.settings.dataset, cfg.seed, sc.split_record, p)
+    files = _cached(cache, "default-*.safetensors")
     return AuditSetup(target, tm, inputs, info, data_info, files, sc)
 
 
@@ -148,13 +143,8 @@ def _tabular_setup(
         + ("an MLP with every access" if sc.model == "mlp" else "a random forest served as probabilities only"),
         "utility": sc.utility,
     }
-    data_info = {
-        "dataset": sc.data.name,
-        "seed": cfg.seed,
-        "splits": sc.split_record,
-        "parts": {k: _describe(v) for k, v in p.items()},
-    }
-    files = sorted(str(f) for f in cache.glob(f"tabular-{sc.key}-*.safetensors")) if cache is not None else []
+    data_info = _scenario_data(sc.data.name, cfg.seed, sc.split_record, p)
+    files = _cached(cache, f"tabular-{sc.key}-*.safetensors")
     return AuditSetup(sc.target, tm, inputs, info, data_info, files)
 
 
@@ -185,13 +175,8 @@ def _text_setup(cfg: AuditConfig, tm: ThreatModel, cache: Path | None, progress:
         "utility": sc.utility,
         "training": vars(sc.config),
     }
-    data_info = {
-        "dataset": sc.data.name,
-        "seed": cfg.seed,
-        "splits": sc.split_record,
-        "parts": {k: _describe(v) for k, v in p.items()},
-    }
-    files = sorted(str(f) for f in cache.glob(f"text-{sc.key}-*.safetensors")) if cache is not None else []
+    data_info = _scenario_data(sc.data.name, cfg.seed, sc.split_record, p)
+    files = _cached(cache, f"text-{sc.key}-*.safetensors")
     return AuditSetup(sc.target, tm, inputs, info, data_info, files)
 
 
@@ -227,6 +212,16 @@ def load_source(src: DataSourceConfig) -> Dataset:
     if src.limit is not None:
         d = d.subset(np.arange(min(src.limit, len(d))))
     return d
+
+
+def _scenario_data(dataset: str, seed: int, splits: dict[str, Any], parts: dict[str, Dataset]) -> dict[str, Any]:
+    """The report's data section for a built-in scenario: where the data came from and how it was split."""
+    return {"dataset": dataset, "seed": seed, "splits": splits, "parts": {k: _describe(v) for k, v in parts.items()}}
+
+
+def _cached(cache: Path | None, pattern: str) -> list[str]:
+    """The model files a built-in scenario cached (they are scanned like any audited file)."""
+    return sorted(str(f) for f in cache.glob(pattern)) if cache is not None else []
 
 
 def _describe(d: Dataset) -> dict[str, Any]:

@@ -14,13 +14,13 @@ import numpy as np
 from mlaudit.attacks.base import AttackInputs, Stamp
 from mlaudit.attacks.evasion.hopskipjump import hopskipjump
 from mlaudit.attacks.membership.evaluate import (
+    evaluation_pair,
     exposed_artifacts,
     membership_metrics,
     membership_severity,
     roc_artifact,
 )
 from mlaudit.data.dataset import Dataset
-from mlaudit.errors import InputError
 from mlaudit.findings import Finding
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
@@ -56,11 +56,7 @@ class BoundaryDistance:
     knowledge: ClassVar[frozenset[Knowledge]] = frozenset()
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
-        m, n = inputs.members, inputs.nonmembers
-        if m is None or n is None:
-            raise InputError("the boundary-distance attack needs members and non-members to evaluate")
-        if m.kind == "text":
-            raise InputError("the boundary-distance attack perturbs numeric inputs; it cannot attack text")
+        m, n = evaluation_pair(inputs, "boundary-distance", numeric=True)
         both = np.concatenate([np.asarray(m.x), np.asarray(n.x)])
         # the input domain: [0, 1] for images; the range the examples span otherwise
         bounds = (0.0, 1.0) if m.kind == "image" else (float(both.min()), float(both.max()))

@@ -127,6 +127,16 @@ def score_histogram(members: np.ndarray, nonmembers: np.ndarray, title: str, *, 
     )
 
 
+def evaluation_pair(inputs: AttackInputs, attack: str, *, numeric: bool = False) -> tuple[Dataset, Dataset]:
+    """The members and non-members an attack is scored on; `numeric` attacks perturb inputs and refuse text."""
+    m, n = inputs.members, inputs.nonmembers
+    if m is None or n is None:
+        raise InputError(f"the {attack} attack needs members and non-members to evaluate")
+    if numeric and m.kind == "text":
+        raise InputError(f"the {attack} attack perturbs numeric inputs; text targets need a word-level variant")
+    return m, n
+
+
 def reference_signals(
     target: Target, inputs: AttackInputs, *, online: bool, attack: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, References]:

@@ -10,8 +10,13 @@ from typing import ClassVar
 import numpy as np
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.membership.evaluate import exposed_artifacts, membership_metrics, membership_severity, roc_artifact
-from mlaudit.errors import InputError
+from mlaudit.attacks.membership.evaluate import (
+    evaluation_pair,
+    exposed_artifacts,
+    membership_metrics,
+    membership_severity,
+    roc_artifact,
+)
 from mlaudit.findings import Finding
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
@@ -27,9 +32,7 @@ class GradientNorm:
     knowledge: ClassVar[frozenset[Knowledge]] = frozenset()
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
-        m, n = inputs.members, inputs.nonmembers
-        if m is None or n is None:
-            raise InputError("the gradient-norm attack needs members and non-members to evaluate")
+        m, n = evaluation_pair(inputs, "gradient-norm")
         stamp = Stamp(self, target, {}, seed, id)
         s_in = -np.log(target.gradient_norms(m.x, m.y) + 1e-12)
         s_out = -np.log(target.gradient_norms(n.x, n.y) + 1e-12)

@@ -10,9 +10,14 @@ from typing import ClassVar
 import numpy as np
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.membership.evaluate import exposed_artifacts, membership_metrics, membership_severity, roc_artifact
+from mlaudit.attacks.membership.evaluate import (
+    evaluation_pair,
+    exposed_artifacts,
+    membership_metrics,
+    membership_severity,
+    roc_artifact,
+)
 from mlaudit.data.dataset import Dataset
-from mlaudit.errors import InputError
 from mlaudit.findings import Finding
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
@@ -54,11 +59,7 @@ class LabelOnly:
     knowledge: ClassVar[frozenset[Knowledge]] = frozenset()
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
-        m, n = inputs.members, inputs.nonmembers
-        if m is None or n is None:
-            raise InputError("the label-only attack needs members and non-members to evaluate")
-        if m.kind == "text":
-            raise InputError("the label-only attack perturbs numeric inputs; text targets need a word-level variant")
+        m, n = evaluation_pair(inputs, "label-only", numeric=True)
         stamp = Stamp(self, target, {"n_queries": self.n_queries, "noise": self.noise}, seed, id)
         # one generator per set from the same seed: both sets see identically distributed perturbations
         s_in = robustness_scores(target, m, n_queries=self.n_queries, noise=self.noise, rng=np.random.default_rng(seed))

@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mlaudit.attacks.base import AttackInputs, Stamp
 from mlaudit.attacks.membership.evaluate import (
+    evaluation_pair,
     exposed_artifacts,
     membership_metrics,
     membership_severity,
@@ -71,9 +72,7 @@ class WhiteBox:
     knowledge: ClassVar[frozenset[Knowledge]] = frozenset({Knowledge.MEMBER_SUBSET})
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
-        m, n = inputs.members, inputs.nonmembers
-        if m is None or n is None:
-            raise InputError("the white-box attack needs members and non-members to evaluate")
+        m, n = evaluation_pair(inputs, "white-box")
         if min(len(m), len(n)) < 4:
             raise InputError(f"the white-box attack cross-fits on halves; {len(m)} + {len(n)} examples are too few")
         stamp = Stamp(self, target, {"c": self.c, "features": "penultimate, loss, gradient norm, label"}, seed, id)
