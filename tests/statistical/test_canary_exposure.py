@@ -20,10 +20,8 @@ from mlaudit.attacks.memorization.exposure import (
     SSN_SPACE_BITS,
     exposure_finding,
     exposures,
-    faker_ssns,
-    insert_canaries,
 )
-from mlaudit.models.gpt import CharGPT, CharVocab, LMTrainConfig, log_perplexity, train_lm
+from mlaudit.models.gpt import log_perplexity
 
 pytestmark = pytest.mark.skipif(shutil.which("bible") is None, reason="apt-get install bible-kjv")
 COUNTS = [0, 0, 0, 1, 2, 4, 10, 20]
@@ -31,19 +29,13 @@ COUNTS = [0, 0, 0, 1, 2, 4, 10, 20]
 
 @pytest.fixture(scope="module")
 def trained():
-    """The model, its vocabulary, the training text and the canaries with their insertion counts."""
-    from mlaudit.data.assets import kjv_lines
+    """The model, its vocabulary, the training text and the canaries with their insertion counts: the
+    full profile's demonstration (runner.privacy.canary_world), trained here without a cache."""
+    from mlaudit.runner.privacy import canary_world
 
-    canaries = dict(zip(faker_ssns(len(COUNTS), seed=0), COUNTS, strict=True))
-    lines = insert_canaries(kjv_lines(50_000), {s: k for s, k in canaries.items() if k}, rng=np.random.default_rng(0))
-    text = "\n".join(lines) + "\n"
-    vocab = CharVocab(text + "0123456789-")
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = CharGPT(len(vocab), d_model=64, context=48)
-    config = LMTrainConfig(steps=800, batch_size=32, lr=5e-3)
-    train_lm(model, vocab.encode(text), config, generator=torch.Generator().manual_seed(0))
-    return model, vocab, text, canaries
+    w = canary_world(seed=0, cache=None)
+    assert tuple(w.canaries.values()) == tuple(COUNTS)
+    return w.model, w.vocab, w.text, w.canaries
 
 
 @pytest.fixture(scope="module")

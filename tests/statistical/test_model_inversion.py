@@ -47,13 +47,14 @@ def world():
 def _score(world, model, attack, classes=CLASSES):
     from mlaudit.attacks.inversion import fredrikson, gmi
     from mlaudit.attacks.inversion.evaluate import score_reconstructions
+    from mlaudit.attacks.inversion.objective import white_box
 
     m, _, other, evaluator, vae = world
     g = torch.Generator().manual_seed(3)
     if attack == "optimisation":
-        recon = fredrikson.invert(model, classes.tolist(), (1, 28, 28), steps=150, generator=g)
+        recon = fredrikson.invert(white_box(model), classes.tolist(), (1, 28, 28), steps=150, generator=g)
     else:
-        recon = gmi.invert(model, vae, classes.tolist(), steps=150, restarts=4, generator=g)
+        recon = gmi.invert(white_box(model), vae, classes.tolist(), steps=150, restarts=4, generator=g)
     with torch.no_grad():
         labels = evaluator(recon).argmax(1).numpy()
     ref = m if classes.max() < 5 else other  # the nearest example of the class: a member, else any image

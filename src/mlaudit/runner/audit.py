@@ -18,6 +18,7 @@ from mlaudit.errors import ConfigError
 from mlaudit.findings import Finding, Report
 from mlaudit.runner.local import SequentialExecutor
 from mlaudit.runner.plan import Job, Progress
+from mlaudit.runner.privacy import privacy_jobs
 from mlaudit.runner.setup import AuditSetup, build_setup
 from mlaudit.supplychain.privacy_backdoor.finding import demo_finding, detect_finding
 from mlaudit.supplychain.scan.finding import scan_finding
@@ -45,8 +46,9 @@ def run_attack(name: str, target: Target, inputs: AttackInputs, seed: int, id: s
     return finding
 
 
-def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
-    """Jobs for every configured attack, each on the main pair and on the control pair.
+def plan(cfg: AuditConfig, setup: AuditSetup, cache: Path | None = None) -> list[Job]:
+    """Jobs for every configured attack, each on the main pair and on the control pair, and the
+    profile's other sections (the full profile adds runner.privacy's; `cache` keeps their models).
 
     Every attack is checked against the threat model first, so a forbidden attack fails before
     anything runs.
@@ -84,6 +86,7 @@ def plan(cfg: AuditConfig, setup: AuditSetup) -> list[Job]:
             Job("backdoor-demo", "privacy-backdoor demonstration", demo_finding, {"seed": cfg.seed, "threat_model": tm})
         )
     jobs += security_jobs(cfg, setup, tm)
+    jobs += privacy_jobs(cfg, setup, tm, cache)
     view = setup.target.restricted(setup.threat_model)
     for name in attacks:
         for pair, inputs in setup.inputs.items():
@@ -201,7 +204,7 @@ def run_audit(
     change the results."""
     work = out / ".mlaudit"
     setup = build_setup(cfg, cache=work / "models", progress=progress, executor=executor, ray_address=ray_address)
-    jobs = plan(cfg, setup)
+    jobs = plan(cfg, setup, cache=work / "models")
     ckpt = work / "findings" / _config_key(cfg)
     findings = SequentialExecutor(ckpt if resume else None).run(jobs, progress)
     return Report(

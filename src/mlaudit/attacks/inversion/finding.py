@@ -20,8 +20,14 @@ def inversion_finding(
     *,
     seed: int,
     threat_model: dict[str, Any],
+    queries: int = 0,
+    config: dict[str, Any] | None = None,
+    duration_s: float = 0.0,
+    chance: float | None = None,
 ) -> Finding:
-    """`scores` and `images` (N, 1, H, W) by attack name ("optimisation", "generative"), made for `classes`."""
+    """`scores` and `images` (N, 1, H, W) by attack name ("optimisation", "generative"), made for `classes`;
+    `queries` the target queries they used (0 with white-box gradients), `config` how they ran;
+    `chance` the evaluation classifier's chance rate (default: one over the classes attacked)."""
     from mlaudit.report.images import grid_png
 
     metrics: dict[str, Metric] = {}
@@ -44,7 +50,7 @@ def inversion_finding(
             ]
         )
     best = max(s.ci_low for s in scores.values())
-    chance = 1.0 / len(set(classes.tolist()))
+    chance = chance if chance is not None else 1.0 / len(set(classes.tolist()))
     severity = (
         Severity.HIGH
         if best > 0.6
@@ -54,9 +60,17 @@ def inversion_finding(
         if best > chance
         else Severity.INFO
     )
-    first = np.unique(classes, return_index=True)[1]  # one reconstruction per class in the grid
-    png = grid_png(
-        [images[k][first] for k in images], list(images), title=" | ".join(class_names[c] for c in classes[first])
+    grids = tuple(
+        Artifact(
+            "image_grid",
+            f"Reconstructions of class {c} ({class_names[c]}), a row per attack",
+            {
+                "png_base64": base64.b64encode(
+                    grid_png([images[k][classes == c] for k in images], list(images), title=class_names[c])
+                ).decode()
+            },
+        )
+        for c in sorted(set(classes.tolist()))
     )
     return Finding(
         id="model-inversion",
@@ -75,10 +89,10 @@ def inversion_finding(
                 "Reconstructions scored",
                 {"columns": ["attack", "n", "attack accuracy", "SSIM", "PSNR dB"], "rows": rows},
             ),
-            Artifact("image_grid", "Reconstructions, one per class", {"png_base64": base64.b64encode(png).decode()}),
+            *grids,
         ),
-        config={"classes": sorted(set(classes.tolist())), "queries": 0},
+        config={**(config or {}), "classes": sorted(set(classes.tolist())), "queries": queries},
         seed=seed,
-        duration_s=0.0,
+        duration_s=round(duration_s, 3),
         versions=versions(),
     )

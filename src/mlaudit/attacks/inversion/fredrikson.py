@@ -1,12 +1,16 @@
 """Optimisation-based model inversion (Fredrikson, Jha & Ristenpart 2015, CCS, "Model Inversion
 Attacks that Exploit Confidence Information"): gradient descent on the input to maximise the target's
 confidence in a class, with image priors: values kept in [0, 1] (a sigmoid parametrisation) and total
-variation, which favours smooth images over adversarial noise."""
+variation, which favours smooth images over adversarial noise. The objective is the target's
+log-probability of the class (attacks.inversion.objective): exact gradients with white-box access, NES
+estimates through the probability API otherwise (as the paper's black-box variant estimates them
+numerically)."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
+
+from mlaudit.attacks.inversion.objective import Objective
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -17,7 +21,7 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
 
 
 def invert(
-    model: nn.Module,
+    objective: Objective,
     classes: list[int],
     shape: tuple[int, ...],
     *,
@@ -29,20 +33,18 @@ def invert(
 ) -> torch.Tensor:
     """One reconstruction per class (len(classes), *shape): the best of `restarts` random starts by the
     target's log-probability of the class."""
-    model.eval()
     n = len(classes)
     y = torch.as_tensor(classes).repeat_interleave(restarts)
     w = (0.1 * torch.randn(n * restarts, *shape, generator=generator)).requires_grad_(True)
     opt = torch.optim.Adam([w], lr=lr)
     for _ in range(steps):
-        x = torch.sigmoid(w)
-        logp = torch.log_softmax(model(x), -1).gather(1, y[:, None])[:, 0]
-        loss = (-logp + tv * total_variation(x)).sum()
+        logp = objective(torch.sigmoid, w, y)
+        loss = (-logp + tv * total_variation(torch.sigmoid(w))).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     with torch.no_grad():
         x = torch.sigmoid(w)
-        logp = torch.log_softmax(model(x), -1).gather(1, y[:, None])[:, 0].view(n, restarts)
+        logp = objective(torch.sigmoid, w, y).view(n, restarts)
         best = logp.argmax(1)
         return x.view(n, restarts, *shape)[torch.arange(n), best]

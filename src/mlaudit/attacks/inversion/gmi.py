@@ -3,18 +3,19 @@ search as Plug & Play attacks): instead of pixels, search the latent space of a 
 the adversary's auxiliary images, so every candidate stays a plausible image. Here the generator is
 the decoder of a small VAE (models.vae) trained on unlabelled auxiliary data; the search minimises
 -log p(class | G(z)) + lambda ||z||^2 (the prior's log-density) from several random latents and keeps
-the one the target is most confident in."""
+the one the target is most confident in. log p comes from the objective (attacks.inversion.objective):
+exact with gradient access, NES-estimated in the 16-dimensional latent with scores only."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from mlaudit.attacks.inversion.objective import Objective
 from mlaudit.models.vae import VAE
 
 
 def invert(
-    model: nn.Module,
+    objective: Objective,
     generator_model: VAE,
     classes: list[int],
     *,
@@ -25,7 +26,6 @@ def invert(
     generator: torch.Generator,
 ) -> torch.Tensor:
     """One reconstruction per class: G(z*) for the best of `restarts` latent searches."""
-    model.eval()
     for p in generator_model.parameters():
         p.requires_grad_(False)
     n = len(classes)
@@ -33,13 +33,13 @@ def invert(
     z = torch.randn(n * restarts, generator_model.latent, generator=generator).requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     for _ in range(steps):
-        logp = torch.log_softmax(model(generator_model.decode(z)), -1).gather(1, y[:, None])[:, 0]
+        logp = objective(generator_model.decode, z, y)
         loss = (-logp + prior * z.pow(2).sum(1)).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     with torch.no_grad():
         x = generator_model.decode(z)
-        logp = torch.log_softmax(model(x), -1).gather(1, y[:, None])[:, 0].view(n, restarts)
+        logp = objective(generator_model.decode, z, y).view(n, restarts)
         best = logp.argmax(1)
         return x.view(n, restarts, *x.shape[1:])[torch.arange(n), best]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mlaudit.findings import Artifact, Finding, Metric, Severity
 from mlaudit.models.gpt import CharGPT, CharVocab
 
 SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
@@ -98,3 +99,69 @@ def recovered_secrets(ranked: list[Extraction], secrets: list[str]) -> list[str]
     """Inserted secrets that appear verbatim in some generation."""
     found = {p for e in ranked for p in e.pii}
     return [s for s in secrets if s in found]
+
+
+def extraction_finding(
+    ranked: list[Extraction],
+    secrets: dict[str, int],
+    *,
+    model: str,
+    n_generations: int,
+    metric: str,
+    seed: int,
+    threat_model: dict[str, object],
+    k: int = 100,
+    duration_s: float = 0.0,
+) -> Finding:
+    """One finding: precision among the top `k` ranked generations, which inserted secrets (`secrets`:
+    secret -> insertion count) came back verbatim and at what rank, the top generations, and any PII."""
+    from mlaudit.attacks.base import versions
+    from mlaudit.metrics import clopper_pearson
+
+    found = recovered_secrets(ranked, list(secrets))
+    rank = {s: next(i for i, e in enumerate(ranked) if s in e.pii) + 1 for s in found}
+    hits = sum(e.verbatim for e in ranked[:k])
+    lo, hi = clopper_pearson(hits, min(k, len(ranked))) if ranked else (0.0, 1.0)
+    pii = sorted({p for e in ranked for p in e.pii})
+    metrics = {
+        f"precision_at_{k}": Metric(
+            precision_at(ranked, k), lo, hi, "verbatim in the training text, Clopper-Pearson 95%"
+        ),
+        "secrets_recovered": Metric(float(len(found)), method=f"of {sum(1 for c in secrets.values() if c)} inserted"),
+        "distinct_generations": Metric(float(len(ranked)), method=f"of {n_generations} sampled"),
+        "pii_strings_generated": Metric(float(len(pii)), method="distinct SSN-shaped strings in the generations"),
+    }
+    severity = Severity.HIGH if found else Severity.MEDIUM if hits else Severity.INFO
+    top = [
+        [i + 1, e.text, f"{e.score:.3f}", "yes" if e.verbatim else "", ", ".join(e.pii)]
+        for i, e in enumerate(ranked[:20])
+    ]
+    per_secret = [[s, c, "yes" if s in rank else "no", rank.get(s, "")] for s, c in secrets.items()]
+    return Finding(
+        id="training-data-extraction",
+        category="memorization",
+        attack="training-data-extraction",
+        title="Training-data extraction (Carlini et al. 2021)",
+        summary=f"{model}: of {n_generations} generations ranked by {metric}, {hits} of the top {min(k, len(ranked))} "
+        f"are verbatim training text; {len(found)} inserted secret(s) came back verbatim"
+        + (f" (best rank {min(rank.values())})." if rank else "."),
+        threat_model=threat_model,
+        metrics=metrics,
+        severity=severity,
+        artifacts=(
+            Artifact(
+                "table",
+                "Inserted secrets",
+                {"columns": ["secret", "insertions", "recovered verbatim", "rank"], "rows": per_secret},
+            ),
+            Artifact(
+                "table",
+                f"Top 20 generations by {metric}",
+                {"columns": ["rank", "generation", "score", "verbatim", "PII"], "rows": top},
+            ),
+        ),
+        config={"generations": n_generations, "metric": metric, "k": k, "queries": n_generations},
+        seed=seed,
+        duration_s=round(duration_s, 3),
+        versions=versions(),
+    )

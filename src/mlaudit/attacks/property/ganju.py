@@ -13,6 +13,7 @@ reference-model trainer of the membership audits).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlaudit.errors import InputError
+from mlaudit.findings import Artifact, Finding, Metric, Severity
 from mlaudit.metrics import clopper_pearson
 from mlaudit.models import MLP, TrainConfig
 from mlaudit.models.ensemble import train_ensemble
@@ -115,3 +117,59 @@ def property_inference(
     hits = int((pred == target_labels).sum())
     lo, hi = clopper_pearson(hits, len(targets))
     return PropertyResult(hits / len(targets), lo, hi, len(targets), len(shadows))
+
+
+def property_finding(
+    result: PropertyResult,
+    control: PropertyResult | None,
+    *,
+    prop: str,
+    shares: tuple[float, float],
+    dataset: str,
+    seed: int,
+    threat_model: dict[str, Any],
+    duration_s: float = 0.0,
+) -> Finding:
+    """One finding: the meta-classifier's accuracy on held-out targets, and on a control where both
+    groups of targets have the same share (it should sit at chance)."""
+    from mlaudit.attacks.base import versions
+
+    metrics = {
+        "accuracy": Metric(result.accuracy, result.ci_low, result.ci_high, "held-out targets, Clopper-Pearson 95%")
+    }
+    rows = [[f"{shares[0]:.0%} vs {shares[1]:.0%}", result.n_shadows, result.n_targets, _cell(result)]]
+    if control is not None:
+        metrics["control_accuracy"] = Metric(control.accuracy, control.ci_low, control.ci_high, "both groups at 50%")
+        rows.append(["50% vs 50% (control)", control.n_shadows, control.n_targets, _cell(control)])
+    low = result.ci_low
+    severity = (
+        Severity.HIGH if low > 0.8 else Severity.MEDIUM if low > 0.6 else Severity.LOW if low > 0.5 else Severity.INFO
+    )
+    return Finding(
+        id="property-inference",
+        category="property",
+        attack="property-inference",
+        title=f"Property inference of the share of {prop} (Ganju et al. 2018)",
+        summary=f"From the parameters alone, a meta-classifier tells models trained on {dataset} with "
+        f"{shares[0]:.0%} {prop} from those with {shares[1]:.0%} with accuracy {result.accuracy:.0%} "
+        f"[{result.ci_low:.0%}, {result.ci_high:.0%}] on {result.n_targets} held-out models"
+        + (f"; {control.accuracy:.0%} when the share does not differ (chance)." if control else "."),
+        threat_model=threat_model,
+        metrics=metrics,
+        severity=severity,
+        artifacts=(
+            Artifact(
+                "table",
+                "Meta-classifier on held-out target models",
+                {"columns": ["property shares", "shadow models", "targets", "accuracy [95%]"], "rows": rows},
+            ),
+        ),
+        config={"property": prop, "shares": list(shares), "dataset": dataset, "queries": 0},
+        seed=seed,
+        duration_s=round(duration_s, 3),
+        versions=versions(),
+    )
+
+
+def _cell(r: PropertyResult) -> str:
+    return f"{r.accuracy:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
