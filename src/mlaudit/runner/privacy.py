@@ -61,10 +61,15 @@ def privacy_jobs(cfg: AuditConfig, setup: AuditSetup, tm: dict[str, Any], cache:
         kw = {"setup": setup, "threat_model": tm, **common}
         jobs.append(Job("model-inversion", "model inversion", inversion_job, kw))
     own = setup.inputs["main"]
-    if own.members is not None and own.members.sensitive is not None:
-        if "attribute-inference" not in cfg.attacks and own.population is not None:
-            from mlaudit.runner.audit import run_attack
+    if own.members is not None and own.members.sensitive is not None:  # a table with a sensitive column
+        from mlaudit.attacks.registry import get_attack
+        from mlaudit.runner.audit import run_attack
 
+        if "attribute-inference" in cfg.attacks:
+            pass  # planned with the configured attacks
+        elif own.population is None or setup.threat_model.access < get_attack("attribute-inference").access:
+            log.warning("attribute inference skipped: it needs probabilities and population_data knowledge")
+        else:
             view = setup.target.restricted(setup.threat_model)
             args = {"name": "attribute-inference", "target": view, "inputs": own, "id": "attribute-inference"}
             jobs.append(Job("attribute-inference", "attribute inference", run_attack, {**args, **common}))

@@ -39,9 +39,17 @@ def activation_clustering(
         if len(idx) < 2 * n_components:
             continue
         r = reps[idx] - reps[idx].mean(0)
+        # dead ReLU units are constant columns: scikit-learn's FastICA fixes the sign of each whitening
+        # direction by its first coordinate, which is 0 when the first unit is dead, and the whole
+        # decomposition turns NaN (measured on the full default audit's CNN). Drop them, and keep at most
+        # as many components as the live units span.
+        r = r[:, r.std(0) > 0]
+        k = min(n_components, int(np.linalg.matrix_rank(r))) if r.shape[1] else 0
+        if k < 1:
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # FastICA's convergence chatter on near-degenerate activations
-            z = FastICA(n_components=min(n_components, r.shape[1]), random_state=seed, max_iter=400).fit_transform(r)
+            z = FastICA(n_components=k, random_state=seed, max_iter=400).fit_transform(r)
         km = KMeans(2, n_init=10, random_state=seed).fit(z)
         counts = np.bincount(km.labels_, minlength=2)
         small = int(counts.argmin())
