@@ -5,7 +5,8 @@ Not a test (it takes minutes on 2 cores). Prints the exposure per insertion coun
 results under each ranking metric (perplexity, zlib, and the base model as reference, Carlini et al.
 2021), and ends with `smollm2_max_exposure_bits=X`.
 
-    python benchmarks/smollm2_memorization.py [--chars 30000] [--epochs 4] [--samples 1000] [--generations 300]
+    python benchmarks/smollm2_memorization.py [--chars 30000] [--epochs 6] [--samples 1000]
+        [--generations 1000] [--top-k 10] [--prompts 20]
 """
 
 from __future__ import annotations
@@ -29,12 +30,16 @@ COUNTS = (0, 0, 0, 1, 2, 4, 10, 20)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chars", type=int, default=30_000, help="Bible characters in the fine-tuning text")
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--blocks", type=int, default=2, help="top decoder blocks fine-tuned (of 30)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--samples", type=int, default=1000, help="random SSNs for the rank estimate")
-    ap.add_argument("--generations", type=int, default=300)
+    ap.add_argument("--generations", type=int, default=1000)
+    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument(
+        "--prompts", type=int, default=20, help="public Bible lines the generations continue (0: unprompted)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/mlaudit-smollm2"))
     a = ap.parse_args()
@@ -80,8 +85,18 @@ def main() -> None:
 
     t0 = time.perf_counter()
     g = torch.Generator().manual_seed(a.seed + 2)
-    gens = smollm2.sample(model, tok, n=a.generations, max_new_tokens=32, top_k=40, generator=g)
-    print(f"\n{a.generations} unprompted generations in {time.perf_counter() - t0:.0f} s", flush=True)
+    # Carlini et al. 2021 also prompt with public text: here lines of the Bible, which the adversary has
+    # (never a canary line), each followed by a newline, so a generation is a next training-like line
+    public = [x for x in kjv_lines(a.chars) if "security" not in x]
+    pick = np.random.default_rng(a.seed + 3).choice(len(public), a.prompts, replace=False) if a.prompts else []
+    prompts = [public[i] + "\n" for i in pick] or ["\n"]
+    per = -(-a.generations // len(prompts))
+    gens = [
+        x
+        for p in prompts
+        for x in smollm2.sample(model, tok, n=per, max_new_tokens=32, top_k=a.top_k, generator=g, prompt=p)
+    ]
+    print(f"\n{len(gens)} generations after {len(prompts)} prompts in {time.perf_counter() - t0:.0f} s", flush=True)
 
     def bits(m):
         return lambda texts: smollm2.text_bits(m, tok, texts)

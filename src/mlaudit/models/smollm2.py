@@ -196,7 +196,8 @@ def sample(
     model: Any, tok: Any, *, n: int, max_new_tokens: int, top_k: int, generator: torch.Generator, prompt: str = "\n"
 ) -> list[str]:
     """`n` top-k samples after `prompt` (default: a bare newline, i.e. unprompted), each cut at its
-    first newline. Sampling draws from `generator` (a KV-cached loop, so runs are reproducible)."""
+    first newline and stripped (a line may start with the tokeniser's space-prefixed word). Sampling
+    draws from `generator` (a KV-cached loop, so runs are reproducible)."""
     from transformers import DynamicCache
 
     ids = torch.as_tensor([tok(prompt, add_special_tokens=False)["input_ids"]] * n)
@@ -210,4 +211,4 @@ def sample(
         new.append(pick)
         out = model(input_ids=pick, past_key_values=out.past_key_values, use_cache=True)
     rows = torch.cat(new, 1).tolist()
-    return [tok.decode(r, skip_special_tokens=True).split("\n", 1)[0] for r in rows]
+    return [tok.decode(r, skip_special_tokens=True).split("\n", 1)[0].strip() for r in rows]

@@ -326,7 +326,8 @@ def exposure_demo(*, seed: int, cache: Path | None, n_samples: int = 5000, world
         return log_perplexity(w.model, prefix, np.stack([w.vocab.encode(s) for s in secrets]))
 
     results = exposures(score, w.canaries, n_samples=n_samples, rng=np.random.default_rng(seed + 1))
-    f = exposure_finding(results, model="a character GPT trained on the King James Bible", seed=seed, threat_model={})
+    model = "A character GPT trained on the King James Bible"
+    f = exposure_finding(results, model=model, seed=seed, threat_model={}, queries=n_samples + len(w.canaries))
     f = dataclasses.replace(f, duration_s=round(time.perf_counter() - t0, 3))
     return _demo(f, id="canary-exposure-demo", title=f.title, tm=_LM_TM)
 
@@ -346,7 +347,7 @@ def extraction_demo(
     f = extraction_finding(
         ranked,
         w.canaries,
-        model="a character GPT trained on the King James Bible with inserted SSNs",
+        model="A character GPT trained on the King James Bible with inserted SSNs",
         n_generations=n_generations,
         metric="zlib",
         seed=seed,

@@ -95,8 +95,11 @@ def exposures(
     ]
 
 
-def exposure_finding(results: list[Exposure], *, model: str, seed: int, threat_model: dict[str, object]) -> Finding:
-    """One finding: exposure per canary, the curve against insertions, severity from the most exposed."""
+def exposure_finding(
+    results: list[Exposure], *, model: str, seed: int, threat_model: dict[str, object], queries: int = 0
+) -> Finding:
+    """One finding: exposure per canary, the curve against insertions, severity from the most exposed.
+    `queries`: the sequences the model scored (the canaries and the sampled candidates)."""
 
     from mlaudit.attacks.base import versions
 
@@ -155,7 +158,7 @@ def exposure_finding(results: list[Exposure], *, model: str, seed: int, threat_m
                 },
             ),
         ),
-        config={"format": SSN_PREFIX + "ddd-dd-dddd", "canaries": len(results), "queries": 0},
+        config={"format": SSN_PREFIX + "ddd-dd-dddd", "canaries": len(results), "queries": queries},
         seed=seed,
         duration_s=0.0,
         versions=versions(),
