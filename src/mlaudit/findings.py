@@ -60,6 +60,10 @@ class Artifact:
     title: str
     data: dict[str, Any]
 
+    @classmethod
+    def table(cls, title: str, columns: list[str], rows: list[list[Any]]) -> Artifact:
+        return cls("table", title, {"columns": columns, "rows": rows})
+
 
 @dataclass(frozen=True)
 class Finding:

@@ -84,11 +84,7 @@ def inversion_finding(
         metrics=metrics,
         severity=severity,
         artifacts=(
-            Artifact(
-                "table",
-                "Reconstructions scored",
-                {"columns": ["attack", "n", "attack accuracy", "SSIM", "PSNR dB"], "rows": rows},
-            ),
+            Artifact.table("Reconstructions scored", ["attack", "n", "attack accuracy", "SSIM", "PSNR dB"], rows),
             *grids,
         ),
         config={**(config or {}), "classes": sorted(set(classes.tolist())), "queries": queries},

@@ -149,16 +149,8 @@ def extraction_finding(
         metrics=metrics,
         severity=severity,
         artifacts=(
-            Artifact(
-                "table",
-                "Inserted secrets",
-                {"columns": ["secret", "insertions", "recovered verbatim", "rank"], "rows": per_secret},
-            ),
-            Artifact(
-                "table",
-                f"Top 20 generations by {metric}",
-                {"columns": ["rank", "generation", "score", "verbatim", "PII"], "rows": top},
-            ),
+            Artifact.table("Inserted secrets", ["secret", "insertions", "recovered verbatim", "rank"], per_secret),
+            Artifact.table(f"Top 20 generations by {metric}", ["rank", "generation", "score", "verbatim", "PII"], top),
         ),
         config={"generations": n_generations, "metric": metric, "k": k, "queries": n_generations},
         seed=seed,

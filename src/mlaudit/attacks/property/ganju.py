@@ -158,10 +158,10 @@ def property_finding(
         metrics=metrics,
         severity=severity,
         artifacts=(
-            Artifact(
-                "table",
+            Artifact.table(
                 "Meta-classifier on held-out target models",
-                {"columns": ["property shares", "shadow models", "targets", "accuracy [95%]"], "rows": rows},
+                ["property shares", "shadow models", "targets", "accuracy [95%]"],
+                rows,
             ),
         ),
         config={"property": prop, "shares": list(shares), "dataset": dataset, "queries": 0},
