@@ -109,6 +109,8 @@ def test_memorization_demonstrations_are_info_and_plot_exposure(tmp_path):
     assert {r[0] for r in next(a for a in ext.artifacts if a.title == "Inserted secrets").data["rows"]} == set(
         world.canaries
     )
+    pii = next(a for a in ext.artifacts if a.title.startswith("PII")).data["rows"]
+    assert len(pii) == ext.metrics["pii_strings_generated"].value and all(r[2] >= 1 for r in pii)
     _validate([exp, ext])
 
 

@@ -151,6 +151,11 @@ def extraction_finding(
         artifacts=(
             Artifact.table("Inserted secrets", ["secret", "insertions", "recovered verbatim", "rank"], per_secret),
             Artifact.table(f"Top 20 generations by {metric}", ["rank", "generation", "score", "verbatim", "PII"], top),
+            Artifact.table(
+                "PII (SSN-shaped strings) in the generations",
+                ["string", "an inserted secret", "generations containing it"],
+                [[p, "yes" if p in secrets else "no", sum(p in e.pii for e in ranked)] for p in pii],
+            ),
         ),
         config={"generations": n_generations, "metric": metric, "k": k, "queries": n_generations},
         seed=seed,
