@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from mlaudit.attacks.inversion.objective import Objective
+from mlaudit.attacks.inversion.objective import Objective, search
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -33,18 +33,15 @@ def invert(
 ) -> torch.Tensor:
     """One reconstruction per class (len(classes), *shape): the best of `restarts` random starts by the
     target's log-probability of the class."""
-    n = len(classes)
     y = torch.as_tensor(classes).repeat_interleave(restarts)
-    w = (0.1 * torch.randn(n * restarts, *shape, generator=generator)).requires_grad_(True)
-    opt = torch.optim.Adam([w], lr=lr)
-    for _ in range(steps):
-        logp = objective(torch.sigmoid, w, y)
-        loss = (-logp + tv * total_variation(torch.sigmoid(w))).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        x = torch.sigmoid(w)
-        logp = objective(torch.sigmoid, w, y).view(n, restarts)
-        best = logp.argmax(1)
-        return x.view(n, restarts, *shape)[torch.arange(n), best]
+    w = 0.1 * torch.randn(len(y), *shape, generator=generator)
+    return search(
+        objective,
+        torch.sigmoid,
+        w,
+        y,
+        lambda v: tv * total_variation(torch.sigmoid(v)),
+        steps=steps,
+        lr=lr,
+        restarts=restarts,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from mlaudit.attacks.inversion.objective import Objective
+from mlaudit.attacks.inversion.objective import Objective, search
 from mlaudit.models.vae import VAE
 
 
@@ -28,18 +28,15 @@ def invert(
     """One reconstruction per class: G(z*) for the best of `restarts` latent searches."""
     for p in generator_model.parameters():
         p.requires_grad_(False)
-    n = len(classes)
     y = torch.as_tensor(classes).repeat_interleave(restarts)
-    z = torch.randn(n * restarts, generator_model.latent, generator=generator).requires_grad_(True)
-    opt = torch.optim.Adam([z], lr=lr)
-    for _ in range(steps):
-        logp = objective(generator_model.decode, z, y)
-        loss = (-logp + prior * z.pow(2).sum(1)).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        x = generator_model.decode(z)
-        logp = objective(generator_model.decode, z, y).view(n, restarts)
-        best = logp.argmax(1)
-        return x.view(n, restarts, *x.shape[1:])[torch.arange(n), best]
+    z = torch.randn(len(y), generator_model.latent, generator=generator)
+    return search(
+        objective,
+        generator_model.decode,
+        z,
+        y,
+        lambda v: prior * v.pow(2).sum(1),
+        steps=steps,
+        lr=lr,
+        restarts=restarts,
+    )

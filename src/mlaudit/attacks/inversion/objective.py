@@ -75,6 +75,34 @@ def black_box(target: Target, *, samples: int = 10, sigma: float = 0.2, generato
     return objective
 
 
+def search(
+    objective: Objective,
+    render: Render,
+    start: torch.Tensor,
+    y: torch.Tensor,
+    penalty: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    steps: int,
+    lr: float,
+    restarts: int,
+) -> torch.Tensor:
+    """The search both inversion attacks run: Adam on the candidates `start` ((n x restarts, ...), the
+    restarts of a class adjacent; `y` their classes) minimising -objective + penalty (the attack's
+    prior), then for each class the rendering of its restart the target is most confident in."""
+    params = start.requires_grad_(True)
+    opt = torch.optim.Adam([params], lr=lr)
+    for _ in range(steps):
+        loss = (-objective(render, params, y) + penalty(params)).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        x = render(params)
+        n = len(params) // restarts
+        best = objective(render, params, y).view(n, restarts).argmax(1)
+        return x.view(n, restarts, *x.shape[1:])[torch.arange(n), best]
+
+
 def queries_per_step(n_candidates: int, samples: int) -> int:
     """Target queries one black-box search step costs: the value, then 2 x samples for the gradient."""
     return n_candidates * (1 + 2 * samples)
