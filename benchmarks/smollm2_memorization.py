@@ -98,13 +98,21 @@ def main() -> None:
     ]
     print(f"\n{len(gens)} generations after {len(prompts)} prompts in {time.perf_counter() - t0:.0f} s", flush=True)
 
-    def bits(m):
-        return lambda texts: smollm2.text_bits(m, tok, texts)
+    def bits(m):  # each metric ranks the same distinct generations: score them once per model
+        memo: dict[tuple[str, ...], np.ndarray] = {}
+
+        def score(texts: list[str]) -> np.ndarray:
+            if tuple(texts) not in memo:
+                memo[tuple(texts)] = smollm2.text_bits(m, tok, texts)
+            return memo[tuple(texts)]
+
+        return score
 
     print("| metric | distinct | precision@100 | secrets recovered (insertions) | best rank of a secret |")
     print("|---|---|---|---|---|")
+    mine, ref = bits(model), bits(base)
     for metric in ("perplexity", "zlib", "reference"):
-        ranked = rank_generations(gens, bits(model), text, metric=metric, reference=bits(base))
+        ranked = rank_generations(gens, mine, text, metric=metric, reference=ref)
         found = recovered_secrets(ranked, list(canaries))
         first = min((i + 1 for i, e in enumerate(ranked) if set(e.pii) & set(found)), default=None)
         print(f"| {metric} | {len(ranked)} | {precision_at(ranked, 100):.2f} | "
