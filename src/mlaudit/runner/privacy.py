@@ -94,7 +94,6 @@ def _has(module: str) -> bool:
 
 def _inversion_unsupported(setup: AuditSetup, settings: InversionSettings = InversionSettings()) -> str | None:
     """Why inversion cannot run on this setup, or None."""
-    from mlaudit.attacks.inversion.objective import queries_per_step
     from mlaudit.targets.torch import TorchTarget
 
     m = setup.inputs["main"].members
@@ -106,11 +105,20 @@ def _inversion_unsupported(setup: AuditSetup, settings: InversionSettings = Inve
     if tm.access < Access.PROBABILITIES:
         return "with labels only there is no class score to climb; grant probabilities or more"
     if tm.access < Access.GRADIENTS and tm.query_budget is not None:
-        n = len(set(m.y.tolist())) * settings.per_class * settings.restarts
-        need = 2 * 10 * queries_per_step(n, NES_SAMPLES)
-        if tm.query_budget < need:
-            return f"the query budget {tm.query_budget} is below the {need} that 10 black-box steps of each attack need"
+        steps = _black_box_steps(tm, len(set(m.y.tolist())) * settings.per_class * settings.restarts, settings)
+        if steps < 10:
+            return f"the query budget {tm.query_budget} leaves {steps} black-box steps per attack, fewer than 10"
     return None
+
+
+def _black_box_steps(tm: ThreatModel, n_candidates: int, settings: InversionSettings) -> int:
+    """Steps each black-box search takes: the setting, or fewer when the query budget is shared by the
+    two searches, each also spending one scoring query per candidate at the end."""
+    from mlaudit.attacks.inversion.objective import queries_per_step
+
+    if tm.query_budget is None:
+        return settings.steps
+    return min(settings.steps, tm.query_budget // 2 // queries_per_step(n_candidates, NES_SAMPLES) - 1)
 
 
 def inversion_job(
@@ -121,7 +129,7 @@ def inversion_job(
     from mlaudit.attacks.inversion import fredrikson, gmi
     from mlaudit.attacks.inversion.evaluate import InversionScore, score_reconstructions
     from mlaudit.attacks.inversion.finding import inversion_finding
-    from mlaudit.attacks.inversion.objective import Objective, black_box, queries_per_step, white_box
+    from mlaudit.attacks.inversion.objective import Objective, black_box, white_box
     from mlaudit.models import MLP, TrainConfig, train
     from mlaudit.models.vae import train_vae
 
@@ -148,9 +156,7 @@ def inversion_job(
     else:
         objective = black_box(view, samples=NES_SAMPLES, generator=torch.Generator().manual_seed(seed + 2))
         how = f"NES gradient estimates from probabilities ({NES_SAMPLES} antithetic pairs per step)"
-        if tm.query_budget is not None:  # two searches share the budget; each ends with one scoring query
-            per = queries_per_step(len(classes) * settings.restarts, NES_SAMPLES)
-            steps = min(steps, tm.query_budget // 2 // per - 1)
+        steps = _black_box_steps(tm, len(classes) * settings.restarts, settings)
     attacks: dict[str, Any] = {
         "optimisation": lambda g: fredrikson.invert(
             objective, classes.tolist(), shape, steps=steps, restarts=settings.restarts, generator=g
