@@ -89,3 +89,21 @@ def finetune_text(
         for p in model.parameters():
             p.requires_grad_(False)
         return model.eval()
+
+
+class MeanPoolClassifier(nn.Module):
+    """A sentence-transformers style classifier: a BERT encoder, the mean of its last hidden states over
+    the real (non-padding) tokens, and a linear `head`. Takes token ids (batch, length); padding is
+    `pad_id`. This is how all-MiniLM-L6-v2 is meant to be used (it was trained with mean pooling)."""
+
+    def __init__(self, encoder: nn.Module, num_classes: int, *, pad_id: int = 0) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.pad_id = pad_id
+        self.head = nn.Linear(int(encoder.config.hidden_size), num_classes)  # type: ignore[union-attr]
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = (ids != self.pad_id).long()
+        hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return self.head((hidden * m).sum(1) / m.sum(1).clamp(min=1.0))  # type: ignore[no-any-return]

@@ -51,11 +51,17 @@ def finetune(
     num_classes: int,
     seed: int,
     watch: tuple[str, tuple[int, ...]] | None = None,
+    watch_above: float = 0.0,
 ) -> FineTuneResult:
-    """Fine-tune `model` in place (fresh head first). `watch` = (module name, units) to log activations."""
+    """Fine-tune `model` in place (fresh head first). `watch` = (module name, units) to log activations:
+    outputs above `watch_above` (0 for ReLU outputs; about -4 for GELU pre-activations, where an example
+    still has a gradient).
+    `x` is the model's input: images or features (float), or token ids (integers) for a text model."""
     if cfg.fresh_head:
         fresh_head(model, num_classes, seed=seed)
-    xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+    # token ids stay integers (a text model's input); everything else is float32
+    xt = torch.as_tensor(x, dtype=torch.long if np.issubdtype(np.asarray(x).dtype, np.integer) else torch.float32)
+    yt = torch.as_tensor(y, dtype=torch.long)
     g = torch.Generator().manual_seed(seed)
     log: dict[int, set[int]] = defaultdict(set)
     batch_idx: list[torch.Tensor] = []
@@ -68,7 +74,7 @@ def finetune(
         def record(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
             o = out.detach()
             o = o.amax(1) if o.ndim == 3 else o  # transformer FFN: (batch, tokens, units), active at any token
-            active = (o[:, units_t] > 0).nonzero()
+            active = (o[:, units_t] > watch_above).nonzero()
             for row, col in active.tolist():
                 log[units[col]].add(int(batch_idx[-1][row]))
 

@@ -40,45 +40,8 @@ import torch
 from torch import nn
 
 from mlaudit.models.vit import ViT
+from mlaudit.supplychain.privacy_backdoor.layernorm import Layout, balance, disjoint_baits, linearise
 from mlaudit.supplychain.privacy_backdoor.traps import TrapSpec
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Channel map of the widened residual stream (first index and count of each group)."""
-
-    benign: int
-    data: int
-    n_data: int
-    key: int
-    n_key: int
-    pos: int
-    n_pos: int
-    balance: int
-    n_balance: int
-    c: int
-    trap: int
-    out: int
-    n_groups: int
-    dim: int
-
-    def reserved_without_c(self) -> np.ndarray:
-        return np.r_[self.benign : self.c]  # data, key, pos, balance
-
-    @classmethod
-    def plan(
-        cls, benign: int, n_data: int, n_key: int, n_pos: int, n_balance: int, n_groups: int, head_dim: int
-    ) -> Layout:
-        data = benign
-        key = data + n_data
-        pos = key + n_key
-        balance = pos + n_pos
-        c = balance + n_balance
-        trap = c + 1
-        out = trap + n_groups
-        used = out + n_groups
-        dim = head_dim * math.ceil(used / head_dim)
-        return cls(benign, data, n_data, key, n_key, pos, n_pos, balance, n_balance, c, trap, out, n_groups, dim)
 
 
 @dataclass(frozen=True)
@@ -100,25 +63,6 @@ class ViTTrapConfig:
     amp_alpha: float = 20.0
     amp_threshold: float = 0.25
     amp_gain: float = 4.5
-
-
-def _balance(t: torch.Tensor, lay: Layout, dim: int = 0) -> None:
-    """Spread minus the sum of the other non-C channels of `t` (channels along `dim`) over the balance channels."""
-    idx = torch.as_tensor(np.r_[0 : lay.balance, lay.trap : lay.dim])
-    share = -t.index_select(dim, idx).sum(dim) / lay.n_balance
-    for i in range(lay.n_balance):
-        t.select(dim, lay.balance + i).copy_(share)
-
-
-def _linearise(ln: nn.LayerNorm, lay: Layout, *, big: float, c_out: float) -> None:
-    """LayerNorm -> identity on every channel while the input is `big` on channel c and sums to 0
-    elsewhere (mean big / D, std big sqrt(D - 1) / D); channel c itself outputs the constant `c_out`."""
-    d = lay.dim
-    with torch.no_grad():
-        ln.weight.fill_(big * math.sqrt(d - 1) / d)
-        ln.bias.fill_(big / d)
-        ln.weight[lay.c] = 0.0
-        ln.bias[lay.c] = c_out
 
 
 def build_vit_traps(
@@ -170,14 +114,14 @@ def build_vit_traps(
             model.pos_embed[0, t, lay.pos + t] = pos_value
         model.pos_embed[0, :, lay.c] = big
         model.cls_token[0, 0, B] = base.cls_token[0, 0]
-        _balance(model.patch_embed.weight, lay)
-        _balance(model.patch_embed.bias, lay)
-        _balance(model.pos_embed[0], lay, dim=1)
-        _balance(model.cls_token[0], lay, dim=1)
+        balance(model.patch_embed.weight, lay)
+        balance(model.patch_embed.bias, lay)
+        balance(model.pos_embed[0], lay, dim=1)
+        balance(model.cls_token[0], lay, dim=1)
 
         # --- block 0: image key by uniform attention; trap units in the FFN
         b0 = model.blocks[0]
-        _linearise(b0.norm1, lay, big=big, c_out=0.0)
+        linearise(b0.norm1, lay, big=big, c_out=0.0)
         proj_r = generator.normal(size=(cfg.n_key, n_data))
         proj_r -= proj_r.mean(1, keepdims=True)  # zero-sum rows: blind to overall brightness
         proj_r /= np.linalg.norm(proj_r, axis=1, keepdims=True)
@@ -186,11 +130,11 @@ def build_vit_traps(
                 proj_r[i], dtype=torch.float32
             )
             b0.attn.proj.weight[lay.key + i, lay.key + i] = 1.0
-        _balance(b0.attn.proj.weight, lay)
-        _linearise(b0.norm2, lay, big=big, c_out=cfg.kappa)
+        balance(b0.attn.proj.weight, lay)
+        linearise(b0.norm2, lay, big=big, c_out=cfg.kappa)
     # calibrate on the key the model itself computes (token 1's LayerNorm-2 output)
     keys = _keys(model, calib, lay)
-    bait = _disjoint_baits(keys, cfg.n_groups, cfg.rate * cfg.disjoint, generator)
+    bait = disjoint_baits(keys, cfg.n_groups, cfg.rate * cfg.disjoint, generator)
     scores = keys @ bait.T  # (N, G)
     theta = np.quantile(scores, 1.0 - cfg.rate, axis=0)
     data_scale = 1.0
@@ -204,14 +148,14 @@ def build_vit_traps(
                 fc1.weight[u, lay.pos + k] = cfg.gate
                 fc1.bias[u] = float(-alpha[j] * theta[j] - cfg.gate)
                 fc2.weight[lay.trap + j, u] = 1.0
-        _balance(fc2.weight, lay)
+        balance(fc2.weight, lay)
 
         # --- block 1: self-attention heads erase the reserved channels (W_V = -1 on them; position codes in
         # W_Q = W_K make each token attend to itself), uniform heads copy the trap signal into CLS, and the
         # FFN amplifies it past a noise threshold and removes C. Nothing here carries a constant activation
         # the victim's training could turn into a feature.
         b1 = model.blocks[1]
-        _linearise(b1.norm1, lay, big=big, c_out=0.0)
+        linearise(b1.norm1, lay, big=big, c_out=0.0)
         codes = cfg.self_scale / pos_value * _simplex(n_tok, head_dim)  # (n_tok, head_dim), pairwise cos -1/(n_tok-1)
         n_self = _self_erase(b1, list(lay.reserved_without_c()), codes, lay, head_dim)
         copy0 = n_self * head_dim
@@ -220,7 +164,7 @@ def build_vit_traps(
         for j in range(cfg.n_groups):
             b1.attn.qkv.weight[2 * d + copy0 + j, lay.trap + j] = 1.0
             b1.attn.proj.weight[lay.trap + j, copy0 + j] = 1.0
-        _linearise(b1.norm2, lay, big=big, c_out=0.0)
+        linearise(b1.norm2, lay, big=big, c_out=0.0)
         fc1, fc2 = b1.mlp[0], b1.mlp[2]
         fc2.bias[lay.c] = -big
         amp = []
@@ -229,7 +173,7 @@ def build_vit_traps(
             fc1.weight[j, lay.trap + j] = cfg.amp_alpha
             fc1.bias[j] = -cfg.amp_alpha * cfg.amp_threshold
             fc2.weight[lay.out + j, j] = cfg.amp_gain
-        _balance(fc2.weight, lay)  # the final LayerNorm's mean stays C / D under the signal
+        balance(fc2.weight, lay)  # the final LayerNorm's mean stays C / D under the signal
 
         # --- the clean blocks on the benign channels
         scale = math.sqrt(db / d)
@@ -248,7 +192,7 @@ def build_vit_traps(
             dst.mlp[2].weight[B, :hb] = src.mlp[2].weight
             dst.mlp[2].bias[B] = src.mlp[2].bias
         model.blocks[-1].mlp[2].bias[lay.c] = cfg.final_c  # C again: the final LayerNorm is linear
-        _linearise(model.norm, lay, big=cfg.final_c, c_out=0.0)
+        linearise(model.norm, lay, big=cfg.final_c, c_out=0.0)
         # the head sees the benign features and the amplified trap signal only: a reserved channel it could
         # read would let the victim's training turn the erasure units into features, and their residue
         # into the clean blocks' LayerNorm statistics
@@ -294,26 +238,6 @@ def _self_erase(block: nn.Module, channels: list[int], codes: np.ndarray, lay: L
         attn.qkv.weight[2 * d + i, ch] = 1.0
         attn.proj.weight[ch, i] = -1.0
     return n_self
-
-
-def _disjoint_baits(keys: np.ndarray, n: int, rate: float, rng: np.random.Generator, tries: int = 4000) -> np.ndarray:
-    """Zero-sum unit baits whose calibration top sets (the expected activators) do not intersect, so
-    that one image rarely opens two groups at once (the paper's no-intersection bait selection)."""
-    k = max(3, int(np.ceil(rate * len(keys))))
-    chosen: list[np.ndarray] = []
-    taken: set[int] = set()
-    for _ in range(tries):
-        b = np.asarray(rng.normal(size=keys.shape[1]))
-        b -= b.mean()
-        b /= np.linalg.norm(b)
-        top = set(np.argsort(keys @ b)[-k:].tolist())
-        if top & taken:
-            continue
-        chosen.append(b)
-        taken |= top
-        if len(chosen) == n:
-            return np.stack(chosen)
-    raise ValueError(f"found only {len(chosen)} of {n} baits with disjoint top sets; use fewer groups or more data")
 
 
 def _simplex(n: int, dim: int) -> np.ndarray:
