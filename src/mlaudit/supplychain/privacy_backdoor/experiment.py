@@ -268,3 +268,111 @@ def run_vit_reconstruction(
         accuracy(clean.model, test.x, test.y),
         pairs,
     )
+
+
+@dataclass(frozen=True)
+class MiniLMSetup:
+    n_aux: int = 4000  # the attacker's snippets, which set the thresholds
+    n_private: int = 400
+    n_test: int = 1000
+    seed: int = 0
+    victim_seed: int = 1
+
+
+# the paper's recipe (small body lr, larger head lr), with the head lr raised for a two-class head that
+# would otherwise stay near chance after three epochs of a few hundred sentences
+MINILM_VICTIM = FineTune(lr=1e-4, head_lr=0.5, epochs=3, batch_size=32)
+
+
+@dataclass(frozen=True)
+class MiniLMResult:
+    groups: int
+    fired: int
+    single_activations: int  # fired groups whose log shows exactly one sentence with a gradient
+    recovered: int  # fired groups whose decoding has >= 90% of a private sentence's tokens exact
+    distinct_recovered: int  # distinct private sentences among them
+    exact: tuple[float, ...]  # per fired group: share of its best sentence's tokens decoded exactly
+    backdoored_accuracy: float
+    clean_accuracy: float
+    pairs: tuple[tuple[str, str, float, float], ...]  # (recovered, original, exact share, residual), best first
+
+
+def run_minilm_reconstruction(
+    s: MiniLMSetup = MiniLMSetup(),
+    ft: FineTune = MINILM_VICTIM,
+    *,
+    cfg: Any = None,
+    encoder: Any = None,
+) -> MiniLMResult:
+    """The real all-MiniLM-L6-v2, trapped with calibration on the attacker's Rotten Tomatoes snippets;
+    the victim fine-tunes it (mean pooling, fresh head) on private snippets; the attacker decodes the
+    weight difference. The clean MiniLM gets the identical fine-tuning."""
+    from mlaudit.data import rotten_tomatoes
+    from mlaudit.models.text import MeanPoolClassifier
+    from mlaudit.supplychain.privacy_backdoor import minilm
+
+    cfg = cfg or minilm.MiniLMTrapConfig()
+    base, tok = encoder if encoder is not None else minilm.load_encoder()
+    data = rotten_tomatoes()
+    sp = split(data, {"aux": s.n_aux, "private": s.n_private, "test": s.n_test}, seed=s.seed)
+    aux, priv, test = (sp.part(data, k) for k in ("aux", "private", "test"))
+    ids = {
+        k: minilm.tokenize(tok, list(d.x), cfg.max_length) for k, d in (("aux", aux), ("private", priv), ("test", test))
+    }
+    enc, spec = minilm.build_minilm_traps(base, ids["aux"], cfg=cfg, generator=np.random.default_rng(s.seed))
+    model = MeanPoolClassifier(enc, data.num_classes)
+    before = state(enc)
+    res = finetune(
+        model,
+        ids["private"],
+        priv.y,
+        ft,
+        num_classes=data.num_classes,
+        seed=s.victim_seed,
+        watch=("encoder." + spec.layer, spec.trap_units),
+        watch_above=-4.0,  # GELU pre-activation: below it an example's gradient is negligible
+    )
+    clean = finetune(
+        MeanPoolClassifier(copy.deepcopy(base), data.num_classes),
+        ids["private"],
+        priv.y,
+        ft,
+        num_classes=data.num_classes,
+        seed=s.victim_seed,
+    )
+    rec = minilm.reconstruct_minilm(before, state(enc), spec)
+    special = set(tok.all_special_ids)
+    matches = minilm.match_sentences(rec, ids["private"], special)
+    texts = minilm.decode(rec, tok)
+    per_group = cfg.max_length - 1
+    single = 0
+    for m in matches:
+        acts: set[int] = set()
+        for k in range(per_group):
+            acts |= res.activations.get(m.group * per_group + k, set())
+        single += len(acts) == 1
+    good = [m for m in matches if m.exact >= 0.9]
+    orig = [tok.decode([t for t in row if t not in special]) for row in ids["private"]]
+    pairs = sorted(
+        ((texts[m.group], orig[m.example], m.exact, float(np.nanmax(rec.residual[m.group]))) for m in matches),
+        key=lambda p: (-p[2], p[3]),
+    )
+    return MiniLMResult(
+        cfg.n_groups,
+        int(rec.fired.sum()),
+        single,
+        len(good),
+        len({m.example for m in good}),
+        tuple(m.exact for m in matches),
+        _accuracy_ids(res.model, ids["test"], test.y),
+        _accuracy_ids(clean.model, ids["test"], test.y),
+        tuple(pairs),
+    )
+
+
+def _accuracy_ids(model: torch.nn.Module, ids: np.ndarray, y: np.ndarray, batch: int = 128) -> float:
+    with torch.no_grad():
+        pred = np.concatenate(
+            [model(torch.as_tensor(ids[i : i + batch])).argmax(1).numpy() for i in range(0, len(ids), batch)]
+        )
+    return float((pred == y).mean())

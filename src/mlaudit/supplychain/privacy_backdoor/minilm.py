@@ -186,7 +186,10 @@ def build_minilm_traps(
             t.intermediate.dense.bias[:inter0] = s.intermediate.dense.bias
             t.output.dense.weight[B, :inter0] = s.output.dense.weight
             t.output.dense.bias[B] = s.output.dense.bias
-            for ln_t, ln_s in ((t.attention.output.LayerNorm, s.attention.output.LayerNorm), (t.output.LayerNorm, s.output.LayerNorm)):
+            for ln_t, ln_s in (
+                (t.attention.output.LayerNorm, s.attention.output.LayerNorm),
+                (t.output.LayerNorm, s.output.LayerNorm),
+            ):
                 ln_t.weight[B] = ln_s.weight * ln_scale
                 ln_t.bias[B] = ln_s.bias
     spec = TrapSpec(
@@ -292,4 +295,38 @@ def match_sentences(rec: TextReconstruction, private_ids: np.ndarray, special: s
         share = hit / np.maximum(n_real, 1)
         i = int(share.argmax())
         out.append(SentenceMatch(int(j), i, float(share[i]), int(n_real[i])))
+    return out
+
+
+def load_encoder(path: Any = None) -> tuple[nn.Module, Any]:
+    """(BertModel without pooler, tokenizer) from a local Hugging Face folder, all-MiniLM-L6-v2 by
+    default: safetensors only, no remote code, never a hub."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer, BertModel
+    from transformers import logging as hf_logging
+
+    from mlaudit.targets.huggingface import check_folder, minilm_path
+
+    p = minilm_path() if path is None else path
+    check_folder(p)
+    hf_logging.set_verbosity_error()  # "weights not used: pooler" is expected
+    hf_logging.disable_progress_bar()
+    tok = AutoTokenizer.from_pretrained(p, local_files_only=True, trust_remote_code=False)
+    enc = BertModel.from_pretrained(
+        p, local_files_only=True, trust_remote_code=False, use_safetensors=True, add_pooling_layer=False
+    )
+    return enc.eval(), tok
+
+
+def decode(rec: TextReconstruction, tokenizer: Any) -> list[str]:
+    """Each group's decoded sentence, up to its first [SEP] (positions never recorded are skipped)."""
+    sep = tokenizer.sep_token_id
+    out = []
+    for row in rec.ids:
+        toks = [int(t) for t in row if t >= 0]
+        if sep in toks:
+            toks = toks[: toks.index(sep)]
+        out.append(tokenizer.decode(toks))
     return out
