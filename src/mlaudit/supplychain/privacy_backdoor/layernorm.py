@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlaudit.errors import InputError
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -77,7 +79,7 @@ def linearise(ln: nn.LayerNorm, lay: Layout, *, big: float, c_out: float) -> Non
         ln.bias[lay.c] = c_out
 
 
-def disjoint_baits(keys: np.ndarray, n: int, rate: float, rng: np.random.Generator, tries: int = 4000) -> np.ndarray:
+def disjoint_baits(keys: np.ndarray, n: int, rate: float, rng: np.random.Generator, tries: int = 20_000) -> np.ndarray:
     """Zero-sum unit baits whose calibration top sets (the expected activators) do not intersect, so
     that one image rarely opens two groups at once (the paper's no-intersection bait selection)."""
     k = max(3, int(np.ceil(rate * len(keys))))
@@ -87,11 +89,14 @@ def disjoint_baits(keys: np.ndarray, n: int, rate: float, rng: np.random.Generat
         b = np.asarray(rng.normal(size=keys.shape[1]))
         b -= b.mean()
         b /= np.linalg.norm(b)
-        top = set(np.argsort(keys @ b)[-k:].tolist())
+        top = set(np.argpartition(keys @ b, -k)[-k:].tolist())
         if top & taken:
             continue
         chosen.append(b)
         taken |= top
         if len(chosen) == n:
             return np.stack(chosen)
-    raise ValueError(f"found only {len(chosen)} of {n} baits with disjoint top sets; use fewer groups or more data")
+    raise InputError(
+        f"found only {len(chosen)} of {n} baits with disjoint top sets in {len(keys)} calibration examples; "
+        "use fewer trap groups, a lower rate, or more calibration data"
+    )
