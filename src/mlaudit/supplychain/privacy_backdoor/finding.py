@@ -98,3 +98,46 @@ def demo_finding(*, seed: int, threat_model: dict[str, Any]) -> Finding:
             Artifact("image_grid", "Reconstructed (top) and original (bottom) private examples", {"png_base64": png}),
         ),
     )
+
+
+def minilm_demo_finding(*, seed: int, threat_model: dict[str, Any]) -> Finding:
+    """Trap the real all-MiniLM-L6-v2, let a victim fine-tune it on private Rotten Tomatoes snippets,
+    decode the sentences from the weight difference; the table shows them beside the originals."""
+    from mlaudit.supplychain.privacy_backdoor.experiment import MINILM_VICTIM, MiniLMSetup, run_minilm_reconstruction
+
+    t0 = time.perf_counter()
+    s = MiniLMSetup(seed=seed, victim_seed=seed + 1)
+    r = run_minilm_reconstruction(s)
+    rows = [[rec, orig, f"{100 * share:.0f}%", f"{resid:.1e}"] for rec, orig, share, resid in r.pairs]
+    return Finding(
+        id="backdoor-demo-minilm",
+        category="privacy_backdoor",
+        attack="privacy-backdoor-minilm",
+        title="Privacy-backdoor demonstration: data traps in a downloaded all-MiniLM-L6-v2 (Feng & Tramer 2024)",
+        summary=(
+            f"all-MiniLM-L6-v2 with {r.groups} sentence traps, fine-tuned with SGD on {s.n_private} private "
+            f"Rotten Tomatoes snippets, gave {r.distinct_recovered} of them back from the weight difference with at "
+            f"least 90% of their tokens exact ({r.recovered} of {r.fired} traps that recorded something); test "
+            f"accuracy {r.backdoored_accuracy:.3f} vs {r.clean_accuracy:.3f} from the clean MiniLM."
+        ),
+        threat_model=threat_model,
+        metrics={
+            "trap_groups": Metric(float(r.groups)),
+            "fired": Metric(float(r.fired)),
+            "sentences_recovered": Metric(float(r.distinct_recovered), method=">= 90% of tokens exact"),
+            "backdoored_finetuned_accuracy": Metric(r.backdoored_accuracy),
+            "clean_finetuned_accuracy": Metric(r.clean_accuracy),
+        },
+        severity=Severity.INFO,
+        config={"setup": dict(s.__dict__), "victim": dict(MINILM_VICTIM.__dict__)},
+        seed=seed,
+        duration_s=round(time.perf_counter() - t0, 3),
+        versions=versions(),
+        artifacts=(
+            Artifact.table(
+                "Recovered from the weights, beside the private original (best first)",
+                ["recovered", "original", "tokens exact", "residual"],
+                rows,
+            ),
+        ),
+    )

@@ -79,15 +79,17 @@ def finetune(
                 log[units[col]].add(int(batch_idx[-1][row]))
 
         hook = layer.register_forward_hook(record)
-    if cfg.optimizer == "dp-sgd":
-        import warnings
+    with torch.random.fork_rng():  # dropout (a model that ships it) draws from `seed`, not the global RNG
+        torch.manual_seed(seed)
+        if cfg.optimizer == "dp-sgd":
+            import warnings
 
-        with warnings.catch_warnings():  # Opacus: "secure RNG turned off" and backward-hook notices
-            warnings.simplefilter("ignore", UserWarning)
-            result = _dp_sgd(model, xt, yt, cfg, g, batch_idx)
-    else:
-        _plain(model, xt, yt, cfg, g, batch_idx)
-        result = FineTuneResult(model)
+            with warnings.catch_warnings():  # Opacus: "secure RNG turned off" and backward-hook notices
+                warnings.simplefilter("ignore", UserWarning)
+                result = _dp_sgd(model, xt, yt, cfg, g, batch_idx)
+        else:
+            _plain(model, xt, yt, cfg, g, batch_idx)
+            result = FineTuneResult(model)
     if hook is not None:
         hook.remove()
     result.activations = dict(log)
