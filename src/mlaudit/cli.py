@@ -49,18 +49,24 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--manifest", type=Path, help="manifest path (default: FOLDER/mlaudit-manifest.json)")
     b = sub.add_parser("backdoor", help="privacy backdoors (Feng & Tramer 2024): build, victim, reconstruct, detect")
     bsub = b.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    bb = bsub.add_parser("build", help="pretrain an MLP on public data and plant data traps in it")
+    bb = bsub.add_parser("build", help="plant data traps in a clean pretrained model (MLP, ViT or all-MiniLM-L6-v2)")
     bb.add_argument("--out", type=Path, required=True)
-    bb.add_argument("--traps", type=int, default=64)
+    bb.add_argument(
+        "--model",
+        choices=("mlp", "vit", "minilm"),
+        default="mlp",
+        help="mlp / vit: pretrained here on public images; minilm: the installed all-MiniLM-L6-v2 (default: mlp)",
+    )
+    bb.add_argument("--traps", type=int, help="traps (MLP, default 64) or trap groups (ViT 20, MiniLM 48)")
     bb.add_argument("--dataset", choices=("fashion-mnist", "digits"), help="default: fashion-mnist if installed")
     bb.add_argument("--seed", type=int, default=0)
     bv = bsub.add_parser("victim", help="fine-tune the backdoored model as an unsuspecting victim would")
     bv.add_argument("folder", type=Path)
-    bv.add_argument("--optimizer", choices=("sgd", "adam", "dp-sgd"), default="sgd")
-    bv.add_argument("--lr", type=float, default=0.05)
-    bv.add_argument("--momentum", type=float, default=0.0)
-    bv.add_argument("--epochs", type=int, default=2)
-    bv.add_argument("--noise-multiplier", type=float, default=1.0)
+    bv.add_argument("--optimizer", choices=("sgd", "adam", "dp-sgd"), help="default: sgd")
+    bv.add_argument("--lr", type=float, help="default: 0.05 (MLP), 1e-4 with head lr 0.05 (ViT) or 0.5 (MiniLM)")
+    bv.add_argument("--momentum", type=float)
+    bv.add_argument("--epochs", type=int, help="default: 2 (MLP, ViT), 3 (MiniLM)")
+    bv.add_argument("--noise-multiplier", type=float, help="DP-SGD noise (default 1.0)")
     bv.add_argument("--seed", type=int, default=1)
     br = bsub.add_parser("reconstruct", help="read the trapped examples back from before/after weights")
     br.add_argument("folder", type=Path)
@@ -235,20 +241,23 @@ def cmd_backdoor(args: argparse.Namespace) -> int:
 
     if args.action == "build":
         out = workflow.build_to_dir(
-            args.out, dataset_name=args.dataset or workflow.default_dataset(), n_traps=args.traps, seed=args.seed
+            args.out,
+            dataset_name=args.dataset or workflow.default_dataset(),
+            n_traps=args.traps,
+            seed=args.seed,
+            model=args.model,
         )
         print("\n".join(f"{k}: {v}" for k, v in out.items()))
         return EXIT_CLEAN
     if args.action == "victim":
-        from mlaudit.supplychain.privacy_backdoor.victim import FineTune
-
-        ft = FineTune(
-            optimizer=args.optimizer,
-            lr=args.lr,
-            momentum=args.momentum,
-            epochs=args.epochs,
-            noise_multiplier=args.noise_multiplier,
-        )
+        given = {
+            "optimizer": args.optimizer,
+            "lr": args.lr,
+            "momentum": args.momentum,
+            "epochs": args.epochs,
+            "noise_multiplier": args.noise_multiplier,
+        }
+        ft = {k: v for k, v in given.items() if v is not None}  # the rest from the model's default recipe
         print("\n".join(f"{k}: {v}" for k, v in workflow.victim_in_dir(args.folder, ft, seed=args.seed).items()))
         return EXIT_CLEAN
     if args.action == "reconstruct":

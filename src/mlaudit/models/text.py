@@ -100,7 +100,7 @@ class MeanPoolClassifier(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.pad_id = pad_id
-        self.head = nn.Linear(int(encoder.config.hidden_size), num_classes)  # type: ignore[union-attr]
+        self.head = nn.Linear(int(encoder.config.hidden_size), num_classes)  # type: ignore[union-attr,arg-type]
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = (ids != self.pad_id).long()

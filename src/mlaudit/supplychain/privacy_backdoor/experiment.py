@@ -225,10 +225,27 @@ def pretrain_vit(public: Dataset, s: ViTSetup) -> Any:
 VIT_VICTIM = FineTune(lr=1e-4, head_lr=0.05, epochs=2, batch_size=32)  # the paper's recipe: small body lr
 
 
+def vit_pairs(rec: Any, private_x: np.ndarray) -> tuple[tuple[float, ...], np.ndarray]:
+    """SSIM of each group that recorded something against its nearest private image, and the
+    (reconstruction, original) pairs (n, 2, H, W), best first."""
+    from mlaudit import metrics
+
+    flat = private_x.reshape(len(private_x), -1).astype(np.float64)
+    hw = rec.images.shape[1:]
+    scored: list[tuple[float, np.ndarray, np.ndarray]] = []
+    for j in np.flatnonzero(rec.unit_fired.any(1)):
+        r = np.nan_to_num(rec.images[j]).reshape(-1)
+        k_near = int(np.argmin(((flat - r) ** 2).sum(1)))
+        a, b = np.clip(r, 0, 1).reshape(hw), flat[k_near].reshape(hw)
+        scored.append((metrics.ssim(a, b), a, b))
+    scored.sort(key=lambda t: -t[0])
+    pairs = np.stack([np.stack([a, b]) for _, a, b in scored]) if scored else np.zeros((0, 2, *hw))
+    return tuple(t[0] for t in scored), pairs
+
+
 def run_vit_reconstruction(
     data: Dataset, test: Dataset, s: ViTSetup, ft: FineTune = VIT_VICTIM, *, base: Any = None
 ) -> ViTResult:
-    from mlaudit import metrics
     from mlaudit.supplychain.privacy_backdoor.vit import build_vit_traps, reconstruct_vit
 
     parts = splits(data, s)
@@ -242,26 +259,18 @@ def run_vit_reconstruction(
     clean = finetune(copy.deepcopy(base), priv.x, priv.y, ft, num_classes=data.num_classes, seed=s.victim_seed)
     rec = reconstruct_vit(before, state(res.model), spec)
     n_patch = (spec.config or {})["n_patches"]
-    flat = priv.x.reshape(len(priv.x), -1).astype(np.float64)
-    hw = rec.images.shape[1:]
-    scored: list[tuple[float, np.ndarray, np.ndarray]] = []
     single = 0
     for j in np.flatnonzero(rec.unit_fired.any(1)):
         acts: set[int] = set()
         for k in range(n_patch):
             acts |= res.activations.get(j * n_patch + k, set())
         single += len(acts) == 1
-        r = np.nan_to_num(rec.images[j]).reshape(-1)
-        k_near = int(np.argmin(((flat - r) ** 2).sum(1)))
-        a, b = np.clip(r, 0, 1).reshape(hw), flat[k_near].reshape(hw)
-        scored.append((metrics.ssim(a, b), a, b))
-    scored.sort(key=lambda t: -t[0])
-    pairs = np.stack([np.stack([a, b]) for _, a, b in scored]) if scored else np.zeros((0, 2, *hw))
+    ssims, pairs = vit_pairs(rec, priv.x)
     return ViTResult(
         spec.config["n_groups"] if spec.config else 0,
         int(rec.fired.sum()),
-        tuple(t[0] for t in scored),
-        sum(t[0] >= 0.6 for t in scored),
+        ssims,
+        sum(v >= 0.6 for v in ssims),
         single,
         accuracy(base, test.x, test.y),
         accuracy(res.model, test.x, test.y),
@@ -307,18 +316,13 @@ def run_minilm_reconstruction(
     """The real all-MiniLM-L6-v2, trapped with calibration on the attacker's Rotten Tomatoes snippets;
     the victim fine-tunes it (mean pooling, fresh head) on private snippets; the attacker decodes the
     weight difference. The clean MiniLM gets the identical fine-tuning."""
-    from mlaudit.data import rotten_tomatoes
     from mlaudit.models.text import MeanPoolClassifier
     from mlaudit.supplychain.privacy_backdoor import minilm
 
     cfg = cfg or minilm.MiniLMTrapConfig()
     base, tok = encoder if encoder is not None else minilm.load_encoder()
-    data = rotten_tomatoes()
-    sp = split(data, {"aux": s.n_aux, "private": s.n_private, "test": s.n_test}, seed=s.seed)
-    aux, priv, test = (sp.part(data, k) for k in ("aux", "private", "test"))
-    ids = {
-        k: minilm.tokenize(tok, list(d.x), cfg.max_length) for k, d in (("aux", aux), ("private", priv), ("test", test))
-    }
+    parts, ids = minilm_splits(s, tok, cfg.max_length)
+    data, priv, test = parts["all"], parts["private"], parts["test"]
     enc, spec = minilm.build_minilm_traps(base, ids["aux"], cfg=cfg, generator=np.random.default_rng(s.seed))
     model = MeanPoolClassifier(enc, data.num_classes)
     before = state(enc)
@@ -341,9 +345,7 @@ def run_minilm_reconstruction(
         seed=s.victim_seed,
     )
     rec = minilm.reconstruct_minilm(before, state(enc), spec)
-    special = set(tok.all_special_ids)
-    matches = minilm.match_sentences(rec, ids["private"], special)
-    texts = minilm.decode(rec, tok)
+    matches, pairs = minilm_pairs(rec, ids["private"], tok)
     per_group = cfg.max_length - 1
     single = 0
     for m in matches:
@@ -352,11 +354,6 @@ def run_minilm_reconstruction(
             acts |= res.activations.get(m.group * per_group + k, set())
         single += len(acts) == 1
     good = [m for m in matches if m.exact >= 0.9]
-    orig = [tok.decode([t for t in row if t not in special]) for row in ids["private"]]
-    pairs = sorted(
-        ((texts[m.group], orig[m.example], m.exact, float(np.nanmax(rec.residual[m.group]))) for m in matches),
-        key=lambda p: (-p[2], p[3]),
-    )
     return MiniLMResult(
         cfg.n_groups,
         int(rec.fired.sum()),
@@ -366,8 +363,37 @@ def run_minilm_reconstruction(
         tuple(m.exact for m in matches),
         _accuracy_ids(res.model, ids["test"], test.y),
         _accuracy_ids(clean.model, ids["test"], test.y),
-        tuple(pairs),
+        pairs,
     )
+
+
+def minilm_splits(s: MiniLMSetup, tokenizer: Any, max_length: int) -> tuple[dict[str, Dataset], dict[str, np.ndarray]]:
+    """Rotten Tomatoes split into the attacker's snippets (aux), the victim's (private) and a test set, each
+    also as token ids; "all" is the whole dataset."""
+    from mlaudit.data import rotten_tomatoes
+    from mlaudit.supplychain.privacy_backdoor import minilm
+
+    data = rotten_tomatoes()
+    sp = split(data, {"aux": s.n_aux, "private": s.n_private, "test": s.n_test}, seed=s.seed)
+    parts = {k: sp.part(data, k) for k in ("aux", "private", "test")}
+    ids = {k: minilm.tokenize(tokenizer, list(d.x), max_length) for k, d in parts.items()}
+    return {**parts, "all": data}, ids
+
+
+def minilm_pairs(rec: Any, private_ids: np.ndarray, tokenizer: Any) -> tuple[list[Any], tuple[Any, ...]]:
+    """The best private sentence of each group that recorded something, and (recovered, original, share
+    of tokens exact, residual) per group, best first."""
+    from mlaudit.supplychain.privacy_backdoor import minilm
+
+    special = set(tokenizer.all_special_ids)
+    matches = minilm.match_sentences(rec, private_ids, special)
+    texts = minilm.decode(rec, tokenizer)
+    orig = [tokenizer.decode([t for t in row if t not in special]) for row in private_ids]
+    pairs = sorted(
+        ((texts[m.group], orig[m.example], m.exact, float(np.nanmax(rec.residual[m.group]))) for m in matches),
+        key=lambda p: (-p[2], p[3]),
+    )
+    return matches, tuple(pairs)
 
 
 def _accuracy_ids(model: torch.nn.Module, ids: np.ndarray, y: np.ndarray, batch: int = 128) -> float:

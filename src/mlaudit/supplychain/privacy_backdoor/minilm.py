@@ -1,4 +1,4 @@
-# mypy: disable-error-code="union-attr,operator,index,arg-type,assignment"
+# mypy: disable-error-code="union-attr,operator,index,arg-type,assignment,type-var"
 # (weight surgery on nn.Module attributes, which mypy types as Tensor | Module)
 """Data traps in the real pretrained all-MiniLM-L6-v2 (BERT, post-LayerNorm), after Feng & Tramer 2024
 (sec. "transformers"; spec shared/research/privacy-backdoors.md sections 3-4).
@@ -80,7 +80,7 @@ def build_minilm_traps(
     *,
     cfg: MiniLMTrapConfig = MiniLMTrapConfig(),
     generator: np.random.Generator,
-) -> tuple[nn.Module, TrapSpec]:
+) -> tuple[Any, TrapSpec]:
     """Return the backdoored encoder (a `BertModel` one layer deeper and wider) and its trap spec.
 
     Args:
@@ -297,7 +297,7 @@ def match_sentences(rec: TextReconstruction, private_ids: np.ndarray, special: s
     return out
 
 
-def load_encoder(path: Any = None) -> tuple[nn.Module, Any]:
+def load_encoder(path: Any = None) -> tuple[Any, Any]:
     """(BertModel without pooler, tokenizer) from a local Hugging Face folder, all-MiniLM-L6-v2 by
     default: safetensors only, no remote code, never a hub."""
     import os
