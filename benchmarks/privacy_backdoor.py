@@ -113,13 +113,16 @@ def main() -> int:
     vs = ViTSetup(seed=args.seed)
     vit_pub = splits(train, vs)["public"]
     vit_base = pretrain_vit(vit_pub, vs)
-    for victim_seed in (1, 2, 3):
+    vit_ok = 0
+    for victim_seed in (1, 2, 3, 4, 5):
         v = run_vit_reconstruction(train, test, ViTSetup(seed=args.seed, victim_seed=victim_seed), base=vit_base)
         print(
             f"victim seed {victim_seed}: groups fired {v.fired}/{v.groups}  single activations {v.single_activations}  "
             f"recognisable (SSIM>=0.6) {v.recognisable}  acc backdoored {v.backdoored_accuracy:.4f} "
             f"clean {v.clean_accuracy:.4f}"
         )
+        vit_ok += v.recognisable >= 8
+    print(f"ViT: {vit_ok} of 5 victim seeds give at least 8 recognisable reconstructions")
     vit_trapped, _ = build_vit_traps(vit_base, vit_pub.x, generator=np.random.default_rng(args.seed))
 
     minilm_rows = []

@@ -56,13 +56,16 @@ class ViTTrapConfig:
     kappa: float = 3000.0  # constant in the recorded input: the closing step is lr * g * kappa^2 / batch
     z_scale: float = 3.0  # pre-activation = z_scale * (score - threshold) / std(score): firings sit well above 0
     gate: float = 200.0  # position gate: non-target tokens sit at -gate
+    pos_value: float = 50.0  # the one-hot position code's value: the gate row reads it with weight gate / pos_value
     self_scale: float = 12.5  # self-attention: score gap 0.27 * self_scale^2 between a token and the others
     # amplifier: gain * GELU(alpha * (signal - threshold)) written into the trap's output channel; alpha *
     # threshold >= 5, so nothing leaks below the threshold, and a firing drives the victim's logits to tens
-    # (saturation: the loss gradient then lowers the trap's bias whatever the fresh head)
+    # (saturation: the loss gradient then lowers the trap's bias whatever the fresh head). Gain 2 rather than
+    # 4.5: measured over victim seeds 1-5, 4.5 lost more clean accuracy (down to 0.56 vs 0.81) for the same
+    # count of seeds that diverge (one in five with either; see the benchmark)
     amp_alpha: float = 20.0
     amp_threshold: float = 0.25
-    amp_gain: float = 4.5
+    amp_gain: float = 2.0
 
 
 def build_vit_traps(
@@ -109,7 +112,7 @@ def build_vit_traps(
         for i in range(n_data):
             model.patch_embed.weight[lay.data + i, i] = 1.0
         model.pos_embed[0, :, B] = base.pos_embed[0]
-        pos_value = 1.0
+        pos_value = cfg.pos_value
         for t in range(n_tok):
             model.pos_embed[0, t, lay.pos + t] = pos_value
         model.pos_embed[0, :, lay.c] = big
@@ -139,13 +142,22 @@ def build_vit_traps(
     theta = np.quantile(scores, 1.0 - cfg.rate, axis=0)
     data_scale = 1.0
     alpha = cfg.z_scale / scores.std(0)
+    # Put the gain in the key itself, not in the trap rows: a firing unit sends the gradient fc1^T g back to
+    # its inputs, and the victim's step on the parameters upstream (position table, W_V, LayerNorm biases)
+    # then moves every trap's pre-activation by about lr * g * |fc1|^2. With O(1) trap rows that is
+    # negligible; with rows of 200 it opened other traps and diverged for some victim seeds.
+    gain = float(np.median(alpha))
+    with torch.no_grad():
+        b0.attn.qkv.weight[2 * d + lay.key : 2 * d + lay.key + cfg.n_key] *= gain
+        balance(b0.attn.proj.weight, lay)
+    keys, scores, theta, alpha = keys * gain, scores * gain, theta * gain, alpha / gain
     with torch.no_grad():
         fc1, fc2 = b0.mlp[0], b0.mlp[2]
         for j in range(cfg.n_groups):
             for k in range(1, n_tok):
                 u = j * n_patch + (k - 1)
                 fc1.weight[u, lay.key : lay.key + cfg.n_key] = torch.as_tensor(alpha[j] * bait[j], dtype=torch.float32)
-                fc1.weight[u, lay.pos + k] = cfg.gate
+                fc1.weight[u, lay.pos + k] = cfg.gate / pos_value
                 fc1.bias[u] = float(-alpha[j] * theta[j] - cfg.gate)
                 fc2.weight[lay.trap + j, u] = 1.0
         balance(fc2.weight, lay)
