@@ -214,6 +214,7 @@ def build_minilm_traps(
 def _keys(model: nn.Module, ids: np.ndarray, lay: Layout, batch: int = 64) -> np.ndarray:
     """The sentence key every token carries at the trap layer's FFN input (read at token 0)."""
     out: list[np.ndarray] = []
+    pad = model.config.pad_token_id or 0
 
     class _Stop(Exception):  # the rest of the model is not needed
         pass
@@ -228,7 +229,7 @@ def _keys(model: nn.Module, ids: np.ndarray, lay: Layout, batch: int = 64) -> np
             for s in range(0, len(ids), batch):
                 x = torch.as_tensor(ids[s : s + batch])
                 try:
-                    model(input_ids=x, attention_mask=(x != 0).long())
+                    model(input_ids=x, attention_mask=(x != pad).long())
                 except _Stop:
                     pass
     finally:

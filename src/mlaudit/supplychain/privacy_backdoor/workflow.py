@@ -174,7 +174,12 @@ def victim_in_dir(folder: Path, ft: FineTune | dict[str, Any], *, seed: int) -> 
     if spec.architecture == "vit":
         from mlaudit.models.vit import ViT
 
-        model: torch.nn.Module = ViT(**(spec.config or {})["model_config"])
+        try:
+            model: torch.nn.Module = ViT(**(spec.config or {})["model_config"])
+        except (KeyError, TypeError) as e:
+            raise InputError(
+                f"traps.json has no usable ViT model_config ({e}); rebuild it with 'mlaudit backdoor build --model vit'"
+            ) from None
         model.load_state_dict(load_state_dict(folder / "backdoored.safetensors"))
         priv = _vit_private(spec)
     else:
