@@ -214,7 +214,7 @@ def build_minilm_traps(
 def _keys(model: nn.Module, ids: np.ndarray, lay: Layout, batch: int = 64) -> np.ndarray:
     """The sentence key every token carries at the trap layer's FFN input (read at token 0)."""
     out: list[np.ndarray] = []
-    pad = model.config.pad_token_id or 0
+    pad = int(model.config.pad_token_id or 0)
 
     class _Stop(Exception):  # the rest of the model is not needed
         pass
