@@ -53,7 +53,10 @@ class ViTTrapConfig:
     big_c: float = 1e4  # the LayerNorm-linearising constant
     n_balance: int = 12  # the balance sum is spread over this many channels, each small enough to erase
     final_c: float = 1e5  # C before the final LayerNorm: keeps it linear under the amplified signal
-    kappa: float = 3000.0  # constant in the recorded input: the closing step is lr * g * kappa^2 / batch
+    # constant in the recorded input: the closing step is lr * g * kappa^2 / batch, and so is the opening step
+    # when the label is the class the amplified signal favours (g < 0). 1500 rather than the paper's 3000:
+    # over victim seeds 1-5 every seed then gives >= 8 recognisable images (3000: 4 of 5)
+    kappa: float = 1500.0
     z_scale: float = 3.0  # pre-activation = z_scale * (score - threshold) / std(score): firings sit well above 0
     gate: float = 200.0  # position gate: non-target tokens sit at -gate
     pos_value: float = 50.0  # the one-hot position code's value: the gate row reads it with weight gate / pos_value
@@ -62,7 +65,7 @@ class ViTTrapConfig:
     # threshold >= 5, so nothing leaks below the threshold, and a firing drives the victim's logits to tens
     # (saturation: the loss gradient then lowers the trap's bias whatever the fresh head). Gain 2 rather than
     # 4.5: measured over victim seeds 1-5, 4.5 lost more clean accuracy (down to 0.56 vs 0.81) for the same
-    # count of seeds that diverge (one in five with either; see the benchmark)
+    # count of seeds that diverge (one in five with either, measured at kappa 3000)
     amp_alpha: float = 20.0
     amp_threshold: float = 0.25
     amp_gain: float = 2.0
