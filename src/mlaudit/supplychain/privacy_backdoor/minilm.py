@@ -301,10 +301,26 @@ def match_sentences(rec: TextReconstruction, private_ids: np.ndarray, special: s
 def load_encoder(path: Any = None) -> tuple[Any, Any]:
     """(BertModel without pooler, tokenizer) from a local Hugging Face folder, all-MiniLM-L6-v2 by
     default: safetensors only, no remote code, never a hub."""
+    from transformers import BertModel
+
+    p, tok = _checked(path)
+    enc = BertModel.from_pretrained(
+        p, local_files_only=True, trust_remote_code=False, use_safetensors=True, add_pooling_layer=False
+    )
+    return enc.eval(), tok
+
+
+def load_tokenizer(path: Any = None) -> Any:
+    """The tokenizer of the folder `load_encoder` reads, without loading the model."""
+    return _checked(path)[1]
+
+
+def _checked(path: Any) -> tuple[Any, Any]:
+    """(the folder, checked: safetensors only, no custom code; its tokenizer)."""
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoTokenizer, BertModel
+    from transformers import AutoTokenizer
     from transformers import logging as hf_logging
 
     from mlaudit.targets.huggingface import check_folder, minilm_path
@@ -313,11 +329,7 @@ def load_encoder(path: Any = None) -> tuple[Any, Any]:
     check_folder(p)
     hf_logging.set_verbosity_error()  # "weights not used: pooler" is expected
     hf_logging.disable_progress_bar()
-    tok = AutoTokenizer.from_pretrained(p, local_files_only=True, trust_remote_code=False)
-    enc = BertModel.from_pretrained(
-        p, local_files_only=True, trust_remote_code=False, use_safetensors=True, add_pooling_layer=False
-    )
-    return enc.eval(), tok
+    return p, AutoTokenizer.from_pretrained(p, local_files_only=True, trust_remote_code=False)
 
 
 def decode(rec: TextReconstruction, tokenizer: Any) -> list[str]:

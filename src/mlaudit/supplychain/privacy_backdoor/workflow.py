@@ -233,7 +233,7 @@ def _reconstruct_minilm(folder: Path, spec: TrapSpec, after: Path | None) -> dic
 
     before = load_weights(folder / "backdoored")
     rec = minilm.reconstruct_minilm(before, load_weights(after or folder / "finetuned"), spec)
-    _enc, tok = minilm.load_encoder(folder / "backdoored")
+    tok = minilm.load_tokenizer(folder / "backdoored")
     _priv, ids = _minilm_private(spec, tok)
     matches, pairs = minilm_pairs(rec, ids, tok)
     good = {m.example for m in matches if m.exact >= 0.9}
