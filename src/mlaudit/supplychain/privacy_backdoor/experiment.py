@@ -225,6 +225,18 @@ def pretrain_vit(public: Dataset, s: ViTSetup) -> Any:
 VIT_VICTIM = FineTune(lr=1e-4, head_lr=0.05, epochs=2, batch_size=32)  # the paper's recipe: small body lr
 
 
+def _single_groups(activations: dict[int, set[int]], groups: Any, per_group: int) -> int:
+    """How many of `groups` (trap groups of `per_group` consecutive units) the victim's log shows opened by
+    exactly one example."""
+    single = 0
+    for j in groups:
+        acts: set[int] = set()
+        for k in range(per_group):
+            acts |= activations.get(j * per_group + k, set())
+        single += len(acts) == 1
+    return single
+
+
 def vit_pairs(rec: Any, private_x: np.ndarray) -> tuple[tuple[float, ...], np.ndarray]:
     """SSIM of each group that recorded something against its nearest private image, and the
     (reconstruction, original) pairs (n, 2, H, W), best first."""
@@ -259,12 +271,7 @@ def run_vit_reconstruction(
     clean = finetune(copy.deepcopy(base), priv.x, priv.y, ft, num_classes=data.num_classes, seed=s.victim_seed)
     rec = reconstruct_vit(before, state(res.model), spec)
     n_patch = (spec.config or {})["n_patches"]
-    single = 0
-    for j in np.flatnonzero(rec.unit_fired.any(1)):
-        acts: set[int] = set()
-        for k in range(n_patch):
-            acts |= res.activations.get(j * n_patch + k, set())
-        single += len(acts) == 1
+    single = _single_groups(res.activations, np.flatnonzero(rec.unit_fired.any(1)), n_patch)
     ssims, pairs = vit_pairs(rec, priv.x)
     return ViTResult(
         spec.config["n_groups"] if spec.config else 0,
@@ -346,13 +353,7 @@ def run_minilm_reconstruction(
     )
     rec = minilm.reconstruct_minilm(before, state(enc), spec)
     matches, pairs = minilm_pairs(rec, ids["private"], tok)
-    per_group = cfg.max_length - 1
-    single = 0
-    for m in matches:
-        acts: set[int] = set()
-        for k in range(per_group):
-            acts |= res.activations.get(m.group * per_group + k, set())
-        single += len(acts) == 1
+    single = _single_groups(res.activations, [m.group for m in matches], cfg.max_length - 1)
     good = [m for m in matches if m.exact >= 0.9]
     return MiniLMResult(
         cfg.n_groups,
