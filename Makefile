@@ -31,6 +31,7 @@ test: $(VENV)/.installed
 	@scripts/system-deps.sh --browser
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 # the bench extra resolves without constraints.txt: torchattacks pins requests~=2.25.1 (so idna<3);

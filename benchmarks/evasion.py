@@ -56,7 +56,7 @@ def cnn_section() -> None:
 
 def transfer_section() -> None:
     from mlaudit.attacks.evasion.finding import FULL, evasion_finding
-    from mlaudit.runner.default import build_default, surrogate
+    from mlaudit.scenarios.fashion_mnist import build_default, surrogate
     from mlaudit.threat import Access
 
     with tempfile.TemporaryDirectory() as d:

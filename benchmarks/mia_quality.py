@@ -25,9 +25,10 @@ from pathlib import Path
 
 import torch
 
-from mlaudit.attacks import AttackInputs, get_attack
+from mlaudit.attacks import AttackInputs
 from mlaudit.attacks.references import References
-from mlaudit.runner.default import build_default, references
+from mlaudit.registry import get_attack
+from mlaudit.scenarios.fashion_mnist import build_default, references
 from mlaudit.targets import TorchTarget
 from mlaudit.threat import ThreatModel
 
@@ -76,7 +77,7 @@ def main() -> None:
         main_in = AttackInputs(p["members"], p["nonmembers"], p["control_a"], base, r_on, r_off)
         ctl_in = AttackInputs(p["control_a"], p["control_b"], None, base, r_on, r_off)
         attack = get_attack(name)
-        view = target.restricted(ThreatModel(access=attack.access))
+        view = target.restricted(ThreatModel(access=attack.requires.access))
         f = attack.run(view, main_in, seed=0)
         c = attack.run(view, ctl_in, seed=0)
         m = f.metrics["tpr_at_0.01_fpr"]

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mlaudit.attacks import AttackInputs, get_attack
+from mlaudit.attacks import AttackInputs
 from mlaudit.metrics import auc, tpr_at_fpr
-from mlaudit.runner.default import build_default, references
+from mlaudit.registry import get_attack
+from mlaudit.scenarios.fashion_mnist import build_default, references
 from mlaudit.targets import TorchTarget
 from mlaudit.threat import Access, ThreatModel
 

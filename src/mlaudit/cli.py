@@ -1,5 +1,6 @@
 """Command line: parse, call the library, render, exit. Exit codes: 0 clean, 1 findings at or above
-the failing severity, 2 usage or input error (one line on stderr, never a traceback)."""
+the failing severity, 2 usage or input error (one line on stderr, never a traceback), 3 the audit is
+incomplete: some job failed (the report is written and lists it; --debug prints its traceback)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from mlaudit.errors import MLAuditError
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,9 +24,12 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mlaudit", description="Audit a downloaded ML model: privacy, security, supply chain.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    p.add_argument("--debug", action="store_true", help="print the traceback of a job that failed")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     a = sub.add_parser("audit", help="run the main audit and write report.html and report.json")
-    a.add_argument("--config", type=Path, help="YAML audit config (default: the built-in default audit)")
+    a.add_argument(
+        "--config", help="YAML audit config, or builtin:NAME for a built-in target (default: builtin:fashion-mnist)"
+    )
     a.add_argument("--out", type=Path, default=Path("mlaudit-report"), help="output folder (default: %(default)s)")
     a.add_argument("--profile", choices=("quick", "full"), help="quick (minutes) or full; overrides the config")
     a.add_argument("--fail-on", help="exit 1 if a finding is at or above this severity (default: config's, high)")
@@ -137,7 +141,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     for f in report.findings:
         print(f"  [{f.severity.name.lower():>8}] {f.id}: {f.summary}")
     print(f"report: {html_path.resolve()}\njson:   {json_path.resolve()}")
+    for s in report.skipped:
+        print(f"  [ skipped] {s['attack']}: {s['reason']}; {s['fix']}")
+    for err in report.errors:
+        print(f"  [  FAILED] {err.job}: {err.type}: {err.message}; {err.fix}")
+        if args.debug:
+            print(err.traceback, file=sys.stderr)
     worst = report.worst()
+    if report.errors:
+        print(f"incomplete: {len(report.errors)} job(s) failed; the report lists them (exit 3)")
+        return EXIT_INCOMPLETE
     if worst >= fail_on:
         print(f"findings at or above {fail_on.name.lower()}: worst is {worst.name.lower()} (exit 1)")
         return EXIT_FINDINGS
@@ -145,13 +158,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from mlaudit.attacks import describe
+    from mlaudit.config import BUILTIN_CONFIGS
     from mlaudit.data import BUILTIN
+    from mlaudit.registry import describe
 
-    print("attacks (name, category, access required, knowledge required):")
+    print("attacks (name, family, access, knowledge, needs; `attacks:` takes names, families or all):")
     for row in describe():
         know = ", ".join(row["knowledge"]) or "-"
-        print(f"  {row['name']:<22} {row['category']:<11} {row['access']:<14} {know:<16} {row['paper']}")
+        needs = ", ".join(row["needs"] + ([f"profile {row['profile']}"] if row["profile"] != "quick" else [])) or "-"
+        who = "auditor" if row["auditor"] else row["access"]
+        print(f"  {row['name']:<28} {row['category']:<16} {who:<13} {know:<40} {needs:<24} {row['paper']}")
+        if row["runs"]:
+            print(f"  {'':<28} runs: {', '.join(row['runs'])}")
+    print("built-in targets (--config builtin:NAME): " + ", ".join(BUILTIN_CONFIGS))
     print("built-in datasets: " + ", ".join(BUILTIN))
     return EXIT_CLEAN
 

@@ -150,31 +150,42 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
-# With no config file: the built-in default target under an adversary who knows the public base model,
-# the training recipe and the data distribution, so that every membership attack runs.
-BUILTIN_DEFAULT: dict[str, Any] = {
-    "threat_model": {"access": "probabilities", "knowledge": ["population_data", "base_model", "training_recipe"]},
-    "attacks": ["loss", "base-reference", "lira", "lira-offline", "rmia", "rmia-offline"],
-}
+# The built-in targets' configs, shipped in the package (mlaudit/configs/NAME.yaml): `--config builtin:NAME`;
+# with no config, the first is the default audit.
+BUILTIN_CONFIGS = ("fashion-mnist", "cps1988-mlp", "cps1988-forest", "rotten-tomatoes-minilm")
+
+
+def _read(path: str | Path) -> Any:
+    """The raw mapping of a YAML config file or a `builtin:NAME` config (safe loader only)."""
+    import yaml
+
+    text, where = _builtin_text(str(path)) if str(path).startswith("builtin:") else _file_text(Path(path))
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config {where!r} is not valid YAML{at}; fix the syntax") from None
+
+
+def _builtin_text(spec: str) -> tuple[str, str]:
+    from importlib import resources
+
+    name = spec.removeprefix("builtin:")
+    if name not in BUILTIN_CONFIGS:
+        raise ConfigError(f"unknown built-in config {spec!r}; use builtin: and one of {', '.join(BUILTIN_CONFIGS)}")
+    return resources.files("mlaudit").joinpath(f"configs/{name}.yaml").read_text(), spec
+
+
+def _file_text(p: Path) -> tuple[str, str]:
+    if not p.is_file():
+        raise InputError(f"config file not found: {str(p)!r}; check the path or omit --config for the built-in default")
+    return p.read_text(), str(p)
 
 
 def load(path: str | Path | None, *, profile: str | None = None) -> AuditConfig:
-    """Read a YAML config (safe loader only); None gives the built-in default audit."""
-    import yaml
-
-    raw: Any = dict(BUILTIN_DEFAULT) if path is None else {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(
-                f"config file not found: {str(p)!r}; check the path or omit --config for the built-in default"
-            )
-        try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            at = f" at line {mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"config {str(p)!r} is not valid YAML{at}; fix the syntax") from None
+    """Read a YAML config, or `builtin:NAME`; None gives the built-in default audit (builtin:fashion-mnist)."""
+    raw = _read(path if path is not None else f"builtin:{BUILTIN_CONFIGS[0]}")
     if profile is not None:
         if not isinstance(raw, dict):
             raise ConfigError(f"config must be a mapping of keys to values, got {type(raw).__name__}")

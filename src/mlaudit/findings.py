@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import platform
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -104,7 +105,21 @@ def finding_from_dict(d: dict[str, Any]) -> Finding:
     )
 
 
-SCHEMA_VERSION = "1.0"
+@dataclass(frozen=True)
+class JobError:
+    """A job that raised: the audit went on without it, and the report says so."""
+
+    job: str
+    type: str
+    message: str
+    fix: str
+    traceback: str = field(default="", repr=False)  # shown with --debug; not written to report.json
+
+    def to_dict(self) -> dict[str, str]:
+        return {"job": self.job, "type": self.type, "message": self.message, "fix": self.fix}
+
+
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,8 @@ class Report:
     data: dict[str, Any]
     findings: tuple[Finding, ...]
     config: dict[str, Any]
+    skipped: tuple[dict[str, str], ...] = ()  # selected attacks that did not run: attack, reason, fix
+    errors: tuple[JobError, ...] = ()  # jobs that raised: the audit is incomplete
     schema_version: str = SCHEMA_VERSION
 
     def worst(self) -> Severity:
@@ -133,4 +150,23 @@ class Report:
             "data": self.data,
             "config": self.config,
             "findings": [f.to_dict() for f in self.findings],
+            "skipped": list(self.skipped),
+            "errors": [e.to_dict() for e in self.errors],
         }
+
+
+def versions() -> dict[str, str]:
+    """The library versions a Finding records (a result is only reproducible with the same ones)."""
+    import numpy
+    import sklearn
+    import torch
+
+    import mlaudit
+
+    return {
+        "mlaudit": mlaudit.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+    }

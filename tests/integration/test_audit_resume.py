@@ -7,8 +7,8 @@ import hashlib
 import pytest
 
 from mlaudit.config import AuditConfig, from_dict
+from mlaudit.progress import NullProgress
 from mlaudit.runner.audit import run_audit
-from mlaudit.runner.plan import NullProgress
 
 
 class _InterruptAt(NullProgress):
@@ -31,7 +31,7 @@ def _digest(paths):
 
 
 def test_interrupted_audit_reuses_the_finished_reference_models(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr("mlaudit.runner.default.fashion_mnist_available", lambda: False)  # digits: seconds
+    monkeypatch.setattr("mlaudit.scenarios.fashion_mnist.fashion_mnist_available", lambda: False)  # digits: seconds
     cfg = from_dict(
         AuditConfig,
         {

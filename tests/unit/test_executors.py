@@ -11,7 +11,7 @@ import torch
 
 from mlaudit.errors import ConfigError
 from mlaudit.models import CNN, TrainConfig
-from mlaudit.runner.references import train_references
+from mlaudit.scenarios.references import train_references
 
 KW = {"n_train": 100, "n_models": 3, "config": TrainConfig(epochs=2, batch_size=32), "seed": 5, "cache": None}
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from mlaudit.models import CNN, TrainConfig
-from mlaudit.runner.plan import NullProgress
-from mlaudit.runner.references import train_references
+from mlaudit.progress import NullProgress
+from mlaudit.scenarios.references import train_references
 
 
 class _StopAfter(NullProgress):
@@ -36,7 +36,7 @@ def test_interrupted_reference_training_resumes_with_the_finished_models(tmp_pat
         train_references(_make, x, y, pool, cache=tmp_path / "a", progress=_StopAfter(2), **kw)
     # the pool finishes models in any order: exactly the two that finished are on disk
     assert len([p for p in (tmp_path / "a").iterdir() if p.suffix == ".safetensors"]) == 2
-    with caplog.at_level("INFO", logger="mlaudit.runner.references"):
+    with caplog.at_level("INFO", logger="mlaudit.scenarios.references"):
         resumed, keep = train_references(_make, x, y, pool, cache=tmp_path / "a", **kw)
     assert "training 2 of 4 reference models" in caplog.text
     fresh, keep2 = train_references(_make, x, y, pool, cache=tmp_path / "b", **kw)

@@ -1,6 +1,6 @@
-"""Attacks by family; each declares the access and knowledge it needs."""
+"""Attacks by family, one file per paper; each declares its requirements (mlaudit.requirements) and runs
+through the Target only. The registry of every attack is mlaudit.registry."""
 
-from mlaudit.attacks.base import Attack, AttackInputs
-from mlaudit.attacks.registry import REGISTRY, check_permitted, describe, get_attack
+from mlaudit.attacks.base import Attack, AttackInputs, Stamp, as_demonstration
 
-__all__ = ["REGISTRY", "Attack", "AttackInputs", "check_permitted", "describe", "get_attack"]
+__all__ = ["Attack", "AttackInputs", "Stamp", "as_demonstration"]

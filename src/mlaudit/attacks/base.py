@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import platform
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from mlaudit.attacks.references import References
 from mlaudit.data.dataset import Dataset
-from mlaudit.findings import Artifact, Finding, Metric, Severity
+from mlaudit.errors import InputError
+from mlaudit.findings import Artifact, Finding, Metric, Severity, versions
+from mlaudit.models.recipe import Recipe
+from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
-from mlaudit.threat import Access, Knowledge
+from mlaudit.threat import ThreatModel
 
 
 @dataclass(frozen=True)
@@ -24,31 +28,35 @@ class AttackInputs:
     base: Target | None = None  # the public pretrained model, when the adversary knows it
     references: References | None = None  # online reference models (trained on random subsets, keep matrix)
     offline_references: References | None = None  # reference models that never saw the audited examples
+    recipe: Recipe | None = None  # how the target was trained, to train models like it
+    pool: Dataset | None = None  # the adversary's larger pool from the training distribution (no member in it)
+    evaluation: Dataset | None = None  # the auditor's held-out data for evaluation models (never trained on)
+    model_files: tuple[str, ...] = ()  # the audited model's files, scanned before anything loads them
+    budget: str = "quick"  # the profile's effort: "quick" | "full"
+    threat_model: ThreatModel | None = None  # the adversary's (an auditor's check gets a view with more access)
+    cache: Path | None = None  # where models trained for this audit are kept between runs
+
+    def __post_init__(self) -> None:
+        for name in ("members", "nonmembers", "population", "pool", "evaluation"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Dataset):
+                raise InputError(
+                    f"AttackInputs.{name} must be an mlaudit Dataset, got {type(value).__name__}; "
+                    "wrap arrays as mlaudit.data.Dataset(x, y, classes, name, kind)"
+                )
 
 
 class Attack(Protocol):
-    name: ClassVar[str]
-    category: ClassVar[str]
-    access: ClassVar[Access]
-    knowledge: ClassVar[frozenset[Knowledge]]
+    """One contract for every family: declared requirements, and a run that sees only the Target."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def requires(self) -> Requires: ...
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding: ...
-
-
-def versions() -> dict[str, str]:
-    import numpy
-    import sklearn
-    import torch
-
-    import mlaudit
-
-    return {
-        "mlaudit": mlaudit.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "scikit-learn": sklearn.__version__,
-    }
 
 
 @dataclass
@@ -86,3 +94,16 @@ class Stamp:
             versions=versions(),
             artifacts=artifacts,
         )
+
+
+def as_demonstration(f: Finding, *, id: str, title: str, tm: ThreatModel) -> Finding:
+    """A demonstration's finding: INFO (it is not about the audited model), with its own adversary."""
+    return dataclasses.replace(
+        f,
+        id=id,
+        title=f"Demonstration: {title}",
+        summary=f"{f.summary} (Measured severity {f.severity.name.lower()}; a demonstration on built-in data, "
+        "not a finding about the audited model.)",
+        severity=Severity.INFO,
+        threat_model=tm.to_dict(),
+    )

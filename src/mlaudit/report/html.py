@@ -114,6 +114,30 @@ def _membership_overview(report: Report) -> str:
     )
 
 
+def _not_run(report: Report) -> str:
+    """Jobs that failed (the audit is incomplete) and selected attacks that were skipped, with the fix."""
+    out = ""
+    if report.errors:
+        rows = "".join(
+            f"<tr><td>{_e(e.job)}</td><td>{_e(e.type)}: {_e(e.message)}</td><td>{_e(e.fix)}</td></tr>"
+            for e in report.errors
+        )
+        out += (
+            "<section id='errors'><h2>Incomplete: jobs that failed</h2><p>These jobs raised; every other job ran "
+            f"and is reported below.</p><table><tr><th>job</th><th>error</th><th>fix</th></tr>{rows}</table></section>"
+        )
+    if report.skipped:
+        rows = "".join(
+            f"<tr><td>{_e(s['attack'])}</td><td>{_e(s['reason'])}</td><td>{_e(s['fix'])}</td></tr>"
+            for s in report.skipped
+        )
+        out += (
+            "<section id='skipped'><h2>Not run</h2><table><tr><th>attack</th><th>why</th><th>to enable it</th></tr>"
+            f"{rows}</table></section>"
+        )
+    return out
+
+
 def render_html(report: Report) -> str:
     worst = report.worst()
     data = {k: v for k, v in report.data.items() if k != "splits"}
@@ -132,6 +156,7 @@ def render_html(report: Report) -> str:
 <section id="target"><h2>Target</h2>{_kv_table(report.target)}</section>
 <section id="data"><h2>Data</h2>{_kv_table(data)}<p class="muted">Split indices and their sha256 are in report.json.</p></section>
 <section id="overview"><h2>Findings</h2><table>{overview}</table></section>
+{_not_run(report)}
 {_membership_overview(report)}
 {"".join(_finding(f) for f in report.findings)}
 </main></body></html>

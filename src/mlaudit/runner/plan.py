@@ -1,37 +1,46 @@
-"""An audit plan is a list of independent jobs; executors run them (sequentially today)."""
+"""The planner: which registered attacks run on a prepared setup, and why the others do not.
+
+A profile is data: the registered entries it adds to the config's `attacks`, and the effort (budget)
+the suites spend. An attack runs when its declared requirements hold on the setup (requirements.unmet);
+every one that does not is listed in the report with the reason and the config change that enables it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+import numpy as np
+
+from mlaudit.attacks.base import AttackInputs
 from mlaudit.findings import Finding
+from mlaudit.registry import expand, get_attack
+from mlaudit.requirements import Offer, Unmet, unmet
+from mlaudit.scenarios.record import AuditSetup
 
-
-class Progress(Protocol):
-    """What long-running steps report; the CLI draws it, the library never prints."""
-
-    def start(self, key: str, description: str, total: int) -> None: ...
-    def update(self, key: str, completed: int) -> None: ...
-    def finish(self, key: str) -> None: ...
-
-
-class NullProgress:
-    def start(self, key: str, description: str, total: int) -> None:
-        pass
-
-    def update(self, key: str, completed: int) -> None:
-        pass
-
-    def finish(self, key: str) -> None:
-        pass
+QUICK_SECTIONS = ("file-scan", "backdoor-detect", "evasion", "backdoor-scan", "poisoning-demo")
+PROFILES: dict[str, tuple[str, ...]] = {
+    "quick": QUICK_SECTIONS,
+    "full": QUICK_SECTIONS
+    + (
+        "backdoor-demo-minilm",
+        "model-inversion",
+        "attribute-inference",
+        "attribute-demo",
+        "canary-exposure-demo",
+        "extraction-demo",
+        "property-demo",
+    ),
+}
+CONTROLLED = frozenset({"membership", "attribute"})  # families also run on the control pair (expected at chance)
 
 
 @dataclass(frozen=True)
 class Job:
     """One unit of work that yields one Finding. `fn` is a top-level function and `kwargs` plain
-    picklable values, so that a process-pool or Ray executor can ship the job unchanged."""
+    values, so that a process-pool or Ray executor could ship the job unchanged."""
 
     id: str
     description: str
@@ -40,6 +49,99 @@ class Job:
 
     def __call__(self) -> Finding:
         return self.fn(**self.kwargs)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A selected attack the planner did not run."""
+
+    attack: str
+    reason: str
+    fix: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"attack": self.attack, "reason": self.reason, "fix": self.fix}
+
+
+def selected(attacks: tuple[str, ...], profile: str) -> list[str]:
+    """The profile's sections and the config's attacks (names, families or `all`), each once."""
+    return expand([*PROFILES[profile], *attacks])
+
+
+def offer(setup: AuditSetup, profile: str) -> Offer:
+    """What the setup holds, as requirements are checked against it."""
+    i = setup.inputs["main"]
+    data = [d for d in (i.members, i.nonmembers) if d is not None]
+    modality = data[0].kind if data else "tabular"
+    has = {
+        "base": i.base is not None,
+        "recipe": i.recipe is not None,
+        "references": i.references is not None or i.offline_references is not None,
+        "population": i.population is not None,
+        "sensitive": bool(data) and data[0].sensitive is not None,
+        "model_files": bool(i.model_files),
+        "unit_range": modality == "image" and all(_in_unit_range(d.x) for d in data),
+    }
+    return Offer(
+        setup.threat_model, setup.target.max_access, modality, frozenset(k for k, v in has.items() if v), profile
+    )
+
+
+def _in_unit_range(x: Any) -> bool:
+    a = np.asarray(x)
+    return a.ndim == 4 and float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+
+
+def why_not(name: str, setup: AuditSetup, profile: str) -> Unmet | None:
+    """The reason `name` cannot run on `setup`, from its declared requirements and its own check."""
+    attack = get_attack(name)
+    found = unmet(name, attack.requires, offer(setup, profile))
+    check = getattr(attack, "unmet", None)
+    return found if found is not None or check is None else check(setup.inputs["main"])
+
+
+def plan(names: list[str], setup: AuditSetup, profile: str, seed: int) -> tuple[list[Job], list[Skipped]]:
+    """A job per runnable attack and pair (controlled families also on the control pair); the rest skipped."""
+    jobs, skipped = [], []
+    for name in names:
+        reason = why_not(name, setup, profile)
+        if reason is not None:
+            skipped.append(Skipped(name, reason.reason, reason.fix))
+            continue
+        attack = get_attack(name)
+        pairs = setup.inputs if attack.category in CONTROLLED else {"main": setup.inputs["main"]}
+        for pair, inputs in pairs.items():
+            job_id = name if pair == "main" else f"{name}-{pair}"
+            desc = f"{name} on {inputs.members.name if inputs.members else '?'}"
+            kw = {"name": name, "view": _view(setup, attack.requires.auditor), "inputs": inputs, "seed": seed}
+            jobs.append(Job(job_id, desc, run_attack, {**kw, "id": job_id, "control": pair == "control"}))
+    return jobs, skipped
+
+
+def _view(setup: AuditSetup, auditor: bool) -> Any:
+    """The adversary's view of the target; an auditor's check gets the target's own access, with the
+    adversary's query budget and knowledge (its severity then follows the adversary's access)."""
+    tm = setup.threat_model
+    if auditor:
+        tm = dataclasses.replace(tm, access=setup.target.max_access)
+    return setup.target.restricted(tm)
+
+
+def run_attack(name: str, view: Any, inputs: AttackInputs, seed: int, id: str, control: bool = False) -> Finding:
+    """One job: the attack sees only its view of the target, with a fresh query count.
+
+    A control job runs the same attack on two disjoint non-member sets: its result should sit at
+    chance, and a deviation means the evaluation, not the model, leaks.
+    """
+    finding = get_attack(name).run(view.restricted(view.threat_model), inputs, seed=seed)
+    if not control:
+        return dataclasses.replace(finding, id=id)
+    return dataclasses.replace(
+        finding,
+        id=id,
+        title=f"{finding.title}: control, two disjoint non-member sets",
+        summary=f"Control (expected at chance): {finding.summary}",
+    )
 
 
 def check_unique(jobs: list[Job]) -> None:

@@ -68,6 +68,19 @@ class Target:
         self._guard(Access.WEIGHTS, 0)
         return self._weights()
 
+    def differentiable(self) -> Any:
+        """The model as a differentiable callable, torch (B, ...) -> logits (B, C), for white-box code
+        (PGD, Neural Cleanse, inversion). Needs gradients access; calls through it are not counted, as
+        an adversary holding the weights queries nobody."""
+        self._guard(Access.GRADIENTS, 0)
+        return self._differentiable()
+
+    def feature_extractor(self) -> Any:
+        """The model's representation (the input of its final layer) as a differentiable callable,
+        torch (B, ...) -> (B, D). Needs the weights."""
+        self._guard(Access.WEIGHTS, 0)
+        return self._feature_extractor()
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "adapter": type(self).__name__, "num_classes": self.num_classes}
 
@@ -94,6 +107,12 @@ class Target:
 
     def _weights(self) -> dict[str, np.ndarray]:
         raise UnsupportedAccess(f"{type(self).__name__} has no readable weights")
+
+    def _differentiable(self) -> Any:
+        raise UnsupportedAccess(f"{type(self).__name__} is not differentiable here; it is not a white-box model")
+
+    def _feature_extractor(self) -> Any:
+        raise UnsupportedAccess(f"{type(self).__name__} exposes no feature extractor")
 
     def _guard(self, need: Access, n: int) -> None:
         if need > self.max_access:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from mlaudit.errors import InputError
-from mlaudit.targets.base import Target
+from mlaudit.targets.base import Target, UnsupportedAccess
 from mlaudit.targets.safe_load import load_state_dict
 
 
@@ -77,6 +77,15 @@ class TorchTarget(Target):
         from mlaudit.models.features import penultimate
 
         return penultimate(self.module, np.asarray(x), batch_size=self.batch_size)
+
+    def _differentiable(self) -> nn.Module:
+        return self.module
+
+    def _feature_extractor(self) -> nn.Module:
+        features = getattr(self.module, "features", None)
+        if not isinstance(features, nn.Module):
+            raise UnsupportedAccess(f"{type(self.module).__name__} has no `features` part (the input of its head)")
+        return features
 
     def _weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.module.state_dict().items()}

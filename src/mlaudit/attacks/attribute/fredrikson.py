@@ -23,6 +23,7 @@ from mlaudit.attacks.base import AttackInputs, Stamp
 from mlaudit.data.dataset import Dataset
 from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Finding, Metric, Severity
+from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
 
@@ -89,10 +90,14 @@ class AttributeInference:
 
     name: ClassVar[str] = "attribute-inference"
     category: ClassVar[str] = "attribute"
-    access: ClassVar[Access] = Access.PROBABILITIES
-    knowledge: ClassVar[frozenset[Knowledge]] = frozenset({Knowledge.POPULATION_DATA})
+    requires: ClassVar[Requires] = Requires(
+        Access.PROBABILITIES,
+        frozenset({Knowledge.POPULATION_DATA}),
+        modalities=frozenset({"tabular"}),
+        needs=frozenset({"sensitive", "population"}),
+    )
 
-    def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         m, n, pop = inputs.members, inputs.nonmembers, inputs.population
         if m is None or n is None or pop is None:
             raise InputError(
@@ -101,7 +106,7 @@ class AttributeInference:
             )
         cols, codes = encoding(pop)
         name = pop.sensitive_name
-        stamp = Stamp(self, target, {"attribute": name, "values": len(codes), "population": len(pop)}, seed, id)
+        stamp = Stamp(self, target, {"attribute": name, "values": len(codes), "population": len(pop)}, seed)
         base = baseline(pop, cols)
         rng = np.random.default_rng(seed)
         metrics: dict[str, Metric] = {}

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlaudit.attacks.base import versions
 from mlaudit.attacks.evasion.autoattack import standard_evaluation
 from mlaudit.attacks.evasion.base import flat_norm, predict_labels
 from mlaudit.attacks.evasion.cw import cw_l2
@@ -27,8 +26,9 @@ from mlaudit.attacks.evasion.masking import check_masking
 from mlaudit.attacks.evasion.pgd import pgd
 from mlaudit.attacks.evasion.square import square
 from mlaudit.attacks.evasion.transfer import TransferResult, feature_disruption, success
-from mlaudit.findings import Artifact, Finding, Metric, Severity
+from mlaudit.findings import Artifact, Finding, Metric, Severity, versions
 from mlaudit.metrics import clopper_pearson
+from mlaudit.targets.base import Target
 from mlaudit.threat import Access
 
 
@@ -52,6 +52,14 @@ QUICK = EvasionBudget()
 FULL = EvasionBudget(n_examples=500, apgd_steps=100, n_target_classes=9, square_queries=5000, hsj_examples=20)
 
 
+def black_box_examples(query_budget: int | None, budget: EvasionBudget) -> tuple[int, int]:
+    """How many inputs Square and HopSkipJump attack: all (up to the budget's counts) with no query
+    budget; else each gets half of it, at its per-input query cap, so the total stays within it."""
+    if query_budget is None:
+        return 1 << 30, budget.hsj_examples
+    return (query_budget // 2) // budget.square_queries, (query_budget - query_budget // 2) // budget.hsj_queries
+
+
 def _rate(k: int, n: int, method: str) -> Metric:
     lo, hi = clopper_pearson(k, n) if n else (0.0, 1.0)
     return Metric(k / n if n else float("nan"), lo, hi, method)
@@ -68,7 +76,7 @@ def _severity(success: float) -> Severity:
 
 
 def evasion_finding(
-    model: nn.Module,
+    target: Target,
     x: np.ndarray,
     y: np.ndarray,
     *,
@@ -79,12 +87,14 @@ def evasion_finding(
     seed: int,
     threat_model: dict[str, Any],
 ) -> Finding:
-    """`model`: the audited classifier (logits); `x`, `y`: held-out inputs in [0, 1] it did not train on;
-    `base_features`/`surrogate`: the public base's feature extractor and a surrogate classifier built
-    from the base on the adversary's own data, for the transfer attacks."""
+    """`target`: the audited classifier with gradients access (white-box attacks use its differentiable
+    callable; Square and HopSkipJump query it, counted, within its query budget); `x`, `y`: held-out
+    inputs in [0, 1] it did not train on; `base_features`/`surrogate`: the public base's feature
+    extractor and a surrogate classifier built from the base on the adversary's own data, for the
+    transfer attacks."""
     t0 = time.perf_counter()
     g, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
-    model = model.eval()
+    model = target.differentiable().eval()
     idx = rng.permutation(len(x))[: budget.n_examples]
     xn, yn = np.asarray(x[idx], np.float32), np.asarray(y[idx])
     xt, yt = torch.as_tensor(xn), torch.as_tensor(yn, dtype=torch.long)
@@ -110,19 +120,16 @@ def evasion_finding(
         seed=seed,
     )
 
-    def scores(z: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return torch.softmax(model(torch.as_tensor(z, dtype=torch.float32)), 1).numpy()  # type: ignore[no-any-return]
-
-    ok = np.flatnonzero(clean_ok)
-    xs, q_sq = square(scores, xn[ok], yn[ok], eps=budget.eps, n_queries=budget.square_queries, rng=rng)
+    n_sq, n_hsj = black_box_examples(target.threat_model.query_budget, budget)
+    ok = np.flatnonzero(clean_ok)[:n_sq]
+    xs, q_sq = square(target.probabilities, xn[ok], yn[ok], eps=budget.eps, n_queries=budget.square_queries, rng=rng)
     sq_fooled_mask = predict_labels(model, xs) != yn[ok] if len(ok) else np.zeros(0, bool)
     sq_fooled = int(sq_fooled_mask.sum())
-    h = ok[: budget.hsj_examples]
-    xh, q_h = hopskipjump(lambda z: predict_labels(model, z), xn[h], yn[h], max_queries=budget.hsj_queries, rng=rng)
+    h = np.flatnonzero(clean_ok)[: min(budget.hsj_examples, n_hsj)]
+    xh, q_h = hopskipjump(target.labels, xn[h], yn[h], max_queries=budget.hsj_queries, rng=rng)
     d_h = (xh - xn[h]).reshape(len(h), int(np.prod(xn.shape[1:])))
     hsj_l2, hsj_linf = np.linalg.norm(d_h, axis=1), np.abs(d_h).max(1, initial=0.0)
-    c = ok[: budget.cw_examples]
+    c = np.flatnonzero(clean_ok)[: budget.cw_examples]
     x_cw = cw_l2(model, xt[c], yt[c], steps=100, search_steps=5)
     cw_ok = predict_labels(model, x_cw.numpy()) != yn[c]
     cw_med = float(np.median(flat_norm(x_cw - xt[c], "l2").numpy()[cw_ok])) if cw_ok.any() else float("nan")
@@ -225,7 +232,7 @@ def evasion_finding(
         threat_model=threat_model,
         metrics=metrics,
         severity=worst,
-        config={"budget": asdict(budget), "n_examples": n},
+        config={"budget": asdict(budget), "n_examples": n, "queries": target.queries},
         seed=seed,
         duration_s=round(time.perf_counter() - t0, 3),
         versions=versions(),
@@ -252,6 +259,6 @@ def _worst_permitted(
 
 
 def _grid(x: np.ndarray, xa: np.ndarray) -> bytes:
-    from mlaudit.report.images import grid_png
+    from mlaudit.images import grid_png
 
     return grid_png([x, xa, xa - x], ["original", "adversarial", "perturbation"])

@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from mlaudit.attacks.base import versions
 from mlaudit.attacks.inversion.evaluate import InversionScore
-from mlaudit.findings import Artifact, Finding, Metric, Severity
+from mlaudit.findings import Artifact, Finding, Metric, Severity, versions
 
 
 def inversion_finding(
@@ -28,7 +27,7 @@ def inversion_finding(
     """`scores` and `images` (N, 1, H, W) by attack name ("optimisation", "generative"), made for `classes`;
     `queries` the target queries they used (0 with white-box gradients), `config` how they ran;
     `chance` the evaluation classifier's chance rate (default: one over the classes attacked)."""
-    from mlaudit.report.images import grid_png
+    from mlaudit.images import grid_png
 
     metrics: dict[str, Metric] = {}
     rows = []

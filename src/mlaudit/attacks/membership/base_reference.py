@@ -15,6 +15,7 @@ from mlaudit.attacks.membership.evaluate import exposed_artifacts, membership_me
 from mlaudit.attacks.membership.signals import logit_confidence
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
+from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
 
@@ -25,10 +26,11 @@ class BaseReference:
 
     name: ClassVar[str] = "base-reference"
     category: ClassVar[str] = "membership"
-    access: ClassVar[Access] = Access.PROBABILITIES
-    knowledge: ClassVar[frozenset[Knowledge]] = frozenset({Knowledge.BASE_MODEL})
+    requires: ClassVar[Requires] = Requires(
+        Access.PROBABILITIES, frozenset({Knowledge.BASE_MODEL}), needs=frozenset({"base"})
+    )
 
-    def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         m, n, base = inputs.members, inputs.nonmembers, inputs.base
         if m is None or n is None or base is None:
             raise InputError("the base-reference attack needs members, non-members and the public base model")
@@ -37,7 +39,7 @@ class BaseReference:
                 f"the base model has {base.num_classes} outputs but the target {target.num_classes}; "
                 "the base-reference attack needs the same label set (calibrate the head first)"
             )
-        stamp = Stamp(self, target, {"base": base.name}, seed, id)
+        stamp = Stamp(self, target, {"base": base.name}, seed)
         x_all = [m.x, n.x]
         labels = np.concatenate([m.y, n.y])
         phi_t = logit_confidence(np.concatenate([target.probabilities(x) for x in x_all]), labels)

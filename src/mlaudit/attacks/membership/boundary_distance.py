@@ -22,8 +22,9 @@ from mlaudit.attacks.membership.evaluate import (
 )
 from mlaudit.data.dataset import Dataset
 from mlaudit.findings import Finding
+from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
-from mlaudit.threat import Access, Knowledge
+from mlaudit.threat import Access
 
 
 def boundary_distances(
@@ -52,15 +53,14 @@ class BoundaryDistance:
     max_queries: int = 300
     name: ClassVar[str] = "boundary-distance"
     category: ClassVar[str] = "membership"
-    access: ClassVar[Access] = Access.LABELS
-    knowledge: ClassVar[frozenset[Knowledge]] = frozenset()
+    requires: ClassVar[Requires] = Requires(Access.LABELS, modalities=frozenset({"image", "tabular"}))
 
-    def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         m, n = evaluation_pair(inputs, "boundary-distance", numeric=True)
         both = np.concatenate([np.asarray(m.x), np.asarray(n.x)])
         # the input domain: [0, 1] for images; the range the examples span otherwise
         bounds = (0.0, 1.0) if m.kind == "image" else (float(both.min()), float(both.max()))
-        stamp = Stamp(self, target, {"max_queries_per_example": self.max_queries, "bounds": list(bounds)}, seed, id)
+        stamp = Stamp(self, target, {"max_queries_per_example": self.max_queries, "bounds": list(bounds)}, seed)
         s_in = boundary_distances(
             target, m, max_queries=self.max_queries, bounds=bounds, rng=np.random.default_rng(seed)
         )

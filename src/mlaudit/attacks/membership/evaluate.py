@@ -106,7 +106,7 @@ def exposed_artifacts(
         return (table,)
     import base64
 
-    from mlaudit.report.images import grid_png
+    from mlaudit.images import grid_png
 
     png = grid_png([np.asarray(members.x)[top]], ["most exposed"], title=f"ranks 1 to {len(top)}, left to right")
     return table, Artifact("image_grid", "The most exposed members", {"png_base64": base64.b64encode(png).decode()})

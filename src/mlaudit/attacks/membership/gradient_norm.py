@@ -18,8 +18,9 @@ from mlaudit.attacks.membership.evaluate import (
     roc_artifact,
 )
 from mlaudit.findings import Finding
+from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
-from mlaudit.threat import Access, Knowledge
+from mlaudit.threat import Access
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,11 @@ class GradientNorm:
 
     name: ClassVar[str] = "gradient-norm"
     category: ClassVar[str] = "membership"
-    access: ClassVar[Access] = Access.GRADIENTS
-    knowledge: ClassVar[frozenset[Knowledge]] = frozenset()
+    requires: ClassVar[Requires] = Requires(Access.GRADIENTS)
 
-    def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         m, n = evaluation_pair(inputs, "gradient-norm")
-        stamp = Stamp(self, target, {}, seed, id)
+        stamp = Stamp(self, target, {}, seed)
         s_in = -np.log(target.gradient_norms(m.x, m.y) + 1e-12)
         s_out = -np.log(target.gradient_norms(n.x, n.y) + 1e-12)
         metrics = membership_metrics(s_in, s_out)

@@ -19,8 +19,9 @@ from mlaudit.attacks.membership.evaluate import (
 )
 from mlaudit.data.dataset import Dataset
 from mlaudit.findings import Finding
+from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
-from mlaudit.threat import Access, Knowledge
+from mlaudit.threat import Access
 
 
 def perturb(x: np.ndarray, kind: str, *, noise: float, rng: np.random.Generator) -> np.ndarray:
@@ -55,12 +56,11 @@ class LabelOnly:
     noise: float = 0.1
     name: ClassVar[str] = "label-only"
     category: ClassVar[str] = "membership"
-    access: ClassVar[Access] = Access.LABELS
-    knowledge: ClassVar[frozenset[Knowledge]] = frozenset()
+    requires: ClassVar[Requires] = Requires(Access.LABELS, modalities=frozenset({"image", "tabular"}))
 
-    def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         m, n = evaluation_pair(inputs, "label-only", numeric=True)
-        stamp = Stamp(self, target, {"n_queries": self.n_queries, "noise": self.noise}, seed, id)
+        stamp = Stamp(self, target, {"n_queries": self.n_queries, "noise": self.noise}, seed)
         # one generator per set from the same seed: both sets see identically distributed perturbations
         s_in = robustness_scores(target, m, n_queries=self.n_queries, noise=self.noise, rng=np.random.default_rng(seed))
         s_out = robustness_scores(

@@ -41,6 +41,7 @@ from mlaudit.attacks.membership.evaluate import (
 from mlaudit.attacks.membership.signals import logit_confidence
 from mlaudit.errors import ConfigError
 from mlaudit.findings import Finding
+from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
 
@@ -125,10 +126,13 @@ class LiRA:
     augment: bool = False  # also query the augmented views the references recorded (images)
     name: ClassVar[str] = "lira"
     category: ClassVar[str] = "membership"
-    access: ClassVar[Access] = Access.PROBABILITIES
-    knowledge: ClassVar[frozenset[Knowledge]] = frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE})
+    requires: ClassVar[Requires] = Requires(
+        Access.PROBABILITIES,
+        frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE}),
+        needs=frozenset({"references"}),
+    )
 
-    def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         labels, p_target, p_refs, keep, refs = reference_signals(target, inputs, online=self.online, attack="LiRA")
         if self.variance not in VARIANCES:
             raise ConfigError(f"unknown LiRA variance {self.variance!r}; use one of: {', '.join(VARIANCES)}")
@@ -137,7 +141,7 @@ class LiRA:
         assert m is not None and n is not None  # reference_signals checked
         views = refs.views if self.augment and augmentable(m.x) and augmentable(n.x) else ()
         config = {"online": self.online, "variance": self.variance, "references": k, "views": ["original", *views]}
-        stamp = Stamp(self, target, config, seed, id)
+        stamp = Stamp(self, target, config, seed)
         # per view (the original first), the target's and the references' phi; the scores are averaged
         phi_t = [logit_confidence(p_target, labels)]
         phi_r = [logit_confidence(p_refs, labels)]

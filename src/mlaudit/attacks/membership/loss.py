@@ -21,8 +21,9 @@ from mlaudit.attacks.membership.evaluate import (
 )
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
+from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
-from mlaudit.threat import Access, Knowledge
+from mlaudit.threat import Access
 
 _EPS = 1e-12
 
@@ -40,10 +41,9 @@ class LOSS:
     fprs: tuple[float, ...] = (0.001, 0.01)
     name: ClassVar[str] = "loss"
     category: ClassVar[str] = "membership"
-    access: ClassVar[Access] = Access.PROBABILITIES
-    knowledge: ClassVar[frozenset[Knowledge]] = frozenset()
+    requires: ClassVar[Requires] = Requires(Access.PROBABILITIES)
 
-    def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         if inputs.members is None or inputs.nonmembers is None:
             raise InputError(
                 "the LOSS attack needs members and non-members to evaluate; set data.members / data.nonmembers"
@@ -53,7 +53,6 @@ class LOSS:
             target,
             {"fprs": list(self.fprs), "members": inputs.members.name, "nonmembers": inputs.nonmembers.name},
             seed,
-            id,
         )
         s_in = loss_scores(target.probabilities(inputs.members.x), inputs.members.y)
         s_out = loss_scores(target.probabilities(inputs.nonmembers.x), inputs.nonmembers.y)

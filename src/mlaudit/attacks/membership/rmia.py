@@ -23,6 +23,7 @@ from mlaudit.attacks.membership.evaluate import (
 )
 from mlaudit.attacks.membership.signals import true_class_probability
 from mlaudit.findings import Finding
+from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
 
@@ -58,10 +59,13 @@ class RMIA:
     offline_a: float = 0.3
     name: ClassVar[str] = "rmia"
     category: ClassVar[str] = "membership"
-    access: ClassVar[Access] = Access.PROBABILITIES
-    knowledge: ClassVar[frozenset[Knowledge]] = frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE})
+    requires: ClassVar[Requires] = Requires(
+        Access.PROBABILITIES,
+        frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE}),
+        needs=frozenset({"references"}),
+    )
 
-    def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         labels, p_target, p_refs, _, refs = reference_signals(target, inputs, online=self.online, attack="RMIA")
         k, z = int(p_refs.shape[0]), len(refs.population_labels)
         config = {
@@ -71,7 +75,7 @@ class RMIA:
             "references": k,
             "population": z,
         }
-        stamp = Stamp(self, target, config, seed, id)
+        stamp = Stamp(self, target, config, seed)
         s = rmia_scores(
             true_class_probability(p_target, labels),
             true_class_probability(p_refs, labels),

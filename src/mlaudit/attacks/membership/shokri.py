@@ -25,6 +25,7 @@ from mlaudit.attacks.membership.evaluate import (
     roc_artifact,
 )
 from mlaudit.findings import Finding
+from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
 
@@ -72,13 +73,16 @@ class Shokri:
     hidden: int = 64
     name: ClassVar[str] = "shadow"
     category: ClassVar[str] = "membership"
-    access: ClassVar[Access] = Access.PROBABILITIES
-    knowledge: ClassVar[frozenset[Knowledge]] = frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE})
+    requires: ClassVar[Requires] = Requires(
+        Access.PROBABILITIES,
+        frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE}),
+        needs=frozenset({"references"}),
+    )
 
-    def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         labels, p_target, _, _, refs = reference_signals(target, inputs, online=True, attack="The shadow-model attack")
         k = int(refs.probabilities.shape[0])
-        stamp = Stamp(self, target, {"shadow_models": k, "hidden": self.hidden}, seed, id)
+        stamp = Stamp(self, target, {"shadow_models": k, "hidden": self.hidden}, seed)
         s = shadow_scores(p_target, labels, refs.probabilities, refs.labels, refs.keep, seed=seed, hidden=self.hidden)
         n_in = len(inputs.members or ())
         s_in, s_out = s[:n_in], s[n_in:]

@@ -30,6 +30,7 @@ from mlaudit.attacks.membership.signals import true_class_probability
 from mlaudit.data.dataset import Dataset
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
+from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
 
@@ -68,14 +69,13 @@ class WhiteBox:
     c: float = 1.0  # inverse L2 regularisation of the attack model
     name: ClassVar[str] = "white-box"
     category: ClassVar[str] = "membership"
-    access: ClassVar[Access] = Access.WEIGHTS
-    knowledge: ClassVar[frozenset[Knowledge]] = frozenset({Knowledge.MEMBER_SUBSET})
+    requires: ClassVar[Requires] = Requires(Access.WEIGHTS, frozenset({Knowledge.MEMBER_SUBSET}))
 
-    def run(self, target: Target, inputs: AttackInputs, *, seed: int, id: str | None = None) -> Finding:
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         m, n = evaluation_pair(inputs, "white-box")
         if min(len(m), len(n)) < 4:
             raise InputError(f"the white-box attack cross-fits on halves; {len(m)} + {len(n)} examples are too few")
-        stamp = Stamp(self, target, {"c": self.c, "features": "penultimate, loss, gradient norm, label"}, seed, id)
+        stamp = Stamp(self, target, {"c": self.c, "features": "penultimate, loss, gradient norm, label"}, seed)
         s_in, s_out = cross_fit_scores(
             whitebox_features(target, m), whitebox_features(target, n), rng=np.random.default_rng(seed), c=self.c
         )

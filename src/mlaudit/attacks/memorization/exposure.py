@@ -101,7 +101,7 @@ def exposure_finding(
     """One finding: exposure per canary, the curve against insertions, severity from the most exposed.
     `queries`: the sequences the model scored (the canaries and the sampled candidates)."""
 
-    from mlaudit.attacks.base import versions
+    from mlaudit.findings import versions
 
     ks = sorted({r.insertions for r in results})
     mean = {k: float(np.mean([r.exposure for r in results if r.insertions == k])) for k in ks}

@@ -115,7 +115,7 @@ def extraction_finding(
 ) -> Finding:
     """One finding: precision among the top `k` ranked generations, which inserted secrets (`secrets`:
     secret -> insertion count) came back verbatim and at what rank, the top generations, and any PII."""
-    from mlaudit.attacks.base import versions
+    from mlaudit.findings import versions
     from mlaudit.metrics import clopper_pearson
 
     found = recovered_secrets(ranked, list(secrets))

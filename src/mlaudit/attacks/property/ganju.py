@@ -132,7 +132,7 @@ def property_finding(
 ) -> Finding:
     """One finding: the meta-classifier's accuracy on held-out targets, and on a control where both
     groups of targets have the same share (it should sit at chance)."""
-    from mlaudit.attacks.base import versions
+    from mlaudit.findings import versions
 
     metrics = {
         "accuracy": Metric(result.accuracy, result.ci_low, result.ci_high, "held-out targets, Clopper-Pearson 95%")

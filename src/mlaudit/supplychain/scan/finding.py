@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from mlaudit.attacks.base import versions
-from mlaudit.findings import Artifact, Finding, Metric, Severity
+from mlaudit.findings import Artifact, Finding, Metric, Severity, versions
 from mlaudit.supplychain.scan.scanner import scan_paths
 
 

@@ -22,12 +22,16 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from mlaudit.attacks.base import AttackInputs
 from mlaudit.attacks.references import References
+from mlaudit.config import AuditConfig
 from mlaudit.data import Dataset, load_builtin, split
 from mlaudit.models import MLP, TrainConfig, train
-from mlaudit.runner.plan import NullProgress, Progress
+from mlaudit.progress import NullProgress, Progress
+from mlaudit.scenarios.record import AuditSetup, cached, scenario_data, wants_references
+from mlaudit.scenarios.references import record, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
-from mlaudit.threat import Access
+from mlaudit.threat import Access, Knowledge, ThreatModel
 
 SCENARIOS = ("cps1988-mlp", "cps1988-forest")
 N_MEMBERS = 1000
@@ -126,7 +130,6 @@ def tabular_references(
     ray_address: str | None = None,
 ) -> tuple[References, References]:
     """Online references on random halves of members + non-members, offline ones on population rows."""
-    from mlaudit.runner.references import record, train_references
 
     d, p = sc.data, sc.parts
     universe = np.sort(np.concatenate([p[k].ids for k in ("members", "nonmembers", "control_a", "control_b")]))  # type: ignore[misc]
@@ -163,3 +166,41 @@ def tabular_references(
         sets.append(record(models, full_keep, universe, d.x[universe], d.y[universe], d.x[z], d.y[z], sc.target))
     sc.target.queries = 0
     return sets[0], sets[1]
+
+
+def prepare(
+    cfg: AuditConfig,
+    attacks: list[str],
+    tm: ThreatModel,
+    *,
+    cache: Path | None,
+    progress: Progress | None = None,
+    where: dict[str, Any] | None = None,
+) -> AuditSetup:
+    """The setup record for "cps1988-mlp" / "cps1988-forest": no public base; references when needed."""
+    sc = build_tabular(cfg.target.scenario, cfg.profile, seed=cfg.seed, cache=cache, progress=progress)
+    p = sc.parts
+    on = off = None
+    if wants_references(attacks, tm):
+        on, off = tabular_references(sc, n_models=4, seed=cfg.seed, cache=cache, progress=progress, **(where or {}))
+    knows = Knowledge.POPULATION_DATA in tm.knowledge
+    files = cached(cache, f"tabular-{sc.key}-*.safetensors")
+    common: dict[str, Any] = {"model_files": tuple(files), "budget": cfg.profile, "threat_model": tm, "cache": cache}
+    inputs = {  # each pair's population is disjoint from both of its sets
+        "main": AttackInputs(p["members"], p["nonmembers"], p["control_a"] if knows else None, None, on, off, **common),
+        "control": AttackInputs(
+            p["control_a"], p["control_b"], p["nonmembers"] if knows else None, None, on, off, **common
+        ),
+    }
+    info = {
+        **sc.target.describe(),
+        "kind": "default",
+        "scenario": cfg.target.scenario,
+        "dataset": sc.data.name,
+        "sensitive_attribute": sc.data.sensitive_name,
+        "story": "trained on 1,000 private census rows; "
+        + ("an MLP with every access" if sc.model == "mlp" else "a random forest served as probabilities only"),
+        "utility": sc.utility,
+    }
+    data_info = scenario_data(sc.data.name, cfg.seed, sc.split_record, p)
+    return AuditSetup(sc.target, tm, inputs, info, data_info, files)

@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlaudit.attacks.base import versions
 from mlaudit.attacks.evasion.base import predict_labels
 from mlaudit.attacks.poisoning.badnets import BadNets
 from mlaudit.attacks.poisoning.base import Poisoned, attack_success_rate
@@ -26,7 +25,7 @@ from mlaudit.attacks.poisoning.blended import Blended
 from mlaudit.attacks.poisoning.clean_label import LabelConsistent
 from mlaudit.defenses.backdoor import activation_clustering, neural_cleanse, penultimate, spectral_signatures, strip
 from mlaudit.defenses.backdoor.neural_cleanse import familywise_threshold
-from mlaudit.findings import Artifact, Finding, Metric, Severity
+from mlaudit.findings import Artifact, Finding, Metric, Severity, versions
 from mlaudit.metrics import clopper_pearson
 
 Fit = Callable[[np.ndarray, np.ndarray], nn.Module]  # the target's training recipe on (x, y)
@@ -41,7 +40,7 @@ def _asr(model: nn.Module, xt: np.ndarray, yt: np.ndarray, apply: Callable[[np.n
 
 
 def _triggers_png(nc_masks: np.ndarray, nc_patterns: np.ndarray, labels: list[str]) -> str:
-    from mlaudit.report.images import grid_png
+    from mlaudit.images import grid_png
 
     return base64.b64encode(
         grid_png(
@@ -202,7 +201,7 @@ def poisoning_demo_finding(
 
 
 def _pairs_png(a: np.ndarray, b: np.ndarray) -> str:
-    from mlaudit.report.images import grid_png
+    from mlaudit.images import grid_png
 
     return base64.b64encode(grid_png([a, b], ["clean", "triggered"])).decode()
 

@@ -9,11 +9,10 @@ folder, keyed by the settings, so a resumed audit does not train again.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,16 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from mlaudit.attacks.base import AttackInputs
+from mlaudit.config import AuditConfig
 from mlaudit.data import Dataset, digits, fashion_mnist, fashion_mnist_available, split
 from mlaudit.models import TrainConfig, accuracy, build, train
-from mlaudit.runner.plan import NullProgress, Progress
+from mlaudit.models.recipe import Recipe
+from mlaudit.progress import NullProgress, Progress
+from mlaudit.scenarios.record import AuditSetup, cached, scenario_data, wants_references, wants_views
+from mlaudit.scenarios.references import record, train_references
+from mlaudit.targets import TorchTarget
+from mlaudit.threat import Knowledge, ThreatModel
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +75,6 @@ class DefaultScenario:
     train_set: Dataset
     population: np.ndarray  # indices of held-out private-distribution examples no model trained on
     key: str  # identifies the settings (cache file names)
-    # the adversary's surrogate models, trained once per (seed, n, epochs) and shared by the jobs that use them
-    surrogates: dict[tuple[int, int, int], nn.Module] = field(default_factory=dict, repr=False)
 
 
 def load_default_data() -> tuple[Dataset, Dataset]:
@@ -178,7 +182,6 @@ def references(
 ) -> tuple[Any, Any]:
     """Online references (fine-tuned from the public base on random subsets of the audited examples,
     the target's recipe) and offline references (on population data only), as References records."""
-    from mlaudit.runner.references import record, train_references
 
     ts, s = sc.train_set, sc.settings
     universe = np.sort(np.concatenate([sc.parts[k].ids for k in ("members", "nonmembers", "control_a", "control_b")]))
@@ -236,26 +239,61 @@ def from_base(sc: DefaultScenario, seed: int) -> nn.Module:
     return m
 
 
-def recipe(sc: DefaultScenario, *, seed: int) -> Any:
-    """The target's training recipe as a function (x, y) -> model: the public base with a fresh head,
-    fine-tuned with the scenario's settings (what a poisoner's victim would run)."""
-
-    def fit(x: np.ndarray, y: np.ndarray) -> nn.Module:
-        m = from_base(sc, seed + 1)
-        return train(m, x, y, sc.settings.finetune, generator=torch.Generator().manual_seed(seed))
-
-    return fit
+def recipe(sc: DefaultScenario) -> Recipe:
+    """The target's training recipe: the public base with a fresh head, fine-tuned with the scenario's
+    settings (what a poisoner's victim would run, and what the adversary's surrogate follows)."""
+    return Recipe(lambda seed: from_base(sc, seed), sc.settings.finetune)
 
 
-def surrogate(sc: DefaultScenario, *, seed: int, n: int = 1000, epochs: int = 20) -> nn.Module:
-    """The adversary's own model: the public base fine-tuned on `n` population examples (same
-    distribution, never the target's training data), for transfer attacks and clean-label poisons.
-    Trained once per scenario and settings; later calls return the same model."""
-    key = (seed, n, epochs)
-    if key not in sc.surrogates:
-        pop = np.random.default_rng(seed + 5).permutation(sc.population)[:n]
-        cfg = TrainConfig(epochs=epochs, batch_size=sc.settings.finetune.batch_size)
-        s = dataclasses.replace(sc.settings, finetune=cfg)
-        fit = recipe(dataclasses.replace(sc, settings=s), seed=seed + 5)
-        sc.surrogates[key] = fit(sc.train_set.x[pop], sc.train_set.y[pop])
-    return sc.surrogates[key]
+def population_pool(sc: DefaultScenario) -> Dataset:
+    """Held-out private-distribution examples no model trained on: the adversary's pool."""
+    return sc.train_set.subset(sc.population, "population pool (private distribution, never trained on)")
+
+
+def prepare(
+    cfg: AuditConfig,
+    attacks: list[str],
+    tm: ThreatModel,
+    *,
+    cache: Path | None,
+    progress: Progress | None = None,
+    where: dict[str, Any] | None = None,
+) -> AuditSetup:
+    """The setup record: the fine-tuned model, the public base, the recipe, members / non-members /
+    control pair, and (when a selected attack needs them) 4 online and 4 offline reference models."""
+    sc = build_default(cfg.profile, seed=cfg.seed, cache=cache, progress=progress)
+    head = sc.finetuned.head
+    assert isinstance(head, nn.Linear)
+    n = int(head.out_features)
+    target = TorchTarget(sc.finetuned, num_classes=n, name=f"default fine-tuned {sc.settings.architecture}")
+    base = TorchTarget(sc.base, num_classes=n, name="public base model")
+    p = sc.parts
+    pop = p["control_a"] if Knowledge.POPULATION_DATA in tm.knowledge else None
+    on = off = None
+    if wants_references(attacks, tm):
+        n_refs = 4  # per set (online and offline): 8 reference trainings keep the full (CNN) profile under 10 min
+        on, off = references(
+            sc, n_models=n_refs, seed=cfg.seed, cache=cache, target=target, progress=progress,
+            views=wants_views(attacks), **(where or {}),
+        )  # fmt: skip
+    base_view = base if Knowledge.BASE_MODEL in tm.knowledge else None
+    files = cached(cache, "default-*.safetensors")
+    evaluation = fashion_mnist("test") if sc.settings.dataset == "fashion-mnist" else None
+    common: dict[str, Any] = {
+        "recipe": recipe(sc), "pool": population_pool(sc), "evaluation": evaluation, "model_files": tuple(files),
+        "budget": cfg.profile, "threat_model": tm, "cache": cache,
+    }  # fmt: skip
+    inputs = {
+        "main": AttackInputs(p["members"], p["nonmembers"], pop, base_view, on, off, **common),
+        "control": AttackInputs(p["control_a"], p["control_b"], None, base_view, on, off, **common),
+    }
+    info = {
+        **target.describe(),
+        "kind": "default",
+        "dataset": sc.settings.dataset,
+        "story": "pretrained on public classes, fine-tuned with a fresh head on a private split",
+        "utility": sc.utility,
+        "training": {"pretrain": vars(sc.settings.pretrain), "finetune": vars(sc.settings.finetune)},
+    }
+    data_info = scenario_data(sc.settings.dataset, cfg.seed, sc.split_record, p)
+    return AuditSetup(target, tm, inputs, info, data_info, files)

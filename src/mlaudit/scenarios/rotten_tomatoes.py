@@ -20,10 +20,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from mlaudit.attacks.base import AttackInputs
+from mlaudit.config import AuditConfig
 from mlaudit.data import Dataset, rotten_tomatoes, split
 from mlaudit.models.text import TextTrainConfig, finetune_text
-from mlaudit.runner.plan import NullProgress, Progress
+from mlaudit.progress import NullProgress, Progress
+from mlaudit.scenarios.record import AuditSetup, cached, scenario_data
 from mlaudit.targets.huggingface import HuggingFaceTarget, minilm_path
+from mlaudit.threat import Knowledge, ThreatModel
 
 
 @dataclass
@@ -87,3 +91,38 @@ def build_text(
     }
     target.queries = 0
     return TextScenario(target, base, parts, data, {"snippets": s.to_dict()}, utility, cfg, key)
+
+
+def prepare(
+    cfg: AuditConfig,
+    attacks: list[str],
+    tm: ThreatModel,
+    *,
+    cache: Path | None,
+    progress: Progress | None = None,
+    where: dict[str, Any] | None = None,
+) -> AuditSetup:
+    """The setup record: the fine-tuned MiniLM and the public one as the base; no reference models (each
+    would be a MiniLM fine-tune), so attacks that need them are skipped with that reason."""
+    sc = build_text(cfg.profile, seed=cfg.seed, cache=cache, progress=progress)
+    p = sc.parts
+    base = sc.base if Knowledge.BASE_MODEL in tm.knowledge else None
+    pop = p["control_a"] if Knowledge.POPULATION_DATA in tm.knowledge else None
+    files = cached(cache, f"text-{sc.key}-*.safetensors")
+    common: dict[str, Any] = {"model_files": tuple(files), "budget": cfg.profile, "threat_model": tm, "cache": cache}
+    inputs = {
+        "main": AttackInputs(p["members"], p["nonmembers"], pop, base, **common),
+        "control": AttackInputs(p["control_a"], p["control_b"], None, base, **common),
+    }
+    info = {
+        **sc.target.describe(),
+        "kind": "default",
+        "scenario": cfg.target.scenario,
+        "dataset": sc.data.name,
+        "story": f"the public all-MiniLM-L6-v2 with a fresh head, top {sc.config.train_layers} blocks fine-tuned "
+        f"on {len(p['members'])} private snippets",
+        "utility": sc.utility,
+        "training": vars(sc.config),
+    }
+    data_info = scenario_data(sc.data.name, cfg.seed, sc.split_record, p)
+    return AuditSetup(sc.target, tm, inputs, info, data_info, files)

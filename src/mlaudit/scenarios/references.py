@@ -18,8 +18,8 @@ from mlaudit.attacks.membership.signals import softmax
 from mlaudit.attacks.references import References
 from mlaudit.models import MLP, TrainConfig
 from mlaudit.models.ensemble import stacked_logits, train_ensemble
-from mlaudit.runner.executors import FitTask, fit_all
-from mlaudit.runner.plan import NullProgress, Progress
+from mlaudit.progress import NullProgress, Progress
+from mlaudit.scenarios.executors import FitTask, fit_all
 from mlaudit.targets.base import Target
 
 log = logging.getLogger(__name__)

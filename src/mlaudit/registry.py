@@ -1,0 +1,117 @@
+"""The registry: every attack, check and demonstration mlaudit can run, by name, each declaring its
+requirements (mlaudit.requirements.Requires). `mlaudit list` is generated from it, the planner selects
+from it, and `get_attack(name)` builds any entry."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from mlaudit.attacks.attribute import AttributeInference
+from mlaudit.attacks.attribute.demo import AttributeDemo
+from mlaudit.attacks.base import Attack
+from mlaudit.attacks.evasion.suite import EvasionSuite
+from mlaudit.attacks.inversion.suite import ModelInversion
+from mlaudit.attacks.membership.base_reference import BaseReference
+from mlaudit.attacks.membership.boundary_distance import BoundaryDistance
+from mlaudit.attacks.membership.gradient_norm import GradientNorm
+from mlaudit.attacks.membership.labelonly import LabelOnly
+from mlaudit.attacks.membership.lira import LiRA
+from mlaudit.attacks.membership.loss import LOSS
+from mlaudit.attacks.membership.rmia import RMIA
+from mlaudit.attacks.membership.shokri import Shokri
+from mlaudit.attacks.membership.whitebox import WhiteBox
+from mlaudit.attacks.memorization.demo import CanaryExposureDemo, ExtractionDemo
+from mlaudit.attacks.property.demo import PropertyDemo
+from mlaudit.defenses.backdoor.suites import BackdoorScan, PoisoningDemo
+from mlaudit.defenses.file_scan import FileScan
+from mlaudit.errors import ConfigError
+from mlaudit.findings import CATEGORIES
+from mlaudit.supplychain.privacy_backdoor.finding import BackdoorDemo, BackdoorDetect, MiniLMBackdoorDemo
+
+REGISTRY: dict[str, Callable[..., Attack]] = {
+    # membership inference
+    "loss": LOSS,
+    "base-reference": BaseReference,
+    "label-only": LabelOnly,
+    "boundary-distance": BoundaryDistance,
+    "gradient-norm": GradientNorm,
+    "white-box": WhiteBox,
+    "lira": partial(LiRA, online=True),
+    "lira-fixed-variance": partial(LiRA, online=True, variance="global"),
+    "lira-per-example-variance": partial(LiRA, online=True, variance="per-example"),
+    "lira-augmented": partial(LiRA, online=True, augment=True),
+    "lira-offline": partial(LiRA, online=False),
+    "lira-offline-fixed-variance": partial(LiRA, online=False, variance="global"),
+    "rmia": partial(RMIA, online=True),
+    "rmia-offline": partial(RMIA, online=False),
+    "shadow": Shokri,
+    # attribute inference, inversion
+    "attribute-inference": AttributeInference,
+    "model-inversion": ModelInversion,
+    # security: adversarial examples, backdoors
+    "evasion": EvasionSuite,
+    "backdoor-scan": BackdoorScan,
+    "poisoning-demo": PoisoningDemo,
+    # supply chain
+    "file-scan": FileScan,
+    "backdoor-detect": BackdoorDetect,
+    # demonstrations on built-in data (INFO: not about the audited model)
+    "backdoor-demo": BackdoorDemo,
+    "backdoor-demo-minilm": MiniLMBackdoorDemo,
+    "attribute-demo": AttributeDemo,
+    "canary-exposure-demo": CanaryExposureDemo,
+    "extraction-demo": ExtractionDemo,
+    "property-demo": PropertyDemo,
+}
+
+
+def get_attack(name: str, **params: Any) -> Attack:
+    """Instantiate a registered attack; an unknown name lists the registered ones."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown attack {name!r}; registered attacks: {', '.join(sorted(REGISTRY))}")
+    try:
+        return REGISTRY[name](**params)
+    except TypeError as e:
+        raise ConfigError(f"bad parameters for attack {name!r}: {e}") from None
+
+
+def expand(selection: tuple[str, ...] | list[str]) -> list[str]:
+    """Attack names from a selection of names, family names (finding categories) and `all`, in
+    registry order, each once; an unknown word is a ConfigError naming the valid ones."""
+    families = {name: get_attack(name).category for name in REGISTRY}
+    chosen: set[str] = set()
+    for word in selection:
+        if word == "all":
+            chosen |= set(REGISTRY)
+        elif word in REGISTRY:
+            chosen.add(word)
+        elif word in CATEGORIES:
+            chosen |= {n for n, c in families.items() if c == word}
+        else:
+            raise ConfigError(
+                f"unknown attack or family {word!r}; use 'all', a family ({', '.join(sorted(set(families.values())))})"
+                f" or an attack ({', '.join(REGISTRY)}); see 'mlaudit list'"
+            )
+    return [n for n in REGISTRY if n in chosen]
+
+
+def describe() -> list[dict[str, Any]]:
+    """One row per registered entry for `mlaudit list`."""
+    rows = []
+    for name in REGISTRY:
+        attack = get_attack(name)
+        cls = type(attack)
+        rows.append(
+            {
+                "name": name,
+                "category": attack.category,
+                **attack.requires.to_dict(),
+                "runs": list(getattr(attack, "parts", ())),
+                "summary": (cls.__doc__ or "").strip().splitlines()[0],
+                "paper": (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0],
+            }
+        )
+    return rows
