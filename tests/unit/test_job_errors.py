@@ -9,7 +9,6 @@ from mlaudit.report.json import to_json, validate
 from mlaudit.runner.local import SequentialExecutor
 from mlaudit.runner.plan import Job
 
-
 TM = {"access": "probabilities", "query_budget": None, "knowledge": [], "asset": "training_data"}
 
 
