@@ -92,10 +92,11 @@ def _in_unit_range(x: Any) -> bool:
     return a.ndim == 4 and float(a.min()) >= 0.0 and float(a.max()) <= 1.0
 
 
-def why_not(name: str, setup: AuditSetup, profile: str) -> Unmet | None:
-    """The reason `name` cannot run on `setup`, from its declared requirements and its own check."""
+def why_not(name: str, setup: AuditSetup, available: Offer) -> Unmet | None:
+    """The reason `name` cannot run on `setup` (which offers `available`), from its declared requirements
+    and its own check."""
     attack = get_attack(name)
-    found = unmet(name, attack.requires, offer(setup, profile))
+    found = unmet(name, attack.requires, available)
     check = getattr(attack, "unmet", None)
     return found if found is not None or check is None else check(setup.inputs["main"])
 
@@ -103,8 +104,9 @@ def why_not(name: str, setup: AuditSetup, profile: str) -> Unmet | None:
 def plan(names: list[str], setup: AuditSetup, profile: str, seed: int) -> tuple[list[Job], list[Skipped]]:
     """A job per runnable attack and pair (controlled families also on the control pair); the rest skipped."""
     jobs, skipped = [], []
+    available = offer(setup, profile)  # once: it scans the data's value range
     for name in names:
-        reason = why_not(name, setup, profile)
+        reason = why_not(name, setup, available)
         if reason is not None:
             skipped.append(Skipped(name, reason.reason, reason.fix))
             continue
