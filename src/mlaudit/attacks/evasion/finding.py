@@ -22,11 +22,12 @@ from mlaudit.attacks.evasion.base import flat_norm, predict_labels
 from mlaudit.attacks.evasion.cw import cw_l2
 from mlaudit.attacks.evasion.fgsm import fgsm
 from mlaudit.attacks.evasion.hopskipjump import hopskipjump
-from mlaudit.attacks.evasion.masking import check_masking
+from mlaudit.attacks.evasion.masking import MaskingFlag, check_masking
 from mlaudit.attacks.evasion.pgd import pgd
 from mlaudit.attacks.evasion.square import square
 from mlaudit.attacks.evasion.transfer import TransferResult, feature_disruption, success
 from mlaudit.findings import Artifact, Finding, Metric, Severity, versions
+from mlaudit.images import grid_png
 from mlaudit.metrics import clopper_pearson
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access
@@ -75,6 +76,164 @@ def _severity(success: float) -> Severity:
     )
 
 
+@dataclass(frozen=True)
+class EvasionResult:
+    """What the suite measured (step one of three: result, severity policy, rendering)."""
+
+    budget: EvasionBudget
+    n: int  # held-out inputs attacked
+    clean_ok: np.ndarray  # (n,) bool: classified correctly without perturbation
+    sweep_pgd: list[float]  # robust accuracy at each eps of budget.eps_grid
+    sweep_fgsm: list[float]
+    robust: int  # correct inputs that survive APGD-CE and APGD-T at budget.eps
+    square_fooled: int
+    square_n: int
+    square_queries: np.ndarray  # queries Square spent per input
+    hsj_l2: np.ndarray  # HopSkipJump's final L2 / Linf distances per input
+    hsj_linf: np.ndarray
+    cw_fooled: int
+    cw_n: int
+    cw_median_l2: float
+    transfers: dict[str, TransferResult]
+    flags: list[MaskingFlag]
+    originals: np.ndarray  # a few inputs PGD broke, and their adversarial versions (for the report)
+    adversarial: np.ndarray
+    queries: int  # counted queries to the target
+
+    @property
+    def n_ok(self) -> int:
+        return int(self.clean_ok.sum())
+
+    @property
+    def white(self) -> int:
+        return self.n_ok - self.robust
+
+    @property
+    def hsj_within(self) -> int:
+        return int((self.hsj_linf <= self.budget.eps + 1e-6).sum())
+
+
+def measure_evasion(
+    target: Target,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    base_features: nn.Module | None = None,
+    surrogate: nn.Module | None = None,
+    budget: EvasionBudget = QUICK,
+    seed: int,
+) -> EvasionResult:
+    """Run every part of the suite on up to `budget.n_examples` of the held-out inputs."""
+    g, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
+    model = target.differentiable().eval()
+    idx = rng.permutation(len(x))[: budget.n_examples]
+    xn, yn = np.asarray(x[idx], np.float32), np.asarray(y[idx])
+    xt, yt = torch.as_tensor(xn), torch.as_tensor(yn, dtype=torch.long)
+    clean_ok = predict_labels(model, xn) == yn
+    sweep_pgd, sweep_fgsm, x_pgd = _sweeps(model, xt, yt, yn, budget, g)
+    ev = standard_evaluation(
+        model, xt, yt, eps=budget.eps, steps=budget.apgd_steps, n_target_classes=budget.n_target_classes,
+        square_queries=0, seed=seed,
+    )  # fmt: skip
+    sq = _square(target, model, xn, yn, clean_ok, budget, rng)
+    hsj_l2, hsj_linf = _hopskipjump(target, xn, yn, clean_ok, budget, rng)
+    cw_fooled, cw_n, cw_med = _cw(model, xt, yt, yn, clean_ok, budget)
+    transfers = _transfers(model, xt, yt, xn, yn, surrogate, base_features, budget, g)
+    # Square ran on every correct input: where it succeeded and the white-box evaluation did not, the
+    # gradients were the weaker signal (AutoAttack's "black-box beats white-box" flag)
+    broken_by = list(ev.broken_by)
+    for i, fooled in zip(sq[0], sq[1], strict=True):
+        if fooled and ev.robust[i]:
+            broken_by[i] = "square"
+    flags = check_masking(
+        model, xt, yt, broken_by=tuple(broken_by), robust_by_eps=dict(zip(budget.eps_grid, sweep_pgd, strict=True))
+    )
+    show = np.flatnonzero(predict_labels(model, x_pgd.numpy()[:16]) != yn[:16])[:8]
+    return EvasionResult(
+        budget, len(yn), clean_ok, sweep_pgd, sweep_fgsm, int(ev.robust.sum()), int(sq[1].sum()), len(sq[0]),
+        sq[2], hsj_l2, hsj_linf, cw_fooled, cw_n, cw_med, transfers, flags, xn[show], x_pgd.numpy()[show],
+        target.queries,
+    )  # fmt: skip
+
+
+def _sweeps(
+    model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, yn: np.ndarray, budget: EvasionBudget, g: torch.Generator
+) -> tuple[list[float], list[float], torch.Tensor]:
+    """PGD and FGSM robust accuracy over the eps grid, and PGD's examples at budget.eps."""
+    sweep_pgd, sweep_fgsm = [], []
+    x_pgd = xt
+    for e in budget.eps_grid:
+        xa = pgd(model, xt, yt, eps=e, steps=budget.pgd_steps, generator=g)
+        sweep_pgd.append(float((predict_labels(model, xa.numpy()) == yn).mean()))
+        sweep_fgsm.append(float((predict_labels(model, fgsm(model, xt, yt, eps=e).numpy()) == yn).mean()))
+        if e == budget.eps:
+            x_pgd = xa
+    return sweep_pgd, sweep_fgsm, x_pgd
+
+
+def _square(
+    target: Target, model: nn.Module, xn: np.ndarray, yn: np.ndarray, clean_ok: np.ndarray, budget: EvasionBudget,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Square on the scores, counted by the target, on as many correct inputs as the query budget allows:
+    (indices attacked, fooled mask, queries spent per input)."""
+    n_sq, _ = black_box_examples(target.threat_model.query_budget, budget)
+    ok = np.flatnonzero(clean_ok)[:n_sq]
+    xs, q_sq = square(target.probabilities, xn[ok], yn[ok], eps=budget.eps, n_queries=budget.square_queries, rng=rng)
+    fooled = predict_labels(model, xs) != yn[ok] if len(ok) else np.zeros(0, bool)
+    return ok, fooled, q_sq
+
+
+def _hopskipjump(
+    target: Target, xn: np.ndarray, yn: np.ndarray, clean_ok: np.ndarray, budget: EvasionBudget,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """HopSkipJump on the labels, counted: final L2 and Linf distance per attacked input."""
+    _, n_hsj = black_box_examples(target.threat_model.query_budget, budget)
+    h = np.flatnonzero(clean_ok)[: min(budget.hsj_examples, n_hsj)]
+    xh, _ = hopskipjump(target.labels, xn[h], yn[h], max_queries=budget.hsj_queries, rng=rng)
+    d_h = (xh - xn[h]).reshape(len(h), int(np.prod(xn.shape[1:])))
+    return np.linalg.norm(d_h, axis=1), np.abs(d_h).max(1, initial=0.0)
+
+
+def _cw(
+    model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, yn: np.ndarray, clean_ok: np.ndarray, budget: EvasionBudget
+) -> tuple[int, int, float]:
+    """C&W L2 (unbounded) on the first correct inputs: (fooled, attacked, median L2 of the successes)."""
+    c = np.flatnonzero(clean_ok)[: budget.cw_examples]
+    x_cw = cw_l2(model, xt[c], yt[c], steps=100, search_steps=5)
+    cw_ok = predict_labels(model, x_cw.numpy()) != yn[c]
+    med = float(np.median(flat_norm(x_cw - xt[c], "l2").numpy()[cw_ok])) if cw_ok.any() else float("nan")
+    return int(cw_ok.sum()), len(c), med
+
+
+def _transfers(
+    model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, xn: np.ndarray, yn: np.ndarray,
+    surrogate: nn.Module | None, base_features: nn.Module | None, budget: EvasionBudget, g: torch.Generator,
+) -> dict[str, TransferResult]:  # fmt: skip
+    """Crafted on what the adversary holds (a surrogate, the public base's features), tested on the target."""
+    out: dict[str, TransferResult] = {}
+    if surrogate is not None:
+        xs_t = pgd(surrogate.eval(), xt, yt, eps=budget.eps, steps=budget.pgd_steps, generator=g)
+        out["surrogate-pgd"] = success(lambda z: predict_labels(model, z), xn, xs_t.numpy(), yn)
+    if base_features is not None:
+        xf = feature_disruption(base_features.eval(), xt, eps=budget.eps, steps=budget.pgd_steps, generator=g)
+        out["base-feature-disruption"] = success(lambda z: predict_labels(model, z), xn, xf.numpy(), yn)
+    return out
+
+
+def evasion_severity(r: EvasionResult, access: Access) -> Severity:
+    """The policy: the strongest success rate among the attacks the access grants (transfer needs none)."""
+    rates = [v.success_rate for v in r.transfers.values() if v.n_correct]
+    if access >= Access.GRADIENTS:
+        rates.append(r.white / max(r.n_ok, 1))
+    if access >= Access.PROBABILITIES:
+        rates.append(r.square_fooled / max(r.square_n, 1))
+    if access >= Access.LABELS and len(r.hsj_linf):
+        rates.append(r.hsj_within / len(r.hsj_linf))
+    return _severity(max(rates, default=0.0))
+
+
 def evasion_finding(
     target: Target,
     x: np.ndarray,
@@ -93,136 +252,80 @@ def evasion_finding(
     extractor and a surrogate classifier built from the base on the adversary's own data, for the
     transfer attacks."""
     t0 = time.perf_counter()
-    g, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
-    model = target.differentiable().eval()
-    idx = rng.permutation(len(x))[: budget.n_examples]
-    xn, yn = np.asarray(x[idx], np.float32), np.asarray(y[idx])
-    xt, yt = torch.as_tensor(xn), torch.as_tensor(yn, dtype=torch.long)
-    clean_ok = predict_labels(model, xn) == yn
-    n = len(yn)
-
-    sweep_pgd, sweep_fgsm = [], []
-    x_pgd = xt
-    for e in budget.eps_grid:
-        xa = pgd(model, xt, yt, eps=e, steps=budget.pgd_steps, generator=g)
-        sweep_pgd.append(float((predict_labels(model, xa.numpy()) == yn).mean()))
-        sweep_fgsm.append(float((predict_labels(model, fgsm(model, xt, yt, eps=e).numpy()) == yn).mean()))
-        if e == budget.eps:
-            x_pgd = xa
-    ev = standard_evaluation(
-        model,
-        xt,
-        yt,
-        eps=budget.eps,
-        steps=budget.apgd_steps,
-        n_target_classes=budget.n_target_classes,
-        square_queries=0,
-        seed=seed,
+    r = measure_evasion(target, x, y, base_features=base_features, surrogate=surrogate, budget=budget, seed=seed)
+    return render_evasion(
+        r, evasion_severity(r, access), seed=seed, threat_model=threat_model, duration_s=time.perf_counter() - t0
     )
 
-    n_sq, n_hsj = black_box_examples(target.threat_model.query_budget, budget)
-    ok = np.flatnonzero(clean_ok)[:n_sq]
-    xs, q_sq = square(target.probabilities, xn[ok], yn[ok], eps=budget.eps, n_queries=budget.square_queries, rng=rng)
-    sq_fooled_mask = predict_labels(model, xs) != yn[ok] if len(ok) else np.zeros(0, bool)
-    sq_fooled = int(sq_fooled_mask.sum())
-    h = np.flatnonzero(clean_ok)[: min(budget.hsj_examples, n_hsj)]
-    xh, q_h = hopskipjump(target.labels, xn[h], yn[h], max_queries=budget.hsj_queries, rng=rng)
-    d_h = (xh - xn[h]).reshape(len(h), int(np.prod(xn.shape[1:])))
-    hsj_l2, hsj_linf = np.linalg.norm(d_h, axis=1), np.abs(d_h).max(1, initial=0.0)
-    c = np.flatnonzero(clean_ok)[: budget.cw_examples]
-    x_cw = cw_l2(model, xt[c], yt[c], steps=100, search_steps=5)
-    cw_ok = predict_labels(model, x_cw.numpy()) != yn[c]
-    cw_med = float(np.median(flat_norm(x_cw - xt[c], "l2").numpy()[cw_ok])) if cw_ok.any() else float("nan")
 
-    transfers: dict[str, TransferResult] = {}
-    if surrogate is not None:
-        xs_t = pgd(surrogate.eval(), xt, yt, eps=budget.eps, steps=budget.pgd_steps, generator=g)
-        transfers["surrogate-pgd"] = success(lambda z: predict_labels(model, z), xn, xs_t.numpy(), yn)
-    if base_features is not None:
-        xf = feature_disruption(base_features.eval(), xt, eps=budget.eps, steps=budget.pgd_steps, generator=g)
-        transfers["base-feature-disruption"] = success(lambda z: predict_labels(model, z), xn, xf.numpy(), yn)
-    # Square ran on every correct input: where it succeeded and the white-box evaluation did not, the
-    # gradients were the weaker signal (AutoAttack's "black-box beats white-box" flag)
-    broken_by = list(ev.broken_by)
-    for i, fooled in zip(ok, sq_fooled_mask, strict=True):
-        if fooled and ev.robust[i]:
-            broken_by[i] = "square"
-    flags = check_masking(
-        model, xt, yt, broken_by=tuple(broken_by), robust_by_eps=dict(zip(budget.eps_grid, sweep_pgd, strict=True))
-    )
-
-    n_ok = int(clean_ok.sum())
-    white = n_ok - int(ev.robust.sum())
-    metrics = {
-        "clean_accuracy": _rate(int(clean_ok.sum()), n, "on held-out inputs"),
-        f"robust_accuracy_pgd_eps{budget.eps:g}": Metric(sweep_pgd[list(budget.eps_grid).index(budget.eps)])
-        if budget.eps in budget.eps_grid
+def _metrics(r: EvasionResult) -> dict[str, Metric]:
+    b = r.budget
+    m = {
+        "clean_accuracy": _rate(r.n_ok, r.n, "on held-out inputs"),
+        f"robust_accuracy_pgd_eps{b.eps:g}": Metric(r.sweep_pgd[list(b.eps_grid).index(b.eps)])
+        if b.eps in b.eps_grid
         else Metric(float("nan")),
-        "robust_accuracy_standard": _rate(int(ev.robust.sum()), n, "APGD-CE, then APGD-T (DLR)"),
-        "white_box_success": _rate(white, n_ok, "share of correct inputs broken by APGD-CE/APGD-T"),
-        "square_success": _rate(sq_fooled, len(ok), f"scores only, {budget.square_queries} queries each"),
-        "square_mean_queries": Metric(float(q_sq.mean()) if len(q_sq) else 0.0),
-        "hopskipjump_median_l2": Metric(float(np.median(hsj_l2)) if len(h) else float("nan"), method="labels only"),
-        "hopskipjump_within_eps": _rate(int((hsj_linf <= budget.eps + 1e-6).sum()), len(h), "Linf <= eps"),
-        "cw_l2_median": Metric(cw_med, method=f"C&W L2 on {len(c)} inputs"),
-        "cw_success": _rate(int(cw_ok.sum()), len(c), "C&W L2, unbounded"),
-        "masking_flags": Metric(float(len(flags))),
+        "robust_accuracy_standard": _rate(r.robust, r.n, "APGD-CE, then APGD-T (DLR)"),
+        "white_box_success": _rate(r.white, r.n_ok, "share of correct inputs broken by APGD-CE/APGD-T"),
+        "square_success": _rate(r.square_fooled, r.square_n, f"scores only, {b.square_queries} queries each"),
+        "square_mean_queries": Metric(float(r.square_queries.mean()) if len(r.square_queries) else 0.0),
+        "hopskipjump_median_l2": Metric(
+            float(np.median(r.hsj_l2)) if len(r.hsj_l2) else float("nan"), method="labels only"
+        ),
+        "hopskipjump_within_eps": _rate(r.hsj_within, len(r.hsj_linf), "Linf <= eps"),
+        "cw_l2_median": Metric(r.cw_median_l2, method=f"C&W L2 on {r.cw_n} inputs"),
+        "cw_success": _rate(r.cw_fooled, r.cw_n, "C&W L2, unbounded"),
+        "masking_flags": Metric(float(len(r.flags))),
     }
-    for name, tr in transfers.items():
-        metrics[f"transfer_{name}"] = Metric(tr.success_rate, *tr.ci, method="craft on the public base, test on target")
-    worst = _worst_permitted(access, white / max(n_ok, 1), sq_fooled / max(len(ok), 1), transfers, hsj_linf, budget)
+    for name, tr in r.transfers.items():
+        m[f"transfer_{name}"] = Metric(tr.success_rate, *tr.ci, method="craft on the public base, test on target")
+    return m
+
+
+def _artifacts(r: EvasionResult) -> list[Artifact]:
+    b = r.budget
     rows = [
-        ["PGD + APGD (white-box)", "weights", f"eps {budget.eps:g}", f"{white}/{n_ok}"],
-        ["Square", "probabilities", f"{budget.square_queries} queries", f"{sq_fooled}/{len(ok)}"],
-        [
-            "HopSkipJump",
-            "labels",
-            f"{budget.hsj_queries} queries",
-            f"{int((hsj_linf <= budget.eps + 1e-6).sum())}/{len(h)} within eps",
-        ],
+        ["PGD + APGD (white-box)", "weights", f"eps {b.eps:g}", f"{r.white}/{r.n_ok}"],
+        ["Square", "probabilities", f"{b.square_queries} queries", f"{r.square_fooled}/{r.square_n}"],
+        ["HopSkipJump", "labels", f"{b.hsj_queries} queries", f"{r.hsj_within}/{len(r.hsj_linf)} within eps"],
     ]
     rows += [
-        [f"transfer: {k}", "none (public base)", f"eps {budget.eps:g}", f"{v.n_fooled}/{v.n_correct}"]
-        for k, v in transfers.items()
+        [f"transfer: {k}", "none (public base)", f"eps {b.eps:g}", f"{v.n_fooled}/{v.n_correct}"]
+        for k, v in r.transfers.items()
     ]
-    show = np.flatnonzero(predict_labels(model, x_pgd.numpy()[:16]) != yn[:16])[:8]
-    png = base64.b64encode(_grid(xn[show], x_pgd.numpy()[show])).decode() if len(show) else None
-    summary = (
-        f"At Linf eps {budget.eps:g} an adversary with the weights breaks {white} of {n_ok} correctly classified "
-        f"held-out inputs (robust accuracy {ev.robust_accuracy:.1%}); score-only Square breaks {sq_fooled}/{len(ok)}"
-        + "".join(f"; transfer ({k}) {v.success_rate:.1%}" for k, v in transfers.items())
-        + (f". Gradient-masking flags: {', '.join(f.check for f in flags)}." if flags else ".")
-    )
+    series = {"FGSM": r.sweep_fgsm, f"PGD-{b.pgd_steps}": r.sweep_pgd}
     arts = [
         Artifact(
             "curve",
             "Robust accuracy against eps (Linf)",
-            {
-                "x": list(budget.eps_grid),
-                "xlabel": "eps",
-                "ylabel": "accuracy",
-                "ylim": [0, 1],
-                "series": {"FGSM": sweep_fgsm, f"PGD-{budget.pgd_steps}": sweep_pgd},
-            },
+            {"x": list(b.eps_grid), "xlabel": "eps", "ylabel": "accuracy", "ylim": [0, 1], "series": series},
         ),
         Artifact("table", "Attacks", {"columns": ["attack", "access", "budget", "broken"], "rows": rows}),
     ]
-    if flags:
-        arts.append(
-            Artifact(
-                "table",
-                "Gradient masking",
-                {"columns": ["check", "what"], "rows": [[f.check, f.message] for f in flags]},
-            )
+    if r.flags:
+        masking = {"columns": ["check", "what"], "rows": [[f.check, f.message] for f in r.flags]}
+        arts.append(Artifact("table", "Gradient masking", masking))
+    if len(r.originals):
+        png = grid_png(
+            [r.originals, r.adversarial, r.adversarial - r.originals], ["original", "adversarial", "perturbation"]
         )
-    if png:
-        arts.append(
-            Artifact(
-                "image_grid",
-                "Originals (top), PGD adversarial examples (middle), perturbation (bottom)",
-                {"png_base64": png},
-            )
-        )
+        title = "Originals (top), PGD adversarial examples (middle), perturbation (bottom)"
+        arts.append(Artifact("image_grid", title, {"png_base64": base64.b64encode(png).decode()}))
+    return arts
+
+
+def render_evasion(
+    r: EvasionResult, severity: Severity, *, seed: int, threat_model: dict[str, Any], duration_s: float
+) -> Finding:
+    """The Finding for a measured result and the severity the policy gave it."""
+    b = r.budget
+    summary = (
+        f"At Linf eps {b.eps:g} an adversary with the weights breaks {r.white} of {r.n_ok} correctly classified "
+        f"held-out inputs (robust accuracy {r.robust / r.n if r.n else float('nan'):.1%}); score-only Square "
+        f"breaks {r.square_fooled}/{r.square_n}"
+        + "".join(f"; transfer ({k}) {v.success_rate:.1%}" for k, v in r.transfers.items())
+        + (f". Gradient-masking flags: {', '.join(f.check for f in r.flags)}." if r.flags else ".")
+    )
     return Finding(
         id="evasion",
         category="evasion",
@@ -230,35 +333,11 @@ def evasion_finding(
         title="Adversarial examples: white-box, score-only, label-only and transferred from the public base",
         summary=summary,
         threat_model=threat_model,
-        metrics=metrics,
-        severity=worst,
-        config={"budget": asdict(budget), "n_examples": n, "queries": target.queries},
+        metrics=_metrics(r),
+        severity=severity,
+        config={"budget": asdict(b), "n_examples": r.n, "queries": r.queries},
         seed=seed,
-        duration_s=round(time.perf_counter() - t0, 3),
+        duration_s=round(duration_s, 3),
         versions=versions(),
-        artifacts=tuple(arts),
+        artifacts=tuple(_artifacts(r)),
     )
-
-
-def _worst_permitted(
-    access: Access,
-    white: float,
-    sq: float,
-    transfers: dict[str, TransferResult],
-    hsj_linf: np.ndarray,
-    budget: EvasionBudget,
-) -> Severity:
-    rates = [v.success_rate for v in transfers.values() if v.n_correct]
-    if access >= Access.GRADIENTS:
-        rates.append(white)
-    if access >= Access.PROBABILITIES:
-        rates.append(sq)
-    if access >= Access.LABELS and len(hsj_linf):
-        rates.append(float((hsj_linf <= budget.eps + 1e-6).mean()))
-    return _severity(max(rates, default=0.0))
-
-
-def _grid(x: np.ndarray, xa: np.ndarray) -> bytes:
-    from mlaudit.images import grid_png
-
-    return grid_png([x, xa, xa - x], ["original", "adversarial", "perturbation"])

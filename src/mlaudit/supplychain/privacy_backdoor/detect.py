@@ -36,68 +36,54 @@ def _rows(w: np.ndarray) -> np.ndarray:
 
 
 def _matrix_checks(name: str, w: np.ndarray) -> list[WeightFinding]:
-    out: list[WeightFinding] = []
     m = _rows(w)
     if m.shape[1] < 4 or m.shape[0] < 4:
-        return out
+        return []
     a = np.abs(m)
-    density = float((a > 0).mean())
     med = float(np.median(a[a > 0])) if (a > 0).any() else 0.0
-    if med > 0:
-        extreme = np.argwhere(a >= 1000 * med)
-        if len(extreme):
-            rows = tuple(sorted({int(r) for r, _ in extreme}))
-            out.append(
-                WeightFinding(
-                    Severity.HIGH,
-                    "extreme-weights",
-                    name,
-                    rows[:64],
-                    f"{len(extreme)} weights >= 1000x the median |w| ({med:.3g}); max {a.max():.3g}",
-                )
-            )
-    if density > 0.5:
-        nnz = (a > 0).sum(1)
-        onehot = np.flatnonzero(nnz == 1)
-        if len(onehot) >= 2:
-            out.append(
-                WeightFinding(
-                    Severity.HIGH,
-                    "one-hot-rows",
-                    name,
-                    tuple(int(i) for i in onehot[:64]),
-                    f"{len(onehot)} rows with a single non-zero weight in a dense matrix",
-                )
-            )
-        zero_frac = (a == 0).mean(0)
-        # zero for most rows but read by a few: a channel cut from the benign units and routed to chosen
-        # ones (inputs that are zero in every row are dead channels, common after training)
-        read = a.max(0) >= med  # the few rows that read the column do so at full strength (not decayed dust)
-        zero_cols = np.flatnonzero((zero_frac >= 0.5) & (zero_frac < 1.0) & read)
-        if len(zero_cols) >= 4:
-            out.append(
-                WeightFinding(
-                    Severity.HIGH,
-                    "zeroed-block",
-                    name,
-                    tuple(int(i) for i in zero_cols[:64]),
-                    f"{len(zero_cols)} input columns exactly zero for most rows but read by a few",
-                )
-            )
+    return _extreme(name, a, med) + _sparsity(name, a, med) + _row_shapes(name, m)
+
+
+def _extreme(name: str, a: np.ndarray, med: float) -> list[WeightFinding]:
+    """Weights 1000x the median magnitude: the constants that linearise a LayerNorm or latch a trap."""
+    extreme = np.argwhere(a >= 1000 * med) if med > 0 else np.zeros((0, 2), int)
+    if not len(extreme):
+        return []
+    rows = tuple(sorted({int(r) for r, _ in extreme}))
+    what = f"{len(extreme)} weights >= 1000x the median |w| ({med:.3g}); max {a.max():.3g}"
+    return [WeightFinding(Severity.HIGH, "extreme-weights", name, rows[:64], what)]
+
+
+def _sparsity(name: str, a: np.ndarray, med: float) -> list[WeightFinding]:
+    """In a dense matrix: one-hot rows (extractors) and columns zero for most rows but read by a few."""
+    out: list[WeightFinding] = []
+    if float((a > 0).mean()) <= 0.5:
+        return out
+    onehot = np.flatnonzero((a > 0).sum(1) == 1)
+    if len(onehot) >= 2:
+        what = f"{len(onehot)} rows with a single non-zero weight in a dense matrix"
+        out.append(WeightFinding(Severity.HIGH, "one-hot-rows", name, tuple(int(i) for i in onehot[:64]), what))
+    zero_frac = (a == 0).mean(0)
+    # zero for most rows but read by a few: a channel cut from the benign units and routed to chosen
+    # ones (inputs that are zero in every row are dead channels, common after training)
+    read = a.max(0) >= med  # the few rows that read the column do so at full strength (not decayed dust)
+    zero_cols = np.flatnonzero((zero_frac >= 0.5) & (zero_frac < 1.0) & read)
+    if len(zero_cols) >= 4:
+        what = f"{len(zero_cols)} input columns exactly zero for most rows but read by a few"
+        out.append(WeightFinding(Severity.HIGH, "zeroed-block", name, tuple(int(i) for i in zero_cols[:64]), what))
+    return out
+
+
+def _row_shapes(name: str, m: np.ndarray) -> list[WeightFinding]:
+    """Rows sharing one norm (unit-norm baits) and rows duplicating or mirroring another."""
+    out: list[WeightFinding] = []
     norms = np.linalg.norm(m, axis=1)
     nz = norms[norms > 0.01 * np.median(norms)]  # ignore decayed rows, whose tiny norms all round alike
     if len(nz) >= 8 and m.shape[1] >= 16:
         _, counts = np.unique(np.round(nz, 6), return_counts=True)
         if counts.max() >= 8:
-            out.append(
-                WeightFinding(
-                    Severity.MEDIUM,
-                    "identical-norms",
-                    name,
-                    (),
-                    f"{counts.max()} rows share one norm to 1e-6 (unit-norm baits?)",
-                )
-            )
+            what = f"{counts.max()} rows share one norm to 1e-6 (unit-norm baits?)"
+            out.append(WeightFinding(Severity.MEDIUM, "identical-norms", name, (), what))
     if m.shape[0] <= 4096 and m.shape[1] >= 16:
         unit = m / np.maximum(norms[:, None], 1e-12)
         cos = unit @ unit.T
@@ -106,15 +92,8 @@ def _matrix_checks(name: str, w: np.ndarray) -> list[WeightFinding]:
         dup = np.argwhere((np.abs(cos) > 0.9999) & live[:, None] & live[None, :])
         if len(dup):
             rows = tuple(sorted({int(i) for pair in dup for i in pair}))
-            out.append(
-                WeightFinding(
-                    Severity.MEDIUM,
-                    "duplicate-rows",
-                    name,
-                    rows[:64],
-                    f"{len(rows)} rows duplicate or mirror another (|cos| > 0.9999)",
-                )
-            )
+            what = f"{len(rows)} rows duplicate or mirror another (|cos| > 0.9999)"
+            out.append(WeightFinding(Severity.MEDIUM, "duplicate-rows", name, rows[:64], what))
     return out
 
 

@@ -88,56 +88,13 @@ def build_minilm_traps(
         calib_ids: the attacker's in-distribution sentences as token ids (N, max_length); they set each
             group's threshold.
     """
-    from transformers import BertConfig, BertModel
-
-    bc = base.config
-    db, heads, inter0 = bc.hidden_size, bc.num_attention_heads, bc.intermediate_size
-    hd0 = db // heads
-    n_len = cfg.max_length
-    lay = Layout.plan(db, 0, cfg.n_key, n_len, cfg.n_balance, 0, heads)
-    d, hd = lay.dim, lay.dim // heads
-    if cfg.n_key > hd:
-        raise ValueError(f"n_key={cfg.n_key} must fit in one head of {hd} dimensions")
-    if n_len > bc.max_position_embeddings:
-        raise ValueError(f"max_length={n_len} exceeds the model's {bc.max_position_embeddings} positions")
-    n_units = cfg.n_groups * (n_len - 1)
-    erase = list(lay.reserved_without_c())
-    conf = BertConfig.from_dict(bc.to_dict())
-    conf.hidden_size, conf.intermediate_size = d, max(inter0, n_units + 2 * len(erase))
-    conf.num_hidden_layers = bc.num_hidden_layers + 1
-    conf.hidden_dropout_prob = conf.attention_probs_dropout_prob = 0.0  # dropout would mask the capture
-    model = BertModel(conf, add_pooling_layer=False)
-    big, B = cfg.big_c, slice(0, db)
-    ln_scale = math.sqrt(db / d)
+    model, g = _widened(base, cfg)
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
-        # --- embeddings: clean benign part, position one-hot, C in the token-type rows, balance
-        emb, src = model.embeddings, base.embeddings
-        emb.word_embeddings.weight[:, B] = src.word_embeddings.weight
-        emb.position_embeddings.weight[:, B] = src.position_embeddings.weight
-        emb.token_type_embeddings.weight[:, B] = src.token_type_embeddings.weight
-        for k in range(n_len):
-            emb.position_embeddings.weight[k, lay.pos + k] = 1.0
-        emb.token_type_embeddings.weight[:, lay.c] = big
-        for table in (emb.word_embeddings, emb.position_embeddings, emb.token_type_embeddings):
-            balance(table.weight, lay, dim=1)
-        # C leaves the embedding LayerNorm at 0: every weight that read it would get a gradient C times too
-        # large (the victim's first steps would turn W_V[:, c] into a key offset of thousands)
-        linearise(emb.LayerNorm, lay, big=big, c_out=0.0)
-
-        # --- layer 0 attention: uniform (W_Q = W_K = 0); the sentence key in the key channels
-        layer = model.encoder.layer[0]
-        proj = generator.normal(size=(cfg.n_key, db))
-        proj /= np.linalg.norm(proj, axis=1, keepdims=True)
-        layer.attention.self.value.weight[: cfg.n_key, B] = torch.as_tensor(proj, dtype=torch.float32)
-        out = layer.attention.output
-        for i in range(cfg.n_key):
-            out.dense.weight[lay.key + i, i] = 1.0
-        balance(out.dense.weight, lay)
-        out.dense.bias[lay.c] = big  # C again, after the attention, for the next LayerNorm
-        linearise(out.LayerNorm, lay, big=big, c_out=cfg.kappa)
-    keys = _keys(model, calib_ids, lay)
+        _embeddings(model, base, g, cfg)
+        _key_attention(model, g, cfg, generator)
+    keys = _keys(model, calib_ids, g.lay)
     # baits chosen in the whitened key space, so that the rare sentences they pick are spread out rather
     # than the few outliers of the raw keys; folded back into raw-key weights
     evals, evecs = np.linalg.eigh(np.cov(keys, rowvar=False))
@@ -146,69 +103,151 @@ def build_minilm_traps(
     scores = keys @ bait.T
     theta = np.quantile(scores, 1.0 - cfg.rate, axis=0)
     alpha = cfg.z_scale / scores.std(0)
-    direction = generator.normal(size=(cfg.n_groups, db))
+    direction = generator.normal(size=(cfg.n_groups, g.benign))
     direction /= np.linalg.norm(direction, axis=1, keepdims=True)
     with torch.no_grad():
-        fc1, fc2 = layer.intermediate.dense, layer.output.dense
-        for j in range(cfg.n_groups):
-            for k in range(1, n_len):
-                u = j * (n_len - 1) + (k - 1)
-                fc1.weight[u, lay.key : lay.key + cfg.n_key] = torch.as_tensor(alpha[j] * bait[j], dtype=torch.float32)
-                fc1.weight[u, lay.pos + k] = cfg.gate
-                fc1.bias[u] = float(-alpha[j] * theta[j] - cfg.gate)
-                fc2.weight[B, u] = torch.as_tensor(cfg.signal * direction[j], dtype=torch.float32)
-        # erasure: GELU(x) - GELU(-x) = x exactly, so two units per channel write -x back. No unit carries
-        # a constant activation the victim's training could turn into a feature of every sentence.
-        for i, ch in enumerate(erase):
-            for sign, u in ((1.0, n_units + 2 * i), (-1.0, n_units + 2 * i + 1)):
-                fc1.weight[u, ch] = sign
-                fc2.weight[ch, u] = -sign
-        fc2.bias[lay.c] = -cfg.kappa
-        layer.output.LayerNorm.weight[B] = src.LayerNorm.weight * ln_scale  # the clean embedding LayerNorm
-        layer.output.LayerNorm.bias[B] = src.LayerNorm.bias
-
-        # --- the clean layers on the benign channels
-        q_scale = math.sqrt(hd / hd0)  # the clean attention temperature 1 / sqrt(32) in heads of hd dims
-        for i, s in enumerate(base.encoder.layer):
-            t = model.encoder.layer[i + 1]
-            for name, scale in (("query", q_scale), ("key", 1.0), ("value", 1.0)):
-                dst, sl = getattr(t.attention.self, name), getattr(s.attention.self, name)
-                for h in range(heads):
-                    rows, rows0 = slice(h * hd, h * hd + hd0), slice(h * hd0, (h + 1) * hd0)
-                    dst.weight[rows, B] = sl.weight[rows0] * scale
-                    dst.bias[rows] = sl.bias[rows0] * scale
-            for h in range(heads):
-                t.attention.output.dense.weight[B, h * hd : h * hd + hd0] = s.attention.output.dense.weight[
-                    :, h * hd0 : (h + 1) * hd0
-                ]
-            t.attention.output.dense.bias[B] = s.attention.output.dense.bias
-            t.intermediate.dense.weight[:inter0, B] = s.intermediate.dense.weight
-            t.intermediate.dense.bias[:inter0] = s.intermediate.dense.bias
-            t.output.dense.weight[B, :inter0] = s.output.dense.weight
-            t.output.dense.bias[B] = s.output.dense.bias
-            for ln_t, ln_s in (
-                (t.attention.output.LayerNorm, s.attention.output.LayerNorm),
-                (t.output.LayerNorm, s.output.LayerNorm),
-            ):
-                ln_t.weight[B] = ln_s.weight * ln_scale
-                ln_t.bias[B] = ln_s.bias
+        _trap_ffn(model, base, g, cfg, bait, alpha, theta, direction)
+        _clean_layers(model, base, g)
+    n_len = cfg.max_length
     spec = TrapSpec(
         "minilm",
         TRAP_LAYER,
         "encoder.layer.0.output.dense",
-        tuple(range(n_units)),
+        tuple(range(g.n_units)),
         (),
         0.0,
         (n_len,),
         tuple(float(t) for t in theta),
-        config={
-            "n_groups": cfg.n_groups,
-            "max_length": n_len,
-            "kappa": cfg.kappa,
-            "layout": lay.__dict__,
-        },
+        config={"n_groups": cfg.n_groups, "max_length": n_len, "kappa": cfg.kappa, "layout": g.lay.__dict__},
     )
     return model.eval(), spec
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """The widened encoder's sizes: the base's width, heads and FFN width, the trap units, the layout."""
+
+    lay: Layout
+    benign: int  # the base's width: channels [0, benign) carry the clean model
+    heads: int
+    inter0: int  # the base's FFN width
+    n_units: int  # trap units: one per (group, token position after [CLS])
+    erase: tuple[int, ...]  # reserved channels the trap layer's FFN erases
+
+    @property
+    def hd(self) -> int:
+        return self.lay.dim // self.heads
+
+
+def _widened(base: nn.Module, cfg: MiniLMTrapConfig) -> tuple[Any, _Geometry]:
+    """An empty BertModel wide enough for the reserved channels and the trap units, one layer deeper."""
+    from transformers import BertConfig, BertModel
+
+    bc = base.config
+    db, heads, inter0 = bc.hidden_size, bc.num_attention_heads, bc.intermediate_size
+    n_len = cfg.max_length
+    lay = Layout.plan(db, 0, cfg.n_key, n_len, cfg.n_balance, 0, heads)
+    d, hd = lay.dim, lay.dim // heads
+    if cfg.n_key > hd:
+        raise ValueError(f"n_key={cfg.n_key} must fit in one head of {hd} dimensions")
+    if n_len > bc.max_position_embeddings:
+        raise ValueError(f"max_length={n_len} exceeds the model's {bc.max_position_embeddings} positions")
+    n_units = cfg.n_groups * (n_len - 1)
+    erase = tuple(lay.reserved_without_c())
+    conf = BertConfig.from_dict(bc.to_dict())
+    conf.hidden_size, conf.intermediate_size = d, max(inter0, n_units + 2 * len(erase))
+    conf.num_hidden_layers = bc.num_hidden_layers + 1
+    conf.hidden_dropout_prob = conf.attention_probs_dropout_prob = 0.0  # dropout would mask the capture
+    return BertModel(conf, add_pooling_layer=False), _Geometry(lay, db, heads, inter0, n_units, erase)
+
+
+def _embeddings(model: Any, base: nn.Module, g: _Geometry, cfg: MiniLMTrapConfig) -> None:
+    """Clean benign part, position one-hot, C in the token-type rows, balance."""
+    lay, B = g.lay, slice(0, g.benign)
+    emb, src = model.embeddings, base.embeddings
+    emb.word_embeddings.weight[:, B] = src.word_embeddings.weight
+    emb.position_embeddings.weight[:, B] = src.position_embeddings.weight
+    emb.token_type_embeddings.weight[:, B] = src.token_type_embeddings.weight
+    for k in range(cfg.max_length):
+        emb.position_embeddings.weight[k, lay.pos + k] = 1.0
+    emb.token_type_embeddings.weight[:, lay.c] = cfg.big_c
+    for table in (emb.word_embeddings, emb.position_embeddings, emb.token_type_embeddings):
+        balance(table.weight, lay, dim=1)
+    # C leaves the embedding LayerNorm at 0: every weight that read it would get a gradient C times too
+    # large (the victim's first steps would turn W_V[:, c] into a key offset of thousands)
+    linearise(emb.LayerNorm, lay, big=cfg.big_c, c_out=0.0)
+
+
+def _key_attention(model: Any, g: _Geometry, cfg: MiniLMTrapConfig, generator: np.random.Generator) -> None:
+    """Layer 0's attention: uniform (W_Q = W_K = 0); the sentence key in the key channels."""
+    lay, layer = g.lay, model.encoder.layer[0]
+    proj = generator.normal(size=(cfg.n_key, g.benign))
+    proj /= np.linalg.norm(proj, axis=1, keepdims=True)
+    layer.attention.self.value.weight[: cfg.n_key, : g.benign] = torch.as_tensor(proj, dtype=torch.float32)
+    out = layer.attention.output
+    for i in range(cfg.n_key):
+        out.dense.weight[lay.key + i, i] = 1.0
+    balance(out.dense.weight, lay)
+    out.dense.bias[lay.c] = cfg.big_c  # C again, after the attention, for the next LayerNorm
+    linearise(out.LayerNorm, lay, big=cfg.big_c, c_out=cfg.kappa)
+
+
+def _trap_ffn(
+    model: Any, base: nn.Module, g: _Geometry, cfg: MiniLMTrapConfig,
+    bait: np.ndarray, alpha: np.ndarray, theta: np.ndarray, direction: np.ndarray,
+) -> None:  # fmt: skip
+    """Layer 0's FFN: a unit per (group j, token k) that writes a random direction into the benign
+    channels when it fires; erasure units; the clean embedding LayerNorm after it."""
+    lay, B, n_len = g.lay, slice(0, g.benign), cfg.max_length
+    layer = model.encoder.layer[0]
+    fc1, fc2 = layer.intermediate.dense, layer.output.dense
+    for j in range(cfg.n_groups):
+        for k in range(1, n_len):
+            u = j * (n_len - 1) + (k - 1)
+            fc1.weight[u, lay.key : lay.key + cfg.n_key] = torch.as_tensor(alpha[j] * bait[j], dtype=torch.float32)
+            fc1.weight[u, lay.pos + k] = cfg.gate
+            fc1.bias[u] = float(-alpha[j] * theta[j] - cfg.gate)
+            fc2.weight[B, u] = torch.as_tensor(cfg.signal * direction[j], dtype=torch.float32)
+    # erasure: GELU(x) - GELU(-x) = x exactly, so two units per channel write -x back. No unit carries
+    # a constant activation the victim's training could turn into a feature of every sentence.
+    for i, ch in enumerate(g.erase):
+        for sign, u in ((1.0, g.n_units + 2 * i), (-1.0, g.n_units + 2 * i + 1)):
+            fc1.weight[u, ch] = sign
+            fc2.weight[ch, u] = -sign
+    fc2.bias[lay.c] = -cfg.kappa
+    src = base.embeddings
+    layer.output.LayerNorm.weight[B] = src.LayerNorm.weight * math.sqrt(g.benign / lay.dim)
+    layer.output.LayerNorm.bias[B] = src.LayerNorm.bias
+
+
+def _clean_layers(model: Any, base: nn.Module, g: _Geometry) -> None:
+    """The clean layers on the benign channels, each head's dimensions at the start of its wider head."""
+    B, hd, hd0, heads, inter0 = slice(0, g.benign), g.hd, g.benign // g.heads, g.heads, g.inter0
+    ln_scale = math.sqrt(g.benign / g.lay.dim)
+    q_scale = math.sqrt(hd / hd0)  # the clean attention temperature 1 / sqrt(32) in heads of hd dims
+    for i, s in enumerate(base.encoder.layer):
+        t = model.encoder.layer[i + 1]
+        for name, scale in (("query", q_scale), ("key", 1.0), ("value", 1.0)):
+            dst, sl = getattr(t.attention.self, name), getattr(s.attention.self, name)
+            for h in range(heads):
+                rows, rows0 = slice(h * hd, h * hd + hd0), slice(h * hd0, (h + 1) * hd0)
+                dst.weight[rows, B] = sl.weight[rows0] * scale
+                dst.bias[rows] = sl.bias[rows0] * scale
+        for h in range(heads):
+            t.attention.output.dense.weight[B, h * hd : h * hd + hd0] = s.attention.output.dense.weight[
+                :, h * hd0 : (h + 1) * hd0
+            ]
+        t.attention.output.dense.bias[B] = s.attention.output.dense.bias
+        t.intermediate.dense.weight[:inter0, B] = s.intermediate.dense.weight
+        t.intermediate.dense.bias[:inter0] = s.intermediate.dense.bias
+        t.output.dense.weight[B, :inter0] = s.output.dense.weight
+        t.output.dense.bias[B] = s.output.dense.bias
+        for ln_t, ln_s in (
+            (t.attention.output.LayerNorm, s.attention.output.LayerNorm),
+            (t.output.LayerNorm, s.output.LayerNorm),
+        ):
+            ln_t.weight[B] = ln_s.weight * ln_scale
+            ln_t.bias[B] = ln_s.bias
 
 
 def _keys(model: nn.Module, ids: np.ndarray, lay: Layout, batch: int = 64) -> np.ndarray:

@@ -80,18 +80,84 @@ def build_vit_traps(
         base: the clean, pretrained ViT.
         calib: the attacker's in-distribution images (N, C, H, W) that set each group's threshold.
     """
+    model, g = _widened(base, cfg)
+    with torch.no_grad():
+        for prm in model.parameters():
+            prm.zero_()
+        for ln in (m for m in model.modules() if isinstance(m, nn.LayerNorm)):
+            ln.weight.zero_()
+        _embedding(model, base, g, cfg)
+        _key_block(model, g, cfg, generator)
+    # calibrate on the key the model itself computes (token 1's LayerNorm-2 output)
+    keys = _keys(model, calib, g.lay)
+    bait = disjoint_baits(keys, cfg.n_groups, cfg.rate * cfg.disjoint, generator)
+    scores = keys @ bait.T  # (N, G)
+    theta = np.quantile(scores, 1.0 - cfg.rate, axis=0)
+    alpha = cfg.z_scale / scores.std(0)
+    # Put the gain in the key itself, not in the trap rows: a firing unit sends the gradient fc1^T g back to
+    # its inputs, and the victim's step on the parameters upstream (position table, W_V, LayerNorm biases)
+    # then moves every trap's pre-activation by about lr * g * |fc1|^2. With O(1) trap rows that is
+    # negligible; with rows of 200 it opened other traps and diverged for some victim seeds.
+    gain = float(np.median(alpha))
+    d, lay, b0 = g.lay.dim, g.lay, model.blocks[0]
+    with torch.no_grad():
+        b0.attn.qkv.weight[2 * d + lay.key : 2 * d + lay.key + cfg.n_key] *= gain
+        balance(b0.attn.proj.weight, lay)
+    theta, alpha = theta * gain, alpha / gain
+    with torch.no_grad():
+        _trap_units(model, g, cfg, bait, alpha, theta)
+        amp = _amplifier_block(model, g, cfg)
+        _clean_blocks(model, base, g, cfg)
+    spec = TrapSpec(
+        "vit",
+        "blocks.0.mlp.0",
+        "blocks.1.mlp.0",
+        tuple(range(cfg.n_groups * g.n_patch)),
+        tuple(amp),
+        cfg.amp_gain,
+        tuple(int(s) for s in base_input_shape(base)),
+        tuple(float(t) for t in theta),
+        config={
+            "n_groups": cfg.n_groups,
+            "n_patches": g.n_patch,
+            "patch_size": g.patch,
+            "kappa": cfg.kappa,
+            "data_scale": 1.0,
+            "layout": lay.__dict__,
+        },
+    )
+    return model.eval(), spec
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """The widened model's sizes: the base's benign width and FFN width, the patch grid, the layout."""
+
+    lay: Layout
+    patch: int
+    n_patch: int
+    n_data: int  # pixels per patch
+    head_dim: int
+    benign: int  # the base's width: channels [0, benign) carry the clean model
+    hidden: int  # the base's FFN width
+
+    @property
+    def n_tok(self) -> int:
+        return self.n_patch + 1
+
+
+def _widened(base: ViT, cfg: ViTTrapConfig) -> tuple[ViT, _Geometry]:
+    """An empty ViT wide enough for the reserved channels and the trap units, two blocks deeper."""
     bc = base.config
     p, db, hb = bc["patch_size"], bc["dim"], bc["dim"] * bc["mlp_ratio"]
     head_dim = db // bc["heads"]
     n_patch = (bc["image_size"] // p) ** 2
-    n_tok = n_patch + 1
     n_data = bc["in_channels"] * p * p
-    lay = Layout.plan(db, n_data, cfg.n_key, n_tok, cfg.n_balance, cfg.n_groups, head_dim)
+    lay = Layout.plan(db, n_data, cfg.n_key, n_patch + 1, cfg.n_balance, cfg.n_groups, head_dim)
     d = lay.dim
-    n_units = cfg.n_groups * n_patch
-    ratio = max(bc["mlp_ratio"], math.ceil(max(n_units, hb) / d))
-    if n_tok > head_dim + 1:
-        raise ValueError(f"{n_tok} tokens need more than {head_dim} dimensions per head for self-attention codes")
+    ratio = max(bc["mlp_ratio"], math.ceil(max(cfg.n_groups * n_patch, hb) / d))
+    if n_patch + 1 > head_dim + 1:
+        raise ValueError(f"{n_patch + 1} tokens need more than {head_dim} dimensions per head for self-attention codes")
     model = ViT(
         image_size=bc["image_size"],
         patch_size=p,
@@ -102,141 +168,114 @@ def build_vit_traps(
         heads=d // head_dim,
         mlp_ratio=ratio,
     )
-    big = cfg.big_c
-    B = slice(0, db)
-    with torch.no_grad():
-        for prm in model.parameters():
-            prm.zero_()
-        for ln in (m for m in model.modules() if isinstance(m, nn.LayerNorm)):
-            ln.weight.zero_()
-        # --- embedding: benign copy, pixel extractors, position one-hot, C, balance
-        model.patch_embed.weight[B] = base.patch_embed.weight
-        model.patch_embed.bias[B] = base.patch_embed.bias
-        for i in range(n_data):
-            model.patch_embed.weight[lay.data + i, i] = 1.0
-        model.pos_embed[0, :, B] = base.pos_embed[0]
-        pos_value = cfg.pos_value
-        for t in range(n_tok):
-            model.pos_embed[0, t, lay.pos + t] = pos_value
-        model.pos_embed[0, :, lay.c] = big
-        model.cls_token[0, 0, B] = base.cls_token[0, 0]
-        balance(model.patch_embed.weight, lay)
-        balance(model.patch_embed.bias, lay)
-        balance(model.pos_embed[0], lay, dim=1)
-        balance(model.cls_token[0], lay, dim=1)
+    return model, _Geometry(lay, p, n_patch, n_data, head_dim, db, hb)
 
-        # --- block 0: image key by uniform attention; trap units in the FFN
-        b0 = model.blocks[0]
-        linearise(b0.norm1, lay, big=big, c_out=0.0)
-        proj_r = generator.normal(size=(cfg.n_key, n_data))
-        proj_r -= proj_r.mean(1, keepdims=True)  # zero-sum rows: blind to overall brightness
-        proj_r /= np.linalg.norm(proj_r, axis=1, keepdims=True)
-        for i in range(cfg.n_key):
-            b0.attn.qkv.weight[2 * d + lay.key + i, lay.data : lay.data + n_data] = torch.as_tensor(
-                proj_r[i], dtype=torch.float32
-            )
-            b0.attn.proj.weight[lay.key + i, lay.key + i] = 1.0
-        balance(b0.attn.proj.weight, lay)
-        linearise(b0.norm2, lay, big=big, c_out=cfg.kappa)
-    # calibrate on the key the model itself computes (token 1's LayerNorm-2 output)
-    keys = _keys(model, calib, lay)
-    bait = disjoint_baits(keys, cfg.n_groups, cfg.rate * cfg.disjoint, generator)
-    scores = keys @ bait.T  # (N, G)
-    theta = np.quantile(scores, 1.0 - cfg.rate, axis=0)
-    data_scale = 1.0
-    alpha = cfg.z_scale / scores.std(0)
-    # Put the gain in the key itself, not in the trap rows: a firing unit sends the gradient fc1^T g back to
-    # its inputs, and the victim's step on the parameters upstream (position table, W_V, LayerNorm biases)
-    # then moves every trap's pre-activation by about lr * g * |fc1|^2. With O(1) trap rows that is
-    # negligible; with rows of 200 it opened other traps and diverged for some victim seeds.
-    gain = float(np.median(alpha))
-    with torch.no_grad():
-        b0.attn.qkv.weight[2 * d + lay.key : 2 * d + lay.key + cfg.n_key] *= gain
-        balance(b0.attn.proj.weight, lay)
-    keys, scores, theta, alpha = keys * gain, scores * gain, theta * gain, alpha / gain
-    with torch.no_grad():
-        fc1, fc2 = b0.mlp[0], b0.mlp[2]
-        for j in range(cfg.n_groups):
-            for k in range(1, n_tok):
-                u = j * n_patch + (k - 1)
-                fc1.weight[u, lay.key : lay.key + cfg.n_key] = torch.as_tensor(alpha[j] * bait[j], dtype=torch.float32)
-                fc1.weight[u, lay.pos + k] = cfg.gate / pos_value
-                fc1.bias[u] = float(-alpha[j] * theta[j] - cfg.gate)
-                fc2.weight[lay.trap + j, u] = 1.0
-        balance(fc2.weight, lay)
 
-        # --- block 1: self-attention heads erase the reserved channels (W_V = -1 on them; position codes in
-        # W_Q = W_K make each token attend to itself), uniform heads copy the trap signal into CLS, and the
-        # FFN amplifies it past a noise threshold and removes C. Nothing here carries a constant activation
-        # the victim's training could turn into a feature.
-        b1 = model.blocks[1]
-        linearise(b1.norm1, lay, big=big, c_out=0.0)
-        codes = cfg.self_scale / pos_value * _simplex(n_tok, head_dim)  # (n_tok, head_dim), pairwise cos -1/(n_tok-1)
-        n_self = _self_erase(b1, list(lay.reserved_without_c()), codes, lay, head_dim)
-        copy0 = n_self * head_dim
-        if copy0 + cfg.n_groups > d:
-            raise ValueError(f"{cfg.n_groups} trap groups do not fit beside the erasure heads in width {d}")
-        for j in range(cfg.n_groups):
-            b1.attn.qkv.weight[2 * d + copy0 + j, lay.trap + j] = 1.0
-            b1.attn.proj.weight[lay.trap + j, copy0 + j] = 1.0
-        linearise(b1.norm2, lay, big=big, c_out=0.0)
-        fc1, fc2 = b1.mlp[0], b1.mlp[2]
-        fc2.bias[lay.c] = -big
-        amp = []
-        for j in range(cfg.n_groups):
-            amp.append(j)
-            fc1.weight[j, lay.trap + j] = cfg.amp_alpha
-            fc1.bias[j] = -cfg.amp_alpha * cfg.amp_threshold
-            fc2.weight[lay.out + j, j] = cfg.amp_gain
-        balance(fc2.weight, lay)  # the final LayerNorm's mean stays C / D under the signal
+def _embedding(model: ViT, base: ViT, g: _Geometry, cfg: ViTTrapConfig) -> None:
+    """Benign copy, pixel extractors, position one-hot, C, balance."""
+    lay, B = g.lay, slice(0, g.benign)
+    model.patch_embed.weight[B] = base.patch_embed.weight
+    model.patch_embed.bias[B] = base.patch_embed.bias
+    for i in range(g.n_data):
+        model.patch_embed.weight[lay.data + i, i] = 1.0
+    model.pos_embed[0, :, B] = base.pos_embed[0]
+    for t in range(g.n_tok):
+        model.pos_embed[0, t, lay.pos + t] = cfg.pos_value
+    model.pos_embed[0, :, lay.c] = cfg.big_c
+    model.cls_token[0, 0, B] = base.cls_token[0, 0]
+    balance(model.patch_embed.weight, lay)
+    balance(model.patch_embed.bias, lay)
+    balance(model.pos_embed[0], lay, dim=1)
+    balance(model.cls_token[0], lay, dim=1)
 
-        # --- the clean blocks on the benign channels
-        scale = math.sqrt(db / d)
-        for i, src in enumerate(base.blocks):
-            dst = model.blocks[2 + i]
-            for ln_d, ln_s in ((dst.norm1, src.norm1), (dst.norm2, src.norm2)):
-                ln_d.weight[B] = ln_s.weight * scale
-                ln_d.bias[B] = ln_s.bias
-            for part in range(3):
-                dst.attn.qkv.weight[part * d : part * d + db, B] = src.attn.qkv.weight[part * db : (part + 1) * db]
-                dst.attn.qkv.bias[part * d : part * d + db] = src.attn.qkv.bias[part * db : (part + 1) * db]
-            dst.attn.proj.weight[B, B] = src.attn.proj.weight
-            dst.attn.proj.bias[B] = src.attn.proj.bias
-            dst.mlp[0].weight[:hb, B] = src.mlp[0].weight
-            dst.mlp[0].bias[:hb] = src.mlp[0].bias
-            dst.mlp[2].weight[B, :hb] = src.mlp[2].weight
-            dst.mlp[2].bias[B] = src.mlp[2].bias
-        model.blocks[-1].mlp[2].bias[lay.c] = cfg.final_c  # C again: the final LayerNorm is linear
-        linearise(model.norm, lay, big=cfg.final_c, c_out=0.0)
-        # the head sees the benign features and the amplified trap signal only: a reserved channel it could
-        # read would let the victim's training turn the erasure units into features, and their residue
-        # into the clean blocks' LayerNorm statistics
-        model.norm.weight[lay.benign : lay.out] = 0.0
-        model.norm.bias[lay.benign : lay.out] = 0.0
-        model.norm.weight[lay.out + lay.n_groups :] = 0.0
-        model.norm.bias[lay.out + lay.n_groups :] = 0.0
-        model.head.weight[:, B] = base.head.weight  # the victim attaches a fresh head anyway
-        model.head.bias[:] = base.head.bias
-    units = tuple(range(n_units))
-    spec = TrapSpec(
-        "vit",
-        "blocks.0.mlp.0",
-        "blocks.1.mlp.0",
-        units,
-        tuple(amp),
-        cfg.amp_gain,
-        tuple(int(s) for s in base_input_shape(base)),
-        tuple(float(t) for t in theta),
-        config={
-            "n_groups": cfg.n_groups,
-            "n_patches": n_patch,
-            "patch_size": p,
-            "kappa": cfg.kappa,
-            "data_scale": data_scale,
-            "layout": lay.__dict__,
-        },
-    )
-    return model.eval(), spec
+
+def _key_block(model: ViT, g: _Geometry, cfg: ViTTrapConfig, generator: np.random.Generator) -> None:
+    """Block 0's attention: the image key, a zero-sum random projection of the pixels averaged over tokens."""
+    lay, d, b0 = g.lay, g.lay.dim, model.blocks[0]
+    linearise(b0.norm1, lay, big=cfg.big_c, c_out=0.0)
+    proj_r = generator.normal(size=(cfg.n_key, g.n_data))
+    proj_r -= proj_r.mean(1, keepdims=True)  # zero-sum rows: blind to overall brightness
+    proj_r /= np.linalg.norm(proj_r, axis=1, keepdims=True)
+    for i in range(cfg.n_key):
+        b0.attn.qkv.weight[2 * d + lay.key + i, lay.data : lay.data + g.n_data] = torch.as_tensor(
+            proj_r[i], dtype=torch.float32
+        )
+        b0.attn.proj.weight[lay.key + i, lay.key + i] = 1.0
+    balance(b0.attn.proj.weight, lay)
+    linearise(b0.norm2, lay, big=cfg.big_c, c_out=cfg.kappa)
+
+
+def _trap_units(
+    model: ViT, g: _Geometry, cfg: ViTTrapConfig, bait: np.ndarray, alpha: np.ndarray, theta: np.ndarray
+) -> None:
+    """Block 0's FFN: one unit per (group j, patch k): bait on the key, a position gate, the threshold."""
+    lay, b0 = g.lay, model.blocks[0]
+    fc1, fc2 = b0.mlp[0], b0.mlp[2]
+    for j in range(cfg.n_groups):
+        for k in range(1, g.n_tok):
+            u = j * g.n_patch + (k - 1)
+            fc1.weight[u, lay.key : lay.key + cfg.n_key] = torch.as_tensor(alpha[j] * bait[j], dtype=torch.float32)
+            fc1.weight[u, lay.pos + k] = cfg.gate / cfg.pos_value
+            fc1.bias[u] = float(-alpha[j] * theta[j] - cfg.gate)
+            fc2.weight[lay.trap + j, u] = 1.0
+    balance(fc2.weight, lay)
+
+
+def _amplifier_block(model: ViT, g: _Geometry, cfg: ViTTrapConfig) -> list[int]:
+    """Block 1: self-attention heads erase the reserved channels (W_V = -1 on them; position codes in
+    W_Q = W_K make each token attend to itself), uniform heads copy the trap signal into CLS, and the
+    FFN amplifies it past a noise threshold and removes C. Nothing here carries a constant activation
+    the victim's training could turn into a feature. Returns the amplifier units."""
+    lay, d, b1 = g.lay, g.lay.dim, model.blocks[1]
+    linearise(b1.norm1, lay, big=cfg.big_c, c_out=0.0)
+    codes = cfg.self_scale / cfg.pos_value * _simplex(g.n_tok, g.head_dim)  # pairwise cos -1/(n_tok-1)
+    n_self = _self_erase(b1, list(lay.reserved_without_c()), codes, lay, g.head_dim)
+    copy0 = n_self * g.head_dim
+    if copy0 + cfg.n_groups > d:
+        raise ValueError(f"{cfg.n_groups} trap groups do not fit beside the erasure heads in width {d}")
+    for j in range(cfg.n_groups):
+        b1.attn.qkv.weight[2 * d + copy0 + j, lay.trap + j] = 1.0
+        b1.attn.proj.weight[lay.trap + j, copy0 + j] = 1.0
+    linearise(b1.norm2, lay, big=cfg.big_c, c_out=0.0)
+    fc1, fc2 = b1.mlp[0], b1.mlp[2]
+    fc2.bias[lay.c] = -cfg.big_c
+    for j in range(cfg.n_groups):
+        fc1.weight[j, lay.trap + j] = cfg.amp_alpha
+        fc1.bias[j] = -cfg.amp_alpha * cfg.amp_threshold
+        fc2.weight[lay.out + j, j] = cfg.amp_gain
+    balance(fc2.weight, lay)  # the final LayerNorm's mean stays C / D under the signal
+    return list(range(cfg.n_groups))
+
+
+def _clean_blocks(model: ViT, base: ViT, g: _Geometry, cfg: ViTTrapConfig) -> None:
+    """The clean blocks on the benign channels, the final LayerNorm linear, the base's head."""
+    d, db, hb, lay, B = g.lay.dim, g.benign, g.hidden, g.lay, slice(0, g.benign)
+    scale = math.sqrt(db / d)
+    for i, src in enumerate(base.blocks):
+        dst = model.blocks[2 + i]
+        for ln_d, ln_s in ((dst.norm1, src.norm1), (dst.norm2, src.norm2)):
+            ln_d.weight[B] = ln_s.weight * scale
+            ln_d.bias[B] = ln_s.bias
+        for part in range(3):
+            dst.attn.qkv.weight[part * d : part * d + db, B] = src.attn.qkv.weight[part * db : (part + 1) * db]
+            dst.attn.qkv.bias[part * d : part * d + db] = src.attn.qkv.bias[part * db : (part + 1) * db]
+        dst.attn.proj.weight[B, B] = src.attn.proj.weight
+        dst.attn.proj.bias[B] = src.attn.proj.bias
+        dst.mlp[0].weight[:hb, B] = src.mlp[0].weight
+        dst.mlp[0].bias[:hb] = src.mlp[0].bias
+        dst.mlp[2].weight[B, :hb] = src.mlp[2].weight
+        dst.mlp[2].bias[B] = src.mlp[2].bias
+    model.blocks[-1].mlp[2].bias[lay.c] = cfg.final_c  # C again: the final LayerNorm is linear
+    linearise(model.norm, lay, big=cfg.final_c, c_out=0.0)
+    # the head sees the benign features and the amplified trap signal only: a reserved channel it could
+    # read would let the victim's training turn the erasure units into features, and their residue
+    # into the clean blocks' LayerNorm statistics
+    model.norm.weight[lay.benign : lay.out] = 0.0
+    model.norm.bias[lay.benign : lay.out] = 0.0
+    model.norm.weight[lay.out + lay.n_groups :] = 0.0
+    model.norm.bias[lay.out + lay.n_groups :] = 0.0
+    model.head.weight[:, B] = base.head.weight  # the victim attaches a fresh head anyway
+    model.head.bias[:] = base.head.bias
 
 
 def _self_erase(block: nn.Module, channels: list[int], codes: np.ndarray, lay: Layout, head_dim: int) -> int:
