@@ -167,7 +167,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         know = ", ".join(row["knowledge"]) or "-"
         needs = ", ".join(row["needs"] + ([f"profile {row['profile']}"] if row["profile"] != "quick" else [])) or "-"
         who = "auditor" if row["auditor"] else row["access"]
-        print(f"  {row['name']:<28} {row['category']:<16} {who:<13} {know:<40} {needs:<24} {row['paper']}")
+        print(f"  {row['name']:<28} {row['category']:<16} {who:<13} {know:<40} {needs:<24} {row['summary']}")
         if row["runs"]:
             print(f"  {'':<28} runs: {', '.join(row['runs'])}")
     print("built-in targets (--config builtin:NAME): " + ", ".join(BUILTIN_CONFIGS))

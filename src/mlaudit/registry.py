@@ -68,8 +68,21 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
 }
 
 
+def parts() -> dict[str, str]:
+    """Each attack that runs only inside a suite (`mlaudit list` shows it under "runs:") -> the suite."""
+    out: dict[str, str] = {}
+    for suite, make in REGISTRY.items():
+        for part in getattr(make, "parts", ()):
+            if part not in REGISTRY:
+                out.setdefault(part, suite)
+    return out
+
+
 def get_attack(name: str, **params: Any) -> Attack:
-    """Instantiate a registered attack; an unknown name lists the registered ones."""
+    """Instantiate a registered attack; a part of a suite (e.g. pgd) gives the suite that runs it; an
+    unknown name lists the registered ones."""
+    if name not in REGISTRY and name in parts():
+        name = parts()[name]
     if name not in REGISTRY:
         raise ConfigError(f"unknown attack {name!r}; registered attacks: {', '.join(sorted(REGISTRY))}")
     try:
@@ -88,6 +101,8 @@ def expand(selection: tuple[str, ...] | list[str]) -> list[str]:
             chosen |= set(REGISTRY)
         elif word in REGISTRY:
             chosen.add(word)
+        elif word in parts():  # a part runs inside its suite
+            chosen.add(parts()[word])
         elif word in CATEGORIES:
             chosen |= {n for n, c in families.items() if c == word}
         else:
@@ -110,8 +125,21 @@ def describe() -> list[dict[str, Any]]:
                 "category": attack.category,
                 **attack.requires.to_dict(),
                 "runs": list(getattr(attack, "parts", ())),
-                "summary": (cls.__doc__ or "").strip().splitlines()[0],
+                "summary": _first_sentence(cls.__doc__ or "") + _variant(REGISTRY[name]),
                 "paper": (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0],
             }
         )
     return rows
+
+
+def _first_sentence(doc: str) -> str:
+    text = " ".join(doc.split())
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
+def _variant(make: Callable[..., Attack]) -> str:
+    """The settings that make a registered variant (lira-offline: online=False)."""
+    if not isinstance(make, partial) or not make.keywords:
+        return ""
+    return " [" + ", ".join(f"{k}={v}" for k, v in make.keywords.items()) + "]"

@@ -7,7 +7,8 @@ import pytest
 from opacus.accountants.utils import get_noise_multiplier
 
 from mlaudit.data import digits
-from mlaudit.supplychain.privacy_backdoor.dp_audit import audit, epsilon_lower_bound
+from mlaudit.defenses.dp import epsilon_lower_bound
+from mlaudit.supplychain.privacy_backdoor.dp_audit import audit
 from mlaudit.supplychain.privacy_backdoor.experiment import Setup, pretrain, splits
 
 

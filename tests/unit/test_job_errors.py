@@ -54,5 +54,3 @@ def test_the_cli_exits_3_when_a_job_failed(tmp_path, monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert "FAILED] boom: ModuleNotFoundError" in out and "Traceback" in err
     assert json.loads((tmp_path / "report.json").read_text())["errors"][0]["job"] == "boom"
-
-

@@ -107,8 +107,18 @@ def test_planner_skips_an_entry_whose_requirements_fail_with_reason_and_fix(name
 
 
 def test_every_listed_name_builds_and_families_expand():
-    listed = [row["name"] for row in describe()]
+    rows = describe()
+    listed = [row["name"] for row in rows]
     assert listed == list(REGISTRY) and all(get_attack(n).name for n in listed)
+    # a part of a suite, shown under "runs:", gives the suite that runs it
+    shown: dict[str, set[str]] = {}
+    for row in rows:
+        for part in row["runs"]:
+            shown.setdefault(part, set()).add(row["name"])
+    assert {"pgd", "square", "hopskipjump", "neural-cleanse", "badnets", "gmi"} <= set(shown)
+    for part, suites in shown.items():
+        assert get_attack(part).name in suites, part
+    assert expand(["pgd", "loss"]) == ["loss", "evasion"]
     assert expand(["all"]) == list(REGISTRY)
     assert set(expand(["evasion"])) == {"evasion"} and "lira-offline" in expand(["membership"])
     with pytest.raises(ConfigError, match="unknown attack or family 'pgd2'"):

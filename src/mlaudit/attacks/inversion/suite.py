@@ -58,7 +58,7 @@ class ModelInversion:
 
     name: ClassVar[str] = "model-inversion"
     category: ClassVar[str] = "inversion"
-    parts: ClassVar[tuple[str, ...]] = ("fredrikson (optimisation)", "gmi (generative)")
+    parts: ClassVar[tuple[str, ...]] = ("fredrikson", "gmi")  # optimisation in pixel space; generative
     requires: ClassVar[Requires] = Requires(
         Access.PROBABILITIES, modalities=frozenset({"image"}), needs=frozenset({"unit_range"}), profile="full"
     )

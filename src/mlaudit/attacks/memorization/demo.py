@@ -130,8 +130,13 @@ class CanaryExposureDemo:
     def unmet(self, inputs: AttackInputs) -> Unmet | None:
         return _unmet(self.name)
 
+    n_samples: int = 5000  # random secrets the canaries are ranked against
+    chars: int = 50_000  # the training text's length and the model's training steps
+    steps: int = 800
+
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
-        return exposure_demo(seed=seed, cache=inputs.cache)
+        world = canary_world(seed=seed, cache=inputs.cache, chars=self.chars, steps=self.steps)
+        return exposure_demo(seed=seed, cache=inputs.cache, n_samples=self.n_samples, world=world)
 
 
 @dataclass(frozen=True)
@@ -139,11 +144,16 @@ class ExtractionDemo:
     """Training-data extraction demonstration (char GPT on the King James Bible)"""
 
     name: ClassVar[str] = "extraction-demo"
-    category: ClassVar[str] = "extraction"
+    category: ClassVar[str] = "memorization"  # training-data extraction: the Finding's family
     requires: ClassVar[Requires] = Requires(Access.LABELS, profile="full", auditor=True)
 
     def unmet(self, inputs: AttackInputs) -> Unmet | None:
         return _unmet(self.name)
 
+    n_generations: int = 1000
+    chars: int = 50_000  # the training text's length and the model's training steps
+    steps: int = 800
+
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
-        return extraction_demo(seed=seed, cache=inputs.cache)
+        world = canary_world(seed=seed, cache=inputs.cache, chars=self.chars, steps=self.steps)
+        return extraction_demo(seed=seed, cache=inputs.cache, n_generations=self.n_generations, world=world)

