@@ -20,15 +20,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.attacks.references import References
 from mlaudit.config import AuditConfig
 from mlaudit.data import Dataset, load_builtin, split
 from mlaudit.models import MLP, TrainConfig, train
+from mlaudit.models.cache import ModelCache
 from mlaudit.progress import NullProgress, Progress
-from mlaudit.scenarios.record import AuditSetup, cached, scenario_data, wants_references
+from mlaudit.scenarios.record import AuditSetup, scenario_data, wants_references
 from mlaudit.scenarios.references import record, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
 from mlaudit.threat import Access, Knowledge, ThreatModel
@@ -88,10 +88,8 @@ def build_tabular(
     target: Target
     if model == "mlp":
         net = _mlp(data.x.shape[1], seed)
-        path = None if cache is None else cache / f"tabular-{key}-target.safetensors"
-        if path is not None and path.exists():
-            net.load_state_dict(load_file(str(path)))
-        else:
+        store = ModelCache(cache)
+        if not store.load(f"tabular-{key}-target", net):
             total = config.epochs * ((len(m) + config.batch_size - 1) // config.batch_size)
             progress.start("target", "training the tabular MLP", total)
             train(
@@ -103,9 +101,7 @@ def build_tabular(
                 progress=lambda d, _: progress.update("target", d),
             )
             progress.finish("target")
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                save_file(net.state_dict(), str(path))
+            store.save(f"tabular-{key}-target", net)
         target = TorchTarget(net.eval(), num_classes=2, name="CPS1988 MLP")
     else:
         target = SklearnTarget(_forest(seed).fit(m.x, m.y), name="CPS1988 random forest (probabilities only)")
@@ -184,7 +180,7 @@ def prepare(
     if wants_references(attacks, tm):
         on, off = tabular_references(sc, n_models=4, seed=cfg.seed, cache=cache, progress=progress, **(where or {}))
     knows = Knowledge.POPULATION_DATA in tm.knowledge
-    files = cached(cache, f"tabular-{sc.key}-*.safetensors")
+    files = ModelCache(cache).files(f"tabular-{sc.key}-*")
     common: dict[str, Any] = {"model_files": tuple(files), "budget": cfg.profile, "threat_model": tm, "cache": cache}
     inputs = {  # each pair's population is disjoint from both of its sets
         "main": AttackInputs(p["members"], p["nonmembers"], p["control_a"] if knows else None, None, on, off, **common),

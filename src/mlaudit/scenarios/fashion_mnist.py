@@ -18,16 +18,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.config import AuditConfig
 from mlaudit.data import Dataset, digits, fashion_mnist, fashion_mnist_available, split
 from mlaudit.models import TrainConfig, accuracy, build, train
+from mlaudit.models.cache import ModelCache
 from mlaudit.models.recipe import Recipe
 from mlaudit.progress import NullProgress, Progress
-from mlaudit.scenarios.record import AuditSetup, cached, scenario_data, wants_references, wants_views
+from mlaudit.scenarios.record import AuditSetup, scenario_data, wants_references, wants_views
 from mlaudit.scenarios.references import record, train_references
 from mlaudit.targets import TorchTarget
 from mlaudit.threat import Knowledge, ThreatModel
@@ -111,7 +111,10 @@ def build_default(profile: str, *, seed: int, cache: Path | None, progress: Prog
         torch.manual_seed(seed)
         base = build(s.architecture, shape, train_set.num_classes)
         finetuned = build(s.architecture, shape, train_set.num_classes)
-    if not _load_cached(cache, key, base, finetuned):
+    store = ModelCache(cache)
+    if store.has(f"default-{key}-finetuned") and store.load(f"default-{key}-base", base):
+        store.load(f"default-{key}-finetuned", finetuned)
+    else:
         pub_x, pub_y = train_set.x[pub.indices["public"]], train_set.y[pub.indices["public"]]
         _train(base, pub_x, pub_y, s.pretrain, g, progress, "pretrain", f"pretraining {s.architecture} on public data")
         finetuned.load_state_dict(base.state_dict())
@@ -122,7 +125,8 @@ def build_default(profile: str, *, seed: int, cache: Path | None, progress: Prog
             head.reset_parameters()  # a fresh head for the private task
         m = parts["members"]
         _train(finetuned, m.x, m.y, s.finetune, g, progress, "finetune", "fine-tuning on private data")
-        _save_cached(cache, key, base, finetuned)
+        store.save(f"default-{key}-base", base)
+        store.save(f"default-{key}-finetuned", finetuned)
     test_priv = ~np.isin(test_set.y, PUBLIC_CLASSES)
     utility = {
         "base_public_test_accuracy": accuracy(base, test_set.x[~test_priv], test_set.y[~test_priv]),
@@ -149,23 +153,6 @@ def _train(
     progress.start(key, description, total)
     train(model, x, y, cfg, generator=g, progress=lambda done, _: progress.update(key, done))
     progress.finish(key)
-
-
-def _load_cached(cache: Path | None, key: str, base: nn.Module, finetuned: nn.Module) -> bool:
-    if cache is None or not (cache / f"default-{key}-finetuned.safetensors").exists():
-        return False
-    base.load_state_dict(load_file(cache / f"default-{key}-base.safetensors"))
-    finetuned.load_state_dict(load_file(cache / f"default-{key}-finetuned.safetensors"))
-    log.info("loaded cached default models (%s) from %s", key, cache)
-    return True
-
-
-def _save_cached(cache: Path | None, key: str, base: nn.Module, finetuned: nn.Module) -> None:
-    if cache is None:
-        return
-    cache.mkdir(parents=True, exist_ok=True)
-    save_file(base.state_dict(), cache / f"default-{key}-base.safetensors")
-    save_file(finetuned.state_dict(), cache / f"default-{key}-finetuned.safetensors")
 
 
 def references(
@@ -277,7 +264,7 @@ def prepare(
             views=wants_views(attacks), **(where or {}),
         )  # fmt: skip
     base_view = base if Knowledge.BASE_MODEL in tm.knowledge else None
-    files = cached(cache, "default-*.safetensors")
+    files = ModelCache(cache).files("default-*")
     evaluation = fashion_mnist("test") if sc.settings.dataset == "fashion-mnist" else None
     common: dict[str, Any] = {
         "recipe": recipe(sc), "pool": population_pool(sc), "evaluation": evaluation, "model_files": tuple(files),

@@ -5,7 +5,6 @@ pair ("main", and "control": two disjoint non-member sets), and what the report 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,11 +52,6 @@ def wants_views(attacks: list[str]) -> bool:
 def scenario_data(dataset: str, seed: int, splits: dict[str, Any], parts: dict[str, Dataset]) -> dict[str, Any]:
     """The report's data section for a built-in scenario: where the data came from and how it was split."""
     return {"dataset": dataset, "seed": seed, "splits": splits, "parts": {k: describe(v) for k, v in parts.items()}}
-
-
-def cached(cache: Path | None, pattern: str) -> list[str]:
-    """The model files a built-in scenario cached (they are scanned like any audited file)."""
-    return sorted(str(f) for f in cache.glob(pattern)) if cache is not None else []
 
 
 def describe(d: Dataset) -> dict[str, Any]:

@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from mlaudit.attacks.membership.augmentations import VIEWS, augmentable, view
 from mlaudit.attacks.membership.signals import softmax
 from mlaudit.attacks.references import References
 from mlaudit.models import MLP, TrainConfig
+from mlaudit.models.cache import ModelCache
 from mlaudit.models.ensemble import stacked_logits, train_ensemble
 from mlaudit.progress import NullProgress, Progress
 from mlaudit.scenarios.executors import FitTask, fit_all
@@ -52,10 +52,8 @@ def train_references(
     subsets = [np.sort(rng.choice(pool, size=n_train, replace=False)) for _ in range(n_models)]
     keep = np.stack([np.isin(pool, s) for s in subsets])
     models = [make_model(seed * 1000 + k) for k in range(n_models)]
-    paths = [None if cache is None else cache / f"{key}-{k}.safetensors" for k in range(n_models)]
-    todo = [k for k, p in enumerate(paths) if p is None or not p.exists()]
-    for k in set(range(n_models)) - set(todo):
-        models[k].load_state_dict(load_file(str(paths[k])))
+    store = ModelCache(cache)
+    todo = [k for k in range(n_models) if not store.load(f"{key}-{k}", models[k])]
     if todo:
         log.info("training %d of %d reference models (%s)", len(todo), n_models, key)
         progress = progress or NullProgress()
@@ -69,7 +67,7 @@ def train_references(
                 mlps, [subsets[k] for k in todo], x, y, config, seeds=seeds, progress=lambda d, _: bar.update(key, d)
             )
             for k in todo:
-                _save(models[k], paths[k])
+                store.save(f"{key}-{k}", models[k])
         else:  # a task each, each saved as soon as it is trained: an interruption keeps the finished ones
             tasks = [
                 FitTask(k, models[k], x[subsets[k]], y[subsets[k]], config, s) for k, s in zip(todo, seeds, strict=True)
@@ -77,16 +75,10 @@ def train_references(
             steps = total // max(len(todo), 1)
             for i, (k, state) in enumerate(fit_all(tasks, executor=executor, workers=workers, ray_address=ray_address)):
                 models[k].load_state_dict({n: torch.tensor(v) for n, v in state.items()})
-                _save(models[k], paths[k])
+                store.save(f"{key}-{k}", models[k])
                 progress.update(key, (i + 1) * steps)
         progress.finish(key)
     return [m.eval() for m in models], keep
-
-
-def _save(model: nn.Module, path: Path | None) -> None:
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({n: t.contiguous() for n, t in model.state_dict().items()}, str(path))
 
 
 def _probs(models: list[Any], x: np.ndarray) -> np.ndarray:

@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.config import AuditConfig
 from mlaudit.data import Dataset, rotten_tomatoes, split
+from mlaudit.models.cache import ModelCache
 from mlaudit.models.text import TextTrainConfig, finetune_text
 from mlaudit.progress import NullProgress, Progress
-from mlaudit.scenarios.record import AuditSetup, cached, scenario_data
+from mlaudit.scenarios.record import AuditSetup, scenario_data
 from mlaudit.targets.huggingface import HuggingFaceTarget, minilm_path
 from mlaudit.threat import Knowledge, ThreatModel
 
@@ -71,19 +71,15 @@ def build_text(
     target = HuggingFaceTarget(
         path, num_labels=2, max_length=cfg.max_length, seed=seed, name="all-MiniLM-L6-v2 fine-tuned on Rotten Tomatoes"
     )
-    file = None if cache is None else cache / f"text-{key}-finetuned.safetensors"
-    if file is not None and file.exists():
-        target.model.load_state_dict(load_file(str(file)))
-    else:
+    store = ModelCache(cache)
+    if not store.load(f"text-{key}-finetuned", target.model):
         m = parts["members"]
         progress.start("finetune", f"fine-tuning MiniLM on {n} snippets", 1)
         finetune_text(
             target.model, target.tokenizer, list(m.x), m.y, cfg, generator=torch.Generator().manual_seed(seed)
         )
         progress.finish("finetune")
-        if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            save_file({k: v.contiguous() for k, v in target.model.state_dict().items()}, str(file))
+        store.save(f"text-{key}-finetuned", target.model)
     test = s.part(data, "test")
     utility = {
         "member_accuracy": float(np.mean(target.labels(list(parts["members"].x)) == parts["members"].y)),
@@ -108,7 +104,7 @@ def prepare(
     p = sc.parts
     base = sc.base if Knowledge.BASE_MODEL in tm.knowledge else None
     pop = p["control_a"] if Knowledge.POPULATION_DATA in tm.knowledge else None
-    files = cached(cache, f"text-{sc.key}-*.safetensors")
+    files = ModelCache(cache).files(f"text-{sc.key}-*")
     common: dict[str, Any] = {"model_files": tuple(files), "budget": cfg.profile, "threat_model": tm, "cache": cache}
     inputs = {
         "main": AttackInputs(p["members"], p["nonmembers"], pop, base, **common),

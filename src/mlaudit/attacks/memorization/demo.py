@@ -19,6 +19,7 @@ import torch
 
 from mlaudit.attacks.base import AttackInputs, as_demonstration
 from mlaudit.findings import Finding
+from mlaudit.models.cache import ModelCache
 from mlaudit.requirements import Requires, Unmet
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, ThreatModel
@@ -39,8 +40,6 @@ def canary_world(
 ) -> CanaryWorld:
     """A character GPT trained here on the first `chars` characters of the King James Bible with Faker
     SSN canaries inserted `counts` times; its weights are cached as safetensors, keyed by the settings."""
-    from safetensors.torch import load_file, save_file
-
     from mlaudit.attacks.memorization.exposure import faker_ssns, insert_canaries
     from mlaudit.data.assets import kjv_lines
     from mlaudit.models.gpt import CharGPT, CharVocab, LMTrainConfig, train_lm
@@ -55,14 +54,10 @@ def canary_world(
         model = CharGPT(len(vocab), d_model=64, context=48)
     config = LMTrainConfig(steps=steps, batch_size=32, lr=5e-3)
     key = hashlib.sha256(json.dumps([chars, steps, list(counts), seed, 64, 48]).encode()).hexdigest()[:16]
-    path = None if cache is None else cache / f"canary-gpt-{key}.safetensors"
-    if path is not None and path.exists():
-        model.load_state_dict(load_file(str(path)))
-    else:
+    store = ModelCache(cache)
+    if not store.load(f"canary-gpt-{key}", model):
         train_lm(model, vocab.encode(text), config, generator=torch.Generator().manual_seed(seed))
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_file(model.state_dict(), str(path))
+        store.save(f"canary-gpt-{key}", model)
     return CanaryWorld(model.eval(), vocab, text, canaries)
 
 
