@@ -23,6 +23,11 @@ _EXPORTS = {
     "Access": "mlaudit.threat",
     "Knowledge": "mlaudit.threat",
     "ThreatModel": "mlaudit.threat",
+    "AttackInputs": "mlaudit.attacks.base",
+    "Dataset": "mlaudit.data.dataset",
+    "as_target": "mlaudit.targets.wrap",
+    "get_attack": "mlaudit.registry",
+    "run_attack": "mlaudit.registry",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -4,6 +4,7 @@ from it, and `get_attack(name)` builds any entry."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -11,7 +12,7 @@ from typing import Any
 
 from mlaudit.attacks.attribute import AttributeInference
 from mlaudit.attacks.attribute.demo import AttributeDemo
-from mlaudit.attacks.base import Attack
+from mlaudit.attacks.base import Attack, AttackInputs
 from mlaudit.attacks.evasion.suite import EvasionSuite
 from mlaudit.attacks.inversion.suite import ModelInversion
 from mlaudit.attacks.membership.base_reference import BaseReference
@@ -28,8 +29,10 @@ from mlaudit.attacks.property.demo import PropertyDemo
 from mlaudit.defenses.backdoor.suites import BackdoorScan, PoisoningDemo
 from mlaudit.defenses.file_scan import FileScan
 from mlaudit.errors import ConfigError
-from mlaudit.findings import CATEGORIES
+from mlaudit.findings import CATEGORIES, Finding
 from mlaudit.supplychain.privacy_backdoor.finding import BackdoorDemo, BackdoorDetect, MiniLMBackdoorDemo
+from mlaudit.targets import as_target
+from mlaudit.threat import ThreatModel
 
 REGISTRY: dict[str, Callable[..., Attack]] = {
     # membership inference
@@ -89,6 +92,30 @@ def get_attack(name: str, **params: Any) -> Attack:
         return REGISTRY[name](**params)
     except TypeError as e:
         raise ConfigError(f"bad parameters for attack {name!r}: {e}") from None
+
+
+def run_attack(
+    name: str,
+    model: Any,
+    inputs: AttackInputs,
+    *,
+    seed: int,
+    threat_model: ThreatModel | None = None,
+    num_classes: int | None = None,
+    **params: Any,
+) -> Finding:
+    """The library's one call shape: any registered name (or a suite's part), any model (a Target, a
+    torch module, a scikit-learn classifier, a numpy function; see targets.as_target), the data, a seed
+    -> a Finding. The attack sees the model only through a view restricted to `threat_model` (default:
+    the access and knowledge the attack declares), so queries are counted and the budget holds."""
+    attack = get_attack(name, **params)
+    target = as_target(model, num_classes=num_classes)
+    adversary = threat_model or ThreatModel(access=attack.requires.access, knowledge=attack.requires.knowledge)
+    # an auditor's check sees what the target gives, with the adversary's budget; severity follows the adversary
+    view = dataclasses.replace(adversary, access=target.max_access) if attack.requires.auditor else adversary
+    if inputs.threat_model is None:
+        inputs = dataclasses.replace(inputs, threat_model=adversary)
+    return attack.run(target.restricted(view), inputs, seed=seed)
 
 
 def expand(selection: tuple[str, ...] | list[str]) -> list[str]:
