@@ -53,7 +53,9 @@ def test_interrupted_audit_reuses_the_finished_reference_models(tmp_path, monkey
         report = run_audit(cfg, tmp_path, progress=progress)
     trained = [k for k in progress.started if k.startswith("ref-")]
     assert len(trained) == 1 and "offline" in trained[0]  # only the interrupted set trains again
-    assert "loaded cached default models" in caplog.text  # and the target is not retrained either
+    # and the target is not retrained either: its weights come from the model cache
+    assert not {"pretrain", "finetune"} & set(progress.started)
+    assert "loaded cached weights" in caplog.text and "-finetuned.safetensors" in caplog.text
     assert _digest(online) == before and {p.name: p.stat().st_mtime_ns for p in online} == mtimes
     assert len(list(models.glob("ref-*-offline-*.safetensors"))) == 4
     assert {f.id for f in report.findings} >= {"lira", "lira-offline", "lira-control", "lira-offline-control"}
