@@ -17,6 +17,8 @@ TARGET_KINDS = ("default", "torch", "huggingface")
 # the built-in targets (kind "default"): what is trained, on which real data
 SCENARIOS = ("fashion-mnist", "cps1988-mlp", "cps1988-forest", "rotten-tomatoes-minilm")
 DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder")
+RECIPE_OPTIMIZERS = ("adam", "adamw", "sgd")
+RECIPE_SCHEDULES = ("constant", "cosine", "step")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class DataSourceConfig:
 class DataConfig:
     members: DataSourceConfig | None = None
     nonmembers: DataSourceConfig | None = None
+    # the adversary's own data from the same distribution, none of it trained on: reference models train on it
+    population: DataSourceConfig | None = None
     control: bool = True  # also attack two disjoint non-member halves: a chance-level baseline
 
 
@@ -56,6 +60,10 @@ class TargetConfig:
     path: str | None = None
     architecture: str = "mlp"  # torch: mlp | cnn | vit
     architecture_args: dict[str, Any] = field(default_factory=dict)  # e.g. {hidden: [256, 128]}
+    # torch: your own network instead of a built-in architecture: "path/to/file.py:make_net" or
+    # "package.module:make_net" (your code runs: only because this key names it), called with factory_args
+    factory: str | None = None
+    factory_args: dict[str, Any] = field(default_factory=dict)
     num_classes: int = 10
     input_shape: tuple[int, ...] = (1, 28, 28)
     max_length: int = 64  # huggingface
@@ -67,6 +75,45 @@ class TargetConfig:
             raise ConfigError(f"target kind {self.kind!r} needs 'path' (a .safetensors file or a model folder)")
         if self.num_classes < 2:
             raise ConfigError(f"target.num_classes must be at least 2, got {self.num_classes}")
+        if self.factory is not None and self.kind != "torch":
+            raise ConfigError(f"target.factory is for kind torch, not {self.kind!r}; remove it or set kind: torch")
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    """The public model the target was fine-tuned from: same kind and architecture (or factory) as the target."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """How the target was trained, so that reference, shadow and surrogate models can be trained like it."""
+
+    optimizer: str = "adam"  # adam | adamw | sgd
+    lr: float = 1e-3
+    schedule: str = "constant"  # constant | cosine | step (x0.1 at half and three quarters of the epochs)
+    epochs: int = 10
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd
+    start: str = "base"  # base: fine-tune a copy of `base:` | scratch: the architecture's fresh initialisation
+    fresh_head: bool = True  # start base: re-initialise the head (the last nn.Linear, or `head`)
+    head: str | None = None  # the head's module name, e.g. "classifier"
+
+    def __post_init__(self) -> None:
+        _one_of("recipe.optimizer", self.optimizer, RECIPE_OPTIMIZERS)
+        _one_of("recipe.schedule", self.schedule, RECIPE_SCHEDULES)
+        _one_of("recipe.start", self.start, ("base", "scratch"))
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError(
+                f"recipe.epochs and recipe.batch_size must be at least 1, got {self.epochs}, {self.batch_size}"
+            )
+        if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise ConfigError(
+                f"recipe: lr must be > 0, weight_decay >= 0 and 0 <= momentum < 1; got lr={self.lr}, "
+                f"weight_decay={self.weight_decay}, momentum={self.momentum}"
+            )
 
 
 @dataclass(frozen=True)
@@ -86,6 +133,8 @@ class AuditConfig:
     data: DataConfig = field(default_factory=DataConfig)
     threat_model: ThreatModelConfig = field(default_factory=ThreatModelConfig)
     attacks: tuple[str, ...] = ("loss",)
+    base: BaseConfig | None = None  # your own model: the public checkpoint it was fine-tuned from
+    recipe: RecipeConfig | None = None  # your own model: how it was trained (reference models follow it)
 
     def __post_init__(self) -> None:
         _one_of("profile", self.profile, PROFILES)
@@ -95,6 +144,19 @@ class AuditConfig:
             )
         if not self.attacks:
             raise ConfigError("attacks is empty; list at least one (see 'mlaudit list')")
+        mine = self.target.kind != "default"
+        if not mine and (self.base or self.recipe or self.data.population):
+            raise ConfigError(
+                "base, recipe and data.population describe your own model; the built-in targets have theirs"
+            )
+        if self.base is not None and self.target.kind != "torch":
+            raise ConfigError(f"base: is supported for target kind torch, not {self.target.kind!r} yet; remove base:")
+        if self.recipe is not None and self.recipe.start == "base" and self.base is None:
+            raise ConfigError(
+                "recipe.start is 'base' but no base: is given; add base.path or set recipe.start: scratch"
+            )
+        if self.recipe is not None and self.target.kind != "torch":
+            raise ConfigError(f"recipe: is supported for target kind torch, not {self.target.kind!r} yet; remove it")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -145,6 +207,13 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         raise ConfigError(f"{where} must be true or false, got {value!r}")
     if tp is int and (not isinstance(value, int) or isinstance(value, bool)):
         raise ConfigError(f"{where} must be an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        try:
+            return float(value)  # YAML reads 1e-3 (no dot) as a string
+        except ValueError:
+            raise ConfigError(f"{where} must be a number, got {value!r}") from None
     if tp is str and not isinstance(value, str):
         raise ConfigError(f"{where} must be a string, got {value!r}")
     return value

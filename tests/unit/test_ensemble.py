@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from mlaudit.data import breast_cancer
@@ -15,12 +16,20 @@ def _models(k):
     return out
 
 
-def test_ensemble_equals_the_loop():
-    """Same init, same per-model batches, Adam elementwise: the stacked run reproduces each model."""
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TrainConfig(epochs=3, batch_size=32),
+        TrainConfig(epochs=4, batch_size=32, optimizer="adamw", weight_decay=0.05, schedule="cosine"),
+        TrainConfig(epochs=4, batch_size=32, lr=0.05, optimizer="sgd", schedule="step"),
+    ],
+)
+def test_ensemble_equals_the_loop(cfg):
+    """Same init, same per-model batches, optimizers and schedules elementwise: the stacked run reproduces
+    each model (with every optimizer and learning-rate schedule a recipe can name)."""
     d = breast_cancer()
     rng = np.random.default_rng(0)
     subsets = [rng.permutation(len(d))[:200] for _ in range(4)]
-    cfg = TrainConfig(epochs=3, batch_size=32)
     loop = [
         train(m, d.x[s], d.y[s], cfg, generator=torch.Generator().manual_seed(k))
         for k, (m, s) in enumerate(zip(_models(4), subsets, strict=True))

@@ -43,11 +43,10 @@ def train_ensemble(
     ]
     bs = [torch.stack([ls[j].bias.detach() for ls in layers]).clone().requires_grad_() for j in range(len(layers[0]))]
     params = ws + bs
-    opt = (
-        torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-        if config.optimizer == "adam"
-        else torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    )
+    # every optimizer and schedule here acts elementwise with one rate per step: the stacked run trains each
+    # member exactly as models.train would alone
+    opt = config.make_optimizer(params)
+    schedule = config.make_schedule(opt)
     xt = torch.as_tensor(x, dtype=torch.float32).reshape(len(x), -1)
     yt = torch.as_tensor(y, dtype=torch.long)
     idx = torch.as_tensor(np.stack(subsets), dtype=torch.long)  # (K, n)
@@ -71,6 +70,8 @@ def train_ensemble(
             done += 1
             if progress is not None:
                 progress(done, total)
+        if schedule is not None:
+            schedule.step()
     with torch.no_grad():
         for i, ls in enumerate(layers):
             for j, lin in enumerate(ls):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,16 +20,30 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 64
     lr: float = 1e-3
-    optimizer: str = "adam"  # "adam" | "sgd"
+    optimizer: str = "adam"  # "adam" | "adamw" | "sgd"
     momentum: float = 0.9
     weight_decay: float = 0.0
+    schedule: str = "constant"  # learning rate per epoch: "constant" | "cosine" (to 0) | "step" (x0.1 at 1/2, 3/4)
 
-    def make_optimizer(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    def make_optimizer(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
         if self.optimizer == "adam":
             return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.optimizer == "adamw":
+            return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         if self.optimizer == "sgd":
             return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
-        raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam' or 'sgd'")
+        raise ValueError(f"unknown optimizer {self.optimizer!r}; use 'adam', 'adamw' or 'sgd'")
+
+    def make_schedule(self, opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """Stepped once per epoch; None for a constant rate."""
+        if self.schedule == "constant":
+            return None
+        if self.schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(self.epochs, 1))
+        if self.schedule == "step":
+            marks = sorted({max(1, self.epochs // 2), max(1, 3 * self.epochs // 4)})
+            return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=marks, gamma=0.1)
+        raise ValueError(f"unknown schedule {self.schedule!r}; use 'constant', 'cosine' or 'step'")
 
 
 def train(
@@ -45,6 +59,7 @@ def train(
     xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = config.make_optimizer(params)
+    schedule = config.make_schedule(opt)
     n = len(xt)
     steps_per_epoch = (n + config.batch_size - 1) // config.batch_size
     total, done = config.epochs * steps_per_epoch, 0
@@ -62,6 +77,8 @@ def train(
             done += 1
             if progress is not None:
                 progress(done, total)
+        if schedule is not None:
+            schedule.step()
         log.debug("epoch %d loss %.4f", epoch, running / n)
     return model.eval()
 

@@ -29,7 +29,7 @@ from mlaudit.models import MLP, TrainConfig, train
 from mlaudit.models.cache import ModelCache
 from mlaudit.progress import NullProgress, Progress
 from mlaudit.scenarios.record import AuditSetup, scenario_data, wants_references
-from mlaudit.scenarios.references import record, train_references
+from mlaudit.scenarios.references import reference_sets, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
 from mlaudit.threat import Access, Knowledge, ThreatModel
 
@@ -130,38 +130,23 @@ def tabular_references(
     d, p = sc.data, sc.parts
     universe = np.sort(np.concatenate([p[k].ids for k in ("members", "nonmembers", "control_a", "control_b")]))  # type: ignore[misc]
     halves = np.sort(np.concatenate([p["members"].ids, p["nonmembers"].ids]))  # type: ignore[list-item]
-    pop = np.random.default_rng(seed + 2).permutation(sc.population)
-    z, offline_pool = np.sort(pop[:1000]), np.sort(pop[1000:])
     n_train = len(p["members"])
-    sets = []
-    for name, pool, s in (("online-halves", halves, seed + 3), ("offline", offline_pool, seed + 4)):
+
+    def train_set(pool: np.ndarray, name: str, s: int) -> tuple[list[Any], np.ndarray]:
         if sc.model == "mlp":
-            models, keep = train_references(
-                lambda k: _mlp(d.x.shape[1], k),
-                d.x,
-                d.y,
-                pool,
-                n_train=n_train,
-                n_models=n_models,
-                config=sc.config,
-                seed=s,
-                cache=cache,
-                key=f"tabular-{sc.key}-{name}",
-                progress=progress,
-                executor=executor,
-                ray_address=ray_address,
-            )
-        else:
-            rng = np.random.default_rng(s)
-            subsets = [np.sort(rng.choice(pool, size=n_train, replace=False)) for _ in range(n_models)]
-            keep = np.stack([np.isin(pool, sub) for sub in subsets])
-            models = [_forest(s * 1000 + k).fit(d.x[sub], d.y[sub]) for k, sub in enumerate(subsets)]
-        full_keep = np.zeros((n_models, len(universe)), bool)
-        if name == "online-halves":
-            full_keep[:, np.searchsorted(universe, halves)] = keep
-        sets.append(record(models, full_keep, universe, d.x[universe], d.y[universe], d.x[z], d.y[z], sc.target))
-    sc.target.queries = 0
-    return sets[0], sets[1]
+            return train_references(
+                lambda k: _mlp(d.x.shape[1], k), d.x, d.y, pool, n_train=n_train, n_models=n_models,
+                config=sc.config, seed=s, cache=cache, key=f"tabular-{sc.key}-{name}", progress=progress,
+                executor=executor, ray_address=ray_address,
+            )  # fmt: skip
+        rng = np.random.default_rng(s)
+        subsets = [np.sort(rng.choice(pool, size=n_train, replace=False)) for _ in range(n_models)]
+        keep = np.stack([np.isin(pool, sub) for sub in subsets])
+        return [_forest(s * 1000 + k).fit(d.x[sub], d.y[sub]) for k, sub in enumerate(subsets)], keep
+
+    return reference_sets(
+        train_set, d.x, d.y, universe=universe, halves=halves, population=sc.population, seed=seed, target=sc.target
+    )
 
 
 def prepare(

@@ -28,7 +28,7 @@ from mlaudit.models.cache import ModelCache
 from mlaudit.models.recipe import Recipe
 from mlaudit.progress import NullProgress, Progress
 from mlaudit.scenarios.record import AuditSetup, scenario_data, wants_references, wants_views
-from mlaudit.scenarios.references import record, train_references
+from mlaudit.scenarios.references import reference_sets, train_references
 from mlaudit.targets import TorchTarget
 from mlaudit.threat import Knowledge, ThreatModel
 
@@ -172,46 +172,22 @@ def references(
 
     ts, s = sc.train_set, sc.settings
     universe = np.sort(np.concatenate([sc.parts[k].ids for k in ("members", "nonmembers", "control_a", "control_b")]))
-    rng = np.random.default_rng(seed + 2)
-    pop = rng.permutation(sc.population)
-    n_z = min(1000, len(pop) // 2)
-    z, offline_pool = np.sort(pop[:n_z]), np.sort(pop[n_z:])
-
-    def make(model_seed: int) -> nn.Module:
-        return from_base(sc, model_seed)
-
-    n_train = len(sc.parts["members"])
-    common: dict[str, Any] = {
-        "n_models": n_models,
-        "config": s.finetune,
-        "cache": cache,
-        "progress": progress,
-        "executor": executor,
-        "ray_address": ray_address,
-    }
-    # online references train on random halves of members + non-members, as the target trained on one
-    # such set; the control examples are OUT for every reference
     halves = np.sort(np.concatenate([sc.parts["members"].ids, sc.parts["nonmembers"].ids]))
-    online, keep_halves = train_references(
-        make, ts.x, ts.y, halves, n_train=n_train, seed=seed + 3, key=f"ref-{sc.key}-online-halves", **common
-    )
-    keep = np.zeros((n_models, len(universe)), bool)
-    keep[:, np.searchsorted(universe, halves)] = keep_halves
-    # the small digits fallback has fewer spare examples than a training set: offline references get what there is
-    offline, _ = train_references(
-        make,
-        ts.x,
-        ts.y,
-        offline_pool,
-        n_train=min(n_train, len(offline_pool)),
-        seed=seed + 4,
-        key=f"ref-{sc.key}-offline",
-        **common,
-    )
-    args = (universe, ts.x[universe], ts.y[universe], ts.x[z], ts.y[z], target)
-    on = record(online, keep, *args, views=views)
-    off = record(offline, np.zeros((n_models, len(universe)), bool), *args, views=views)
-    return on, off
+    n_train = len(sc.parts["members"])
+
+    def train_set(pool: np.ndarray, name: str, set_seed: int) -> tuple[list[Any], np.ndarray]:
+        # the small digits fallback has fewer spare examples than a training set: offline references get what
+        # there is
+        return train_references(
+            lambda model_seed: from_base(sc, model_seed), ts.x, ts.y, pool, n_train=min(n_train, len(pool)),
+            n_models=n_models, config=s.finetune, seed=set_seed, cache=cache, key=f"ref-{sc.key}-{name}",
+            progress=progress, executor=executor, ray_address=ray_address,
+        )  # fmt: skip
+
+    return reference_sets(
+        train_set, ts.x, ts.y, universe=universe, halves=halves, population=sc.population, seed=seed,
+        target=target, views=views,
+    )  # fmt: skip
 
 
 def from_base(sc: DefaultScenario, seed: int) -> nn.Module:

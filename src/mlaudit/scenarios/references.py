@@ -122,3 +122,38 @@ def record(
         views=names,
         view_probabilities=np.stack([_probs(models, view(x, v)) for v in names]) if names else None,
     )
+
+
+# trains one set of reference models on random `n_train`-subsets of `pool` (indices into the setup's
+# arrays): (pool, key suffix, seed) -> (models, keep matrix over `pool`)
+TrainSet = Callable[[np.ndarray, str, int], tuple[list[Any], np.ndarray]]
+
+
+def reference_sets(
+    train_set: TrainSet,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    universe: np.ndarray,
+    halves: np.ndarray,
+    population: np.ndarray,
+    seed: int,
+    target: Target,
+    views: bool = False,
+) -> tuple[References, References]:
+    """The one reference-set builder every setup uses: online references on random subsets of `halves`
+    (members + non-members: each audited example is IN for some and OUT for the others, as the target
+    trained on one such set), offline references on population rows only, and each model's outputs on
+    the audited `universe` and on population examples `z` none of them trained on (RMIA's)."""
+    pop = np.random.default_rng(seed + 2).permutation(population)
+    n_z = min(1000, len(pop) // 2)
+    z, offline_pool = np.sort(pop[:n_z]), np.sort(pop[n_z:])
+    online, keep_halves = train_set(halves, "online-halves", seed + 3)
+    offline, _ = train_set(offline_pool, "offline", seed + 4)
+    keep = np.zeros((len(online), len(universe)), bool)
+    keep[:, np.searchsorted(universe, halves)] = keep_halves
+    args = (universe, x[universe], y[universe], x[z], y[z], target)
+    on = record(online, keep, *args, views=views)
+    off = record(offline, np.zeros((len(offline), len(universe)), bool), *args, views=views)
+    target.queries = 0  # the auditor's own queries for the population outputs are not the adversary's
+    return on, off

@@ -1,0 +1,209 @@
+"""The user's own model from their config: target (a built-in architecture, their own network factory
+or a Hugging Face folder), the public base it came from, the training recipe, members / non-members /
+population, and reference models trained with that recipe when a selected attack needs them. The
+same setup record the built-in scenarios prepare, so every family applies where its requirements hold."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlaudit.attacks.base import AttackInputs
+from mlaudit.config import AuditConfig, DataSourceConfig, RecipeConfig
+from mlaudit.data import Dataset, images_from_idx, load_builtin, read_image_folder, read_npz, read_table
+from mlaudit.data.formats import existing
+from mlaudit.errors import InputError
+from mlaudit.models import build
+from mlaudit.models.factory import build_from_factory, load_factory
+from mlaudit.models.recipe import Recipe
+from mlaudit.models.train import TrainConfig
+from mlaudit.progress import Progress
+from mlaudit.scenarios.record import AuditSetup, describe, wants_references
+from mlaudit.scenarios.references import reference_sets, train_references
+from mlaudit.targets import Target, TorchTarget
+from mlaudit.threat import Knowledge, ThreatModel
+
+N_REFERENCES = {"quick": 4, "full": 8}  # per set (online and offline)
+
+
+def prepare(
+    cfg: AuditConfig,
+    attacks: list[str],
+    tm: ThreatModel,
+    *,
+    cache: Path | None,
+    progress: Progress | None = None,
+    where: dict[str, Any] | None = None,
+) -> AuditSetup:
+    """The setup record for a user's model (see the module doc)."""
+    target, files, make = own_target(cfg)
+    assert cfg.data.members is not None and cfg.data.nonmembers is not None  # checked by AuditConfig
+    members, nonmembers = load_source(cfg.data.members), load_source(cfg.data.nonmembers)
+    population = load_source(cfg.data.population) if cfg.data.population is not None else None
+    for d in (members, nonmembers, population):
+        if d is not None:
+            d.check_num_classes(target.num_classes)
+    members, nonmembers, population = _numbered(members, nonmembers, population)
+    base = _base(cfg, make)
+    recipe = _recipe(cfg.recipe, make, base) if cfg.recipe is not None and make is not None else None
+    on = off = None
+    if recipe is not None and population is not None and wants_references(attacks, tm):
+        on, off = _references(cfg, recipe, members, nonmembers, population, target, cache, progress, where or {})
+    knows = Knowledge.POPULATION_DATA in tm.knowledge
+    common: dict[str, Any] = {
+        "model_files": tuple(files), "budget": cfg.profile, "threat_model": tm, "cache": cache, "recipe": recipe,
+        "pool": population, "base": base if base is not None and Knowledge.BASE_MODEL in tm.knowledge else None,
+        "references": on, "offline_references": off,
+    }  # fmt: skip
+    inputs = {"main": AttackInputs(members, nonmembers, population if knows else None, **common)}
+    if cfg.data.control:
+        a, b = _halves(nonmembers, cfg.seed)
+        inputs["control"] = AttackInputs(a, b, population if knows else None, **common)
+    data_info = {"members": describe(members), "nonmembers": describe(nonmembers), "seed": cfg.seed}
+    if population is not None:
+        data_info["population"] = describe(population)
+    info = {**target.describe(), "kind": cfg.target.kind}
+    if cfg.recipe is not None:
+        info["recipe"] = dataclasses.asdict(cfg.recipe)
+    return AuditSetup(target, tm, inputs, info, data_info, files)
+
+
+def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Module] | None]:
+    """The audited model, its files, and (torch) how to build an empty one of its architecture."""
+    t = cfg.target
+    path = existing(t.path or "", "model")
+    if t.kind == "huggingface":
+        from mlaudit.targets.huggingface import HuggingFaceTarget
+
+        target: Target = HuggingFaceTarget(path, num_labels=t.num_classes, max_length=t.max_length, seed=cfg.seed)
+        return target, sorted(str(p) for p in path.iterdir() if p.is_file()), None
+    make = _architecture(cfg)
+    return TorchTarget.from_file(make(), path, num_classes=t.num_classes), [str(path)], make
+
+
+def _architecture(cfg: AuditConfig) -> Callable[[], nn.Module]:
+    t = cfg.target
+    if t.factory is not None:
+        factory = load_factory(t.factory)
+        build_from_factory(factory, dict(t.factory_args), t.factory)  # fail now, with the config's words
+        return lambda: build_from_factory(factory, dict(t.factory_args), t.factory or "")
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in t.architecture_args.items()}
+    try:
+        build(t.architecture, tuple(t.input_shape), t.num_classes, **args)
+    except TypeError as e:
+        raise InputError(f"bad target.architecture_args {t.architecture_args!r} for {t.architecture!r}: {e}") from None
+    return lambda: build(t.architecture, tuple(t.input_shape), t.num_classes, **args)
+
+
+def _base(cfg: AuditConfig, make: Callable[[], nn.Module] | None) -> TorchTarget | None:
+    if cfg.base is None or make is None:
+        return None
+    path = existing(cfg.base.path, "base model")
+    return TorchTarget.from_file(make(), path, num_classes=cfg.target.num_classes, name=f"public base ({path.name})")
+
+
+def head_of(model: nn.Module, name: str | None) -> nn.Module:
+    """The classification head: the module `name`, or the last nn.Linear."""
+    if name is not None:
+        modules = dict(model.named_modules())
+        if name not in modules:
+            raise InputError(
+                f"recipe.head {name!r} is not a module of the model; it has {', '.join(list(modules)[1:9])}"
+            )
+        return modules[name]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise InputError(
+            "recipe.fresh_head needs a head: the model has no nn.Linear; set recipe.head or fresh_head: false"
+        )
+    return linears[-1]
+
+
+def _recipe(rc: RecipeConfig, make: Callable[[], nn.Module], base: TorchTarget | None) -> Recipe:
+    config = TrainConfig(
+        epochs=rc.epochs, batch_size=rc.batch_size, lr=rc.lr, optimizer=rc.optimizer, momentum=rc.momentum,
+        weight_decay=rc.weight_decay, schedule=rc.schedule,
+    )  # fmt: skip
+    state = base.weights() if base is not None and rc.start == "base" else None
+
+    def start(seed: int) -> nn.Module:
+        with torch.random.fork_rng():  # initialisation draws from `seed`, not the global RNG
+            torch.manual_seed(seed)
+            model = make()
+            if state is not None:
+                model.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
+                if rc.fresh_head:
+                    for m in head_of(model, rc.head).modules():
+                        reset = getattr(m, "reset_parameters", None)
+                        if callable(reset):
+                            reset()
+        return model
+
+    return Recipe(start, config)
+
+
+def _references(
+    cfg: AuditConfig, recipe: Recipe, members: Dataset, nonmembers: Dataset, population: Dataset, target: Target,
+    cache: Path | None, progress: Progress | None, where: dict[str, Any],
+) -> tuple[Any, Any]:  # fmt: skip
+    """Online and offline reference models trained with the user's recipe (the one builder every setup uses)."""
+    x = np.concatenate([members.x, nonmembers.x, population.x])
+    y = np.concatenate([members.y, nonmembers.y, population.y])
+    halves = np.arange(len(members) + len(nonmembers))
+    pop = np.arange(len(halves), len(x))
+    n_models = N_REFERENCES[cfg.profile]
+    key = hashlib.sha256(
+        json.dumps([dataclasses.asdict(cfg.recipe) if cfg.recipe else None, cfg.target.path, cfg.seed, len(x)]).encode()
+    ).hexdigest()[:16]
+
+    def train_set(pool: np.ndarray, name: str, seed: int) -> tuple[list[Any], np.ndarray]:
+        return train_references(
+            recipe.start, x, y, pool, n_train=min(len(members), len(pool)), n_models=n_models, config=recipe.config,
+            seed=seed, cache=cache, key=f"own-{key}-{name}", progress=progress, workers=1, **where,
+        )  # fmt: skip
+
+    return reference_sets(train_set, x, y, universe=halves, halves=halves, population=pop, seed=cfg.seed, target=target)
+
+
+def _numbered(
+    members: Dataset, nonmembers: Dataset, population: Dataset | None
+) -> tuple[Dataset, Dataset, Dataset | None]:
+    """Ids in one numbering (members, then non-members, then population), as the reference records use."""
+    m, n = len(members), len(nonmembers)
+    members = dataclasses.replace(members, ids=np.arange(m))
+    nonmembers = dataclasses.replace(nonmembers, ids=np.arange(m, m + n))
+    if population is not None:
+        population = dataclasses.replace(population, ids=np.arange(m + n, m + n + len(population)))
+    return members, nonmembers, population
+
+
+def _halves(nonmembers: Dataset, seed: int) -> tuple[Dataset, Dataset]:
+    if len(nonmembers) < 4:
+        raise InputError(f"the control pair splits the non-members in two; {len(nonmembers)} are too few (need 4+)")
+    half = np.random.default_rng(seed).permutation(len(nonmembers))
+    a, b = half[: len(half) // 2], half[len(half) // 2 :]
+    return nonmembers.subset(a, "non-members (half A)"), nonmembers.subset(b, "non-members (half B)")
+
+
+def load_source(src: DataSourceConfig) -> Dataset:
+    if src.source == "builtin":
+        d = load_builtin(src.name or "")
+    elif src.source == "idx":
+        d = images_from_idx(src.path or "", src.labels_path or "")
+    elif src.source == "table":
+        d = read_table(src.path or "", label=src.label_column)
+    elif src.source == "npz":
+        d = read_npz(src.path or "", x_key=src.x_key, y_key=src.y_key)
+    else:
+        d = read_image_folder(src.path or "")
+    if src.limit is not None:
+        d = d.subset(np.arange(min(src.limit, len(d))))
+    return d
