@@ -33,7 +33,7 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # One environment for the product, the tests and the benchmarks. The peers that declare torchvision go in
 # with --no-deps (benchmarks/peers.txt says why); check-env then proves BERT and MiniLM still work here.

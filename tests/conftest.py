@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,8 @@ from mlaudit.data import Dataset, digits, split
 from mlaudit.models import MLP, TrainConfig, train
 from mlaudit.targets import TorchTarget
 
-torch.set_num_threads(2)
+# make test runs two pytest-xdist workers on the 2 cores: one torch thread each (alone: both)
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture

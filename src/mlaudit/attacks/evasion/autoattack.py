@@ -52,10 +52,12 @@ def standard_evaluation(
     n_target_classes: int = 9,
     square_queries: int = 5000,
     bounds: Bounds = (0.0, 1.0),
-    seed: int = 0,
+    generator: torch.Generator,
+    rng: np.random.Generator,
 ) -> StandardEvaluation:
+    """`generator` draws APGD's random starts, `rng` Square's proposals."""
     check(x, y, eps, "linf", bounds)
-    g = torch.Generator().manual_seed(seed)
+    g = generator
     xa = x.clone()
     broken = np.array(["" for _ in range(len(x))], dtype=object)
     ok = (_pred(model, x) == y).numpy()
@@ -89,7 +91,6 @@ def standard_evaluation(
             ),
         )
     if x.dim() == 4 and square_queries > 0:
-        rng = np.random.default_rng(seed)
 
         def scores(z: np.ndarray) -> np.ndarray:
             with torch.no_grad():

@@ -133,7 +133,7 @@ def measure_evasion(
     sweep_pgd, sweep_fgsm, x_pgd = _sweeps(model, xt, yt, yn, budget, g)
     ev = standard_evaluation(
         model, xt, yt, eps=budget.eps, steps=budget.apgd_steps, n_target_classes=budget.n_target_classes,
-        square_queries=0, seed=seed,
+        square_queries=0, generator=torch.Generator().manual_seed(seed), rng=np.random.default_rng(seed),
     )  # fmt: skip
     sq = _square(target, model, xn, yn, clean_ok, budget, rng)
     hsj_l2, hsj_linf = _hopskipjump(target, xn, yn, clean_ok, budget, rng)

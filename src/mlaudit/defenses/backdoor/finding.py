@@ -119,7 +119,8 @@ def measure_poisoning(
     blend_pool = x[rng.choice(len(x), size=min(500, len(x)), replace=False)]
     st = strip(probs, x_test[:n_strip], apply(x_test[keep][:n_strip]), blend_pool, n_blends=50, rng=rng)
     served = sorted(set(y.tolist()))  # the labels the training set holds: NC reverse-engineers those
-    nc = neural_cleanse(bad, x_test[:500], num_classes, labels=served, epochs=nc_epochs, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    nc = neural_cleanse(bad, x_test[:500], num_classes, labels=served, epochs=nc_epochs, generator=g)
     return PoisoningResult(
         rate, target_label, len(y), nc_epochs, clean_acc, tuple(runs), ss.recall(p.is_poison), ss.removal_rate,
         ac.recall(p.is_poison), tuple(ac.flagged_classes), float(st.flagged.mean()),
@@ -259,7 +260,9 @@ def backdoor_scan_finding(
 ) -> Finding:
     """Neural Cleanse on the audited model: a label whose trigger is an outlier-small mask is flagged."""
     t0 = time.perf_counter()
-    nc = neural_cleanse(model, x_clean, num_classes, labels=labels, epochs=epochs, seed=seed)
+    nc = neural_cleanse(
+        model, x_clean, num_classes, labels=labels, epochs=epochs, generator=torch.Generator().manual_seed(seed)
+    )
     todo = list(range(num_classes)) if labels is None else sorted(set(labels))
     rows = [[str(t), f"{nc.l1[t]:.1f}", f"{nc.anomaly_index[t]:.2f}", f"{nc.success[t]:.2f}"] for t in todo]
     flagged, top = nc.flagged, float(nc.anomaly_index.max())

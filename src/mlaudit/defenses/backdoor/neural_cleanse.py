@@ -119,12 +119,13 @@ def neural_cleanse(
     labels: list[int] | None = None,
     epochs: int = 20,
     batch_size: int = 32,
-    seed: int = 0,
+    generator: torch.Generator,
 ) -> NeuralCleanseResult:
     """Reverse-engineer a trigger for every label (or those in `labels`, e.g. the classes a fine-tuned
     head actually serves) from clean images `x` (N, C, H, W) in [0, 1]. Results are indexed by label;
-    labels left out get l1 = nan and anomaly index 0."""
-    g = torch.Generator().manual_seed(seed)
+    labels left out get l1 = nan and anomaly index 0. `generator` draws the masks' and patterns' starts
+    and the batches."""
+    g = generator
     xt = torch.as_tensor(x, dtype=torch.float32)
     todo = list(range(num_classes)) if labels is None else sorted({int(t) for t in labels})
     masks = np.zeros((num_classes, *x.shape[-2:]))
