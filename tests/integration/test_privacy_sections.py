@@ -59,6 +59,8 @@ def test_full_profile_plans_every_privacy_section_and_quick_none(digits_split):
     full = _ids(setup, "full")
     quick = _ids(setup, "quick")
     assert SECTIONS <= full, full
+    # demonstrations carry their own data: no control job (the control pair is for attacks on the target)
+    assert "attribute-demo-control" not in full and "loss-control" in full
     assert not SECTIONS & quick, quick
     labels_only = _setup(digits_split, Access.LABELS)
     assert "model-inversion" not in _ids(labels_only, "full", ("label-only",))

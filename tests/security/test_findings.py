@@ -11,7 +11,7 @@ from mlaudit.defenses.backdoor.finding import backdoor_scan_finding, poisoning_d
 from mlaudit.findings import Severity
 from mlaudit.models import MLP, TrainConfig, train
 from mlaudit.targets import TorchTarget
-from mlaudit.threat import Access
+from mlaudit.threat import Access, ThreatModel
 
 SMALL = EvasionBudget(
     n_examples=60,
@@ -109,3 +109,23 @@ def test_security_jobs_planned_only_for_image_classifiers_in_unit_range(digits01
     assert ran == [] and "[0, 1]" in skipped["evasion"]  # unscaled pixels: skipped, with the reason
     ran, skipped = jobs(Dataset(x[:50].reshape(50, 64), y[:50], classes, "d", "tabular"))
     assert ran == [] and "image" in skipped["evasion"]
+
+
+def test_a_query_budget_shortens_square_and_hopskipjump_and_holds(digits01, digits_mlp):
+    """Square and HopSkipJump query the restricted Target: with a budget of 500 queries, Square attacks 2
+    inputs (250 // 100 per input) and HopSkipJump 1 (250 // 200), and the target counted no more than
+    500 queries; without a budget they attack every correct input (up to the budget's counts)."""
+    x, y = digits01
+    kw = {"budget": SMALL, "seed": 0, "threat_model": {}, "access": Access.GRADIENTS}
+    tight = TorchTarget(digits_mlp, num_classes=10).restricted(ThreatModel(access=Access.WEIGHTS, query_budget=500))
+    f = evasion_finding(tight, x[1200:], y[1200:], **kw)
+    assert f.config["queries"] <= 500 and tight.queries <= 500
+    rows = rows_of(f)
+    assert rows["Square"][3].endswith("/2") and rows["HopSkipJump"][3].endswith("/1 within eps")
+    free = evasion_finding(TorchTarget(digits_mlp, num_classes=10), x[1200:], y[1200:], **kw)
+    n_ok = round(free.metrics["clean_accuracy"].value * SMALL.n_examples)
+    assert rows_of(free)["Square"][3].endswith(f"/{n_ok}") and rows_of(free)["HopSkipJump"][3].endswith("/3 within eps")
+
+
+def rows_of(f):
+    return {r[0]: r for r in next(a for a in f.artifacts if a.title == "Attacks").data["rows"]}

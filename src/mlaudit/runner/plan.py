@@ -111,7 +111,9 @@ def plan(names: list[str], setup: AuditSetup, profile: str, seed: int) -> tuple[
             skipped.append(Skipped(name, reason.reason, reason.fix))
             continue
         attack = get_attack(name)
-        pairs = setup.inputs if attack.category in CONTROLLED else {"main": setup.inputs["main"]}
+        # the control pair is for attacks on the audited model; a demonstration or an auditor's check has none
+        controlled = attack.category in CONTROLLED and not attack.requires.auditor
+        pairs = setup.inputs if controlled else {"main": setup.inputs["main"]}
         for pair, inputs in pairs.items():
             job_id = name if pair == "main" else f"{name}-{pair}"
             desc = f"{name} on {inputs.members.name if inputs.members else '?'}"
