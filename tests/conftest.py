@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -12,8 +10,7 @@ from mlaudit.data import Dataset, digits, split
 from mlaudit.models import MLP, TrainConfig, train
 from mlaudit.targets import TorchTarget
 
-# make test runs two pytest-xdist workers on the 2 cores: one torch thread each (alone: both)
-torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+torch.set_num_threads(2)
 
 
 @pytest.fixture
@@ -74,3 +71,25 @@ def digits01(digits_data: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """Digits as (N, 1, 8, 8) images in [0, 1]."""
     x = digits_data.x.reshape(-1, 1, 8, 8).astype(np.float32)
     return x / x.max(), digits_data.y
+
+
+# Tests over about 20 s each, left out of `make test` (which stays under 12 minutes on 2 cores) and run by
+# `make test-all`: whole files, or single tests by name. Measured with --durations on this machine.
+HEAVY = {
+    "tests/privacy_backdoor/test_backdoor_cli.py": None,  # build + victim + reconstruct: 44 s, MiniLM folder: 25 s
+    "tests/privacy_backdoor/test_vit_traps.py": "test_end_to_end_at_least_8_recognisable_reconstructions",  # 47 s
+    "tests/unit/test_smollm2.py": None,  # SmolLM2-135M from its GGUF: 37 s to set up
+    "tests/unit/test_executors.py": "test_ray_gives_the_local_executor_models",  # starts Ray: 17 s
+    "tests/unit/test_reference_resume.py": None,  # 27 s
+    "tests/statistical/test_model_inversion.py": None,  # 40 s
+    "tests/statistical/test_minilm_membership.py": None,  # fine-tunes MiniLM: 23 s to set up
+    "tests/security/test_text.py": None,  # MiniLM text trigger and word substitution: 40 s
+    "tests/statistical/test_canary_exposure.py": None,  # trains the char GPT: 40 s
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if path in HEAVY and (HEAVY[path] is None or item.name.split("[")[0] == HEAVY[path]):
+            item.add_marker(pytest.mark.heavy)

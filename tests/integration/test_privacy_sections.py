@@ -7,6 +7,7 @@ are INFO and carry their own adversary; every finding validates against the repo
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import shutil
@@ -60,7 +61,9 @@ def test_full_profile_plans_every_privacy_section_and_quick_none(digits_split):
     quick = _ids(setup, "quick")
     assert SECTIONS <= full, full
     # demonstrations carry their own data: no control job (the control pair is for attacks on the target)
-    assert "attribute-demo-control" not in full and "loss-control" in full
+    paired = dataclasses.replace(setup, inputs={**setup.inputs, "control": setup.inputs["main"]})
+    with_control = _ids(paired, "full")
+    assert "attribute-demo-control" not in with_control and "loss-control" in with_control
     assert not SECTIONS & quick, quick
     labels_only = _setup(digits_split, Access.LABELS)
     assert "model-inversion" not in _ids(labels_only, "full", ("label-only",))
