@@ -85,6 +85,9 @@ HEAVY = {
     "tests/statistical/test_minilm_membership.py": None,  # fine-tunes MiniLM: 23 s to set up
     "tests/security/test_text.py": None,  # MiniLM text trigger and word substitution: 40 s
     "tests/statistical/test_canary_exposure.py": None,  # trains the char GPT: 40 s
+    "tests/integration/test_audit_resume.py": None,  # an interrupted audit resumed: 27 s
+    "tests/integration/test_scenarios.py": "test_forest_audit_reports_the_leak_and_shows_rows",  # 24 s
+    "tests/integration/test_cli_audit.py": "test_rerun_resumes_from_checkpoints",  # 20 s
 }
 
 
