@@ -160,9 +160,13 @@ def _references(
     halves = np.arange(len(members) + len(nonmembers))
     pop = np.arange(len(halves), len(x))
     n_models = N_REFERENCES[cfg.profile]
-    key = hashlib.sha256(
-        json.dumps([dataclasses.asdict(cfg.recipe) if cfg.recipe else None, cfg.target.path, cfg.seed, len(x)]).encode()
-    ).hexdigest()[:16]
+    # the cache key covers the recipe, the model file, the seed and the data itself: other data, other references
+    h = hashlib.sha256(
+        json.dumps([dataclasses.asdict(cfg.recipe) if cfg.recipe else None, cfg.target.path, cfg.seed]).encode()
+    )
+    h.update(np.ascontiguousarray(x).tobytes())
+    h.update(np.ascontiguousarray(y).tobytes())
+    key = h.hexdigest()[:16]
 
     def train_set(pool: np.ndarray, name: str, seed: int) -> tuple[list[Any], np.ndarray]:
         return train_references(
