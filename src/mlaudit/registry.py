@@ -31,7 +31,7 @@ from mlaudit.defenses.file_scan import FileScan
 from mlaudit.errors import ConfigError
 from mlaudit.findings import CATEGORIES, Finding
 from mlaudit.supplychain.privacy_backdoor.finding import BackdoorDemo, BackdoorDetect, MiniLMBackdoorDemo
-from mlaudit.targets import as_target
+from mlaudit.targets import Target, as_target
 from mlaudit.threat import ThreatModel
 
 REGISTRY: dict[str, Callable[..., Attack]] = {
@@ -84,8 +84,8 @@ def parts() -> dict[str, str]:
 def get_attack(name: str, **params: Any) -> Attack:
     """Instantiate a registered attack; a part of a suite (e.g. pgd) gives the suite that runs it; an
     unknown name lists the registered ones."""
-    if name not in REGISTRY and name in parts():
-        name = parts()[name]
+    if name not in REGISTRY:
+        name = parts().get(name, name)
     if name not in REGISTRY:
         raise ConfigError(f"unknown attack {name!r}; registered attacks: {', '.join(sorted(REGISTRY))}")
     try:
@@ -111,25 +111,30 @@ def run_attack(
     attack = get_attack(name, **params)
     target = as_target(model, num_classes=num_classes)
     adversary = threat_model or ThreatModel(access=attack.requires.access, knowledge=attack.requires.knowledge)
-    # an auditor's check sees what the target gives, with the adversary's budget; severity follows the adversary
-    view = dataclasses.replace(adversary, access=target.max_access) if attack.requires.auditor else adversary
     if inputs.threat_model is None:
         inputs = dataclasses.replace(inputs, threat_model=adversary)
-    return attack.run(target.restricted(view), inputs, seed=seed)
+    return attack.run(view(target, adversary, auditor=attack.requires.auditor), inputs, seed=seed)
+
+
+def view(target: Target, adversary: ThreatModel, *, auditor: bool) -> Target:
+    """What an entry sees of `target`: the adversary's view; an auditor's check gets the target's own
+    access, with the adversary's query budget and knowledge (its severity then follows the adversary)."""
+    return target.restricted(dataclasses.replace(adversary, access=target.max_access) if auditor else adversary)
 
 
 def expand(selection: tuple[str, ...] | list[str]) -> list[str]:
     """Attack names from a selection of names, family names (finding categories) and `all`, in
     registry order, each once; an unknown word is a ConfigError naming the valid ones."""
     families = {name: get_attack(name).category for name in REGISTRY}
+    suites = parts()
     chosen: set[str] = set()
     for word in selection:
         if word == "all":
             chosen |= set(REGISTRY)
         elif word in REGISTRY:
             chosen.add(word)
-        elif word in parts():  # a part runs inside its suite
-            chosen.add(parts()[word])
+        elif word in suites:  # a part runs inside its suite
+            chosen.add(suites[word])
         elif word in CATEGORIES:
             chosen |= {n for n, c in families.items() if c == word}
         else:

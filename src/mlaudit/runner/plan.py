@@ -16,7 +16,7 @@ import numpy as np
 
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.findings import Finding
-from mlaudit.registry import expand, get_attack
+from mlaudit.registry import expand, get_attack, view
 from mlaudit.requirements import Offer, Unmet, unmet
 from mlaudit.scenarios.record import AuditSetup
 
@@ -117,18 +117,14 @@ def plan(names: list[str], setup: AuditSetup, profile: str, seed: int) -> tuple[
         for pair, inputs in pairs.items():
             job_id = name if pair == "main" else f"{name}-{pair}"
             desc = f"{name} on {inputs.members.name if inputs.members else '?'}"
-            kw = {"name": name, "view": _view(setup, attack.requires.auditor), "inputs": inputs, "seed": seed}
+            kw = {
+                "name": name,
+                "view": view(setup.target, setup.threat_model, auditor=attack.requires.auditor),
+                "inputs": inputs,
+                "seed": seed,
+            }
             jobs.append(Job(job_id, desc, run_attack, {**kw, "id": job_id, "control": pair == "control"}))
     return jobs, skipped
-
-
-def _view(setup: AuditSetup, auditor: bool) -> Any:
-    """The adversary's view of the target; an auditor's check gets the target's own access, with the
-    adversary's query budget and knowledge (its severity then follows the adversary's access)."""
-    tm = setup.threat_model
-    if auditor:
-        tm = dataclasses.replace(tm, access=setup.target.max_access)
-    return setup.target.restricted(tm)
 
 
 def run_attack(name: str, view: Any, inputs: AttackInputs, seed: int, id: str, control: bool = False) -> Finding:

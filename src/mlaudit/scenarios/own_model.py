@@ -85,22 +85,25 @@ def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Mod
 
         target: Target = HuggingFaceTarget(path, num_labels=t.num_classes, max_length=t.max_length, seed=cfg.seed)
         return target, sorted(str(p) for p in path.iterdir() if p.is_file()), None
-    make = _architecture(cfg)
+    make = _architecture(cfg)  # its first call raises the config's errors (bad arguments, no module returned)
     return TorchTarget.from_file(make(), path, num_classes=t.num_classes), [str(path)], make
 
 
 def _architecture(cfg: AuditConfig) -> Callable[[], nn.Module]:
     t = cfg.target
     if t.factory is not None:
-        factory = load_factory(t.factory)
-        build_from_factory(factory, dict(t.factory_args), t.factory)  # fail now, with the config's words
-        return lambda: build_from_factory(factory, dict(t.factory_args), t.factory or "")
+        factory, spec = load_factory(t.factory), t.factory
+        return lambda: build_from_factory(factory, dict(t.factory_args), spec)
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in t.architecture_args.items()}
-    try:
-        build(t.architecture, tuple(t.input_shape), t.num_classes, **args)
-    except TypeError as e:
-        raise InputError(f"bad target.architecture_args {t.architecture_args!r} for {t.architecture!r}: {e}") from None
-    return lambda: build(t.architecture, tuple(t.input_shape), t.num_classes, **args)
+
+    def make() -> nn.Module:
+        try:
+            return build(t.architecture, tuple(t.input_shape), t.num_classes, **args)
+        except TypeError as e:
+            what = f"bad target.architecture_args {t.architecture_args!r} for {t.architecture!r}: {e}"
+            raise InputError(what) from None
+
+    return make
 
 
 def _base(cfg: AuditConfig, make: Callable[[], nn.Module] | None) -> TorchTarget | None:
