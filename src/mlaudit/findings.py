@@ -57,7 +57,7 @@ class Metric:
 class Artifact:
     """Data for a plot or table the report draws (the report computes nothing)."""
 
-    kind: str  # "roc" | "histogram" | "table" | "image_grid"
+    kind: str  # "roc" | "histogram" | "table" | "image_grid" | "text_pairs" | "curve" | "scores"
     title: str
     data: dict[str, Any]
 

@@ -47,7 +47,7 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     "lira-per-example-variance": partial(LiRA, online=True, variance="per-example"),
     "lira-augmented": partial(LiRA, online=True, augment=True),
     "lira-offline": partial(LiRA, online=False),
-    "lira-offline-fixed-variance": partial(LiRA, online=False, variance="global"),
+    "lira-offline-per-example-variance": partial(LiRA, online=False, variance="per-example"),
     "rmia": partial(RMIA, online=True),
     "rmia-offline": partial(RMIA, online=False),
     "shadow": Shokri,

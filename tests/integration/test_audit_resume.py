@@ -43,7 +43,7 @@ def test_interrupted_audit_reuses_the_finished_reference_models(tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         run_audit(cfg, tmp_path, progress=_InterruptAt("offline"))
     models = tmp_path / ".mlaudit" / "models"
-    online = sorted(models.glob("ref-*-online-halves-*.safetensors"))
+    online = sorted(models.glob("ref-*-online-pairs-*.safetensors"))
     assert len(online) == 4 and not list(models.glob("ref-*-offline-*"))  # the online set finished, offline did not
     before = _digest(online)
     mtimes = {p.name: p.stat().st_mtime_ns for p in online}

@@ -16,7 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from mlaudit.cli import main
 from mlaudit.errors import InputError
@@ -43,7 +45,18 @@ def test_lira_and_rmia_run_on_a_users_own_cnn_from_the_cli(trained, tmp_path):
         assert found[name]["metrics"]["auc"]["value"] > 0.6, name
         assert abs(found[f"{name}-control"]["metrics"]["auc"]["value"] - 0.5) < 0.15, name
     assert not report["errors"] and report["target"]["recipe"]["epochs"] == 40
-    models = list((tmp_path / "r" / ".mlaudit" / "models").glob("own-*-online-halves-*.safetensors"))
+    for name in ("lira", "rmia-offline", "loss"):  # every example's score is in report.json: metrics recompute
+        (scores,) = [a["data"] for a in found[name]["artifacts"] if a["kind"] == "scores"]
+        s_in, s_out = np.array(scores["members"]["scores"]), np.array(scores["nonmembers"]["scores"])
+        assert len(set(scores["members"]["ids"]) | set(scores["nonmembers"]["ids"])) == len(s_in) + len(s_out)
+        auc = roc_auc_score(np.r_[np.ones(len(s_in)), np.zeros(len(s_out))], np.r_[s_in, s_out])
+        assert auc == pytest.approx(found[name]["metrics"]["auc"]["value"], abs=1e-12)
+        thr = np.sort(s_out)[::-1][int(0.01 * len(s_out))]  # 1% of the non-members above it
+        tpr = found[name]["metrics"]["tpr_at_0.01_fpr"]["value"]
+        assert float((s_in > thr).mean()) == pytest.approx(tpr, abs=1e-12)
+    spread = found["lira"]["metrics"]["tpr_at_0.01_fpr_over_reference_draws"]
+    assert spread["ci_low"] <= spread["value"] <= spread["ci_high"] and "bootstrap" in spread["method"]
+    models = list((tmp_path / "r" / ".mlaudit" / "models").glob("own-*-online-pairs-*.safetensors"))
     assert len(models) == 4  # the quick profile's online references, kept for a resumed audit
 
 

@@ -55,4 +55,4 @@ def test_mlp_leaks_its_rows(tmp_path):
     assert sc.utility["member_accuracy"] > sc.utility["test_accuracy"]
     on, off = tabular_references(sc, n_models=2, seed=0, cache=tmp_path)
     _both_ways(sc, on, off, ["loss", "rmia"], min_auc=0.5 + 4 * mann_whitney_null_sigma(200, 200))
-    assert len(list(tmp_path.glob("tabular-*-online-halves-*.safetensors"))) == 2  # references checkpointed
+    assert len(list(tmp_path.glob("tabular-*-online-pairs-*.safetensors"))) == 2  # references checkpointed

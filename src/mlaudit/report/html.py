@@ -79,6 +79,11 @@ def _finding(f: Finding) -> str:
         for a in f.artifacts
         if a.kind == "image_grid"
     )
+    tables += "".join(
+        f"<p class='muted'>{_e(a.title)}: in report.json, this finding's artifact of kind <code>scores</code>.</p>"
+        for a in f.artifacts
+        if a.kind == "scores"
+    )
     return (
         f'<section class="finding" id="finding-{_e(f.id)}" data-severity="{f.severity.name.lower()}">'
         f"<h2>{_sev(f.severity)}{_e(f.title)} <span class='muted'>({_e(f.id)})</span></h2>"

@@ -29,7 +29,7 @@ from mlaudit.models import MLP, TrainConfig, train
 from mlaudit.models.cache import ModelCache
 from mlaudit.progress import NullProgress, Progress
 from mlaudit.scenarios.record import AuditSetup, scenario_data, wants_references
-from mlaudit.scenarios.references import reference_sets, train_references
+from mlaudit.scenarios.references import draw_subsets, reference_sets, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
 from mlaudit.threat import Access, Knowledge, ThreatModel
 
@@ -132,15 +132,15 @@ def tabular_references(
     halves = np.sort(np.concatenate([p["members"].ids, p["nonmembers"].ids]))  # type: ignore[list-item]
     n_train = len(p["members"])
 
-    def train_set(pool: np.ndarray, name: str, s: int) -> tuple[list[Any], np.ndarray]:
+    def train_set(pool: np.ndarray, name: str, s: int, pairs: bool) -> tuple[list[Any], np.ndarray]:
         if sc.model == "mlp":
             return train_references(
-                lambda k: _mlp(d.x.shape[1], k), d.x, d.y, pool, n_train=n_train, n_models=n_models,
+                lambda k: _mlp(d.x.shape[1], k), d.x, d.y, pool, n_train=n_train, n_models=n_models, halves=pairs,
                 config=sc.config, seed=s, cache=cache, key=f"tabular-{sc.key}-{name}", progress=progress,
                 executor=executor, ray_address=ray_address,
             )  # fmt: skip
         rng = np.random.default_rng(s)
-        subsets = [np.sort(rng.choice(pool, size=n_train, replace=False)) for _ in range(n_models)]
+        subsets = draw_subsets(pool, n_train=n_train, n_models=n_models, halves=pairs, rng=rng)
         keep = np.stack([np.isin(pool, sub) for sub in subsets])
         return [_forest(s * 1000 + k).fit(d.x[sub], d.y[sub]) for k, sub in enumerate(subsets)], keep
 

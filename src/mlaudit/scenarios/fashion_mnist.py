@@ -175,12 +175,12 @@ def references(
     halves = np.sort(np.concatenate([sc.parts["members"].ids, sc.parts["nonmembers"].ids]))
     n_train = len(sc.parts["members"])
 
-    def train_set(pool: np.ndarray, name: str, set_seed: int) -> tuple[list[Any], np.ndarray]:
+    def train_set(pool: np.ndarray, name: str, set_seed: int, pairs: bool) -> tuple[list[Any], np.ndarray]:
         # the small digits fallback has fewer spare examples than a training set: offline references get what
         # there is
         return train_references(
             lambda model_seed: from_base(sc, model_seed), ts.x, ts.y, pool, n_train=min(n_train, len(pool)),
-            n_models=n_models, config=s.finetune, seed=set_seed, cache=cache, key=f"ref-{sc.key}-{name}",
+            n_models=n_models, halves=pairs, config=s.finetune, seed=set_seed, cache=cache, key=f"ref-{sc.key}-{name}",
             progress=progress, executor=executor, ray_address=ray_address,
         )  # fmt: skip
 

@@ -171,9 +171,10 @@ def _references(
     h.update(np.ascontiguousarray(y).tobytes())
     key = h.hexdigest()[:16]
 
-    def train_set(pool: np.ndarray, name: str, seed: int) -> tuple[list[Any], np.ndarray]:
+    def train_set(pool: np.ndarray, name: str, seed: int, pairs: bool) -> tuple[list[Any], np.ndarray]:
         return train_references(
-            recipe.start, x, y, pool, n_train=min(len(members), len(pool)), n_models=n_models, config=recipe.config,
+            recipe.start, x, y, pool, n_train=min(len(members), len(pool)), n_models=n_models, halves=pairs,
+            config=recipe.config,
             seed=seed, cache=cache, key=f"own-{key}-{name}", progress=progress, workers=1, **where,
         )  # fmt: skip
 

@@ -25,6 +25,26 @@ from mlaudit.targets.base import Target
 log = logging.getLogger(__name__)
 
 
+def draw_subsets(
+    pool: np.ndarray, *, n_train: int, n_models: int, halves: bool, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Training subsets of `pool` for `n_models` reference models, each sorted.
+
+    halves=False: independent random `n_train`-subsets (offline references, shadow models).
+    halves=True: complementary halves, models 2j and 2j+1 splitting one random permutation of `pool`,
+    so every example of `pool` is IN for exactly half of the models (an odd last model takes a random
+    half). Online LiRA and RMIA need IN and OUT models for every example: with independent subsets,
+    8 references left 17 of 5,000 candidates without one side (issue 16); `n_train` is then ignored.
+    """
+    if not halves:
+        return [np.sort(rng.choice(pool, size=n_train, replace=False)) for _ in range(n_models)]
+    subsets: list[np.ndarray] = []
+    while len(subsets) < n_models:
+        perm = rng.permutation(pool)
+        subsets += [np.sort(perm[: len(pool) // 2]), np.sort(perm[len(pool) // 2 :])]
+    return subsets[:n_models]
+
+
 def train_references(
     make_model: Callable[[int], nn.Module],
     x: np.ndarray,
@@ -33,6 +53,7 @@ def train_references(
     *,
     n_train: int,
     n_models: int,
+    halves: bool = False,
     config: TrainConfig,
     seed: int,
     cache: Path | None,
@@ -42,14 +63,13 @@ def train_references(
     workers: int | None = None,
     ray_address: str | None = None,
 ) -> tuple[list[nn.Module], np.ndarray]:
-    """K models, model k trained on a random `n_train`-subset of `pool`; returns them and keep (K, |pool|).
+    """K models, model k trained on a subset of `pool` (draw_subsets); returns them and keep (K, |pool|).
 
     MLPs train as one vectorised ensemble in this process; other models (and every model with
     `executor="ray"`) train as one task each, in a pool of `workers` processes or on Ray (see
     runner.executors).
     """
-    rng = np.random.default_rng(seed)
-    subsets = [np.sort(rng.choice(pool, size=n_train, replace=False)) for _ in range(n_models)]
+    subsets = draw_subsets(pool, n_train=n_train, n_models=n_models, halves=halves, rng=np.random.default_rng(seed))
     keep = np.stack([np.isin(pool, s) for s in subsets])
     models = [make_model(seed * 1000 + k) for k in range(n_models)]
     store = ModelCache(cache)
@@ -61,11 +81,14 @@ def train_references(
         total = config.epochs * ((n_train + config.batch_size - 1) // config.batch_size)
         progress.start(key, f"training {len(todo)} reference models", total)
         mlps = [m for m in (models[k] for k in todo) if isinstance(m, MLP)]
-        if len(mlps) == len(todo) and executor == "local":  # one stacked run
+        if len(mlps) == len(todo) and executor == "local":  # one stacked run per subset size
             bar = progress
-            train_ensemble(
-                mlps, [subsets[k] for k in todo], x, y, config, seeds=seeds, progress=lambda d, _: bar.update(key, d)
-            )
+            for size in sorted({len(subsets[k]) for k in todo}):
+                group = [i for i, k in enumerate(todo) if len(subsets[k]) == size]
+                train_ensemble(
+                    [mlps[i] for i in group], [subsets[todo[i]] for i in group], x, y, config,
+                    seeds=[seeds[i] for i in group], progress=lambda d, _: bar.update(key, d),
+                )  # fmt: skip
             for k in todo:
                 store.save(f"{key}-{k}", models[k])
         else:  # a task each, each saved as soon as it is trained: an interruption keeps the finished ones
@@ -124,9 +147,9 @@ def record(
     )
 
 
-# trains one set of reference models on random `n_train`-subsets of `pool` (indices into the setup's
-# arrays): (pool, key suffix, seed) -> (models, keep matrix over `pool`)
-TrainSet = Callable[[np.ndarray, str, int], tuple[list[Any], np.ndarray]]
+# trains one set of reference models on subsets of `pool` (indices into the setup's arrays), complementary
+# halves when the last argument is True (draw_subsets): (pool, key suffix, seed, halves) -> (models, keep over `pool`)
+TrainSet = Callable[[np.ndarray, str, int, bool], tuple[list[Any], np.ndarray]]
 
 
 def reference_sets(
@@ -141,15 +164,15 @@ def reference_sets(
     target: Target,
     views: bool = False,
 ) -> tuple[References, References]:
-    """The one reference-set builder every setup uses: online references on random subsets of `halves`
-    (members + non-members: each audited example is IN for some and OUT for the others, as the target
-    trained on one such set), offline references on population rows only, and each model's outputs on
-    the audited `universe` and on population examples `z` none of them trained on (RMIA's)."""
+    """The one reference-set builder every setup uses: online references on complementary halves of
+    `halves` (members + non-members: each audited example is IN for exactly half of them and OUT for the
+    others, as the target trained on one such set), offline references on population rows only, and each
+    model's outputs on the audited `universe` and on population examples `z` none of them trained on (RMIA's)."""
     pop = np.random.default_rng(seed + 2).permutation(population)
     n_z = min(1000, len(pop) // 2)
     z, offline_pool = np.sort(pop[:n_z]), np.sort(pop[n_z:])
-    online, keep_halves = train_set(halves, "online-halves", seed + 3)
-    offline, _ = train_set(offline_pool, "offline", seed + 4)
+    online, keep_halves = train_set(halves, "online-pairs", seed + 3, True)
+    offline, _ = train_set(offline_pool, "offline", seed + 4, False)
     keep = np.zeros((len(online), len(universe)), bool)
     keep[:, np.searchsorted(universe, halves)] = keep_halves
     args = (universe, x[universe], y[universe], x[z], y[z], target)

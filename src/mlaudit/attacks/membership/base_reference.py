@@ -53,5 +53,8 @@ class BaseReference:
             f"TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}; no reference model was trained.",
             metrics=metrics,
             severity=membership_severity(metrics),
-            artifacts=(roc_artifact(s_in, s_out, "Base-reference ROC (log-log)"), *exposed_artifacts(m, s_in, s_out)),
+            artifacts=(
+                roc_artifact(s_in, s_out, "Base-reference ROC (log-log)"),
+                *exposed_artifacts(m, s_in, s_out, nonmembers=inputs.nonmembers),
+            ),
         )

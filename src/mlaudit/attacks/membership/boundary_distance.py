@@ -77,6 +77,6 @@ class BoundaryDistance:
             severity=membership_severity(metrics),
             artifacts=(
                 roc_artifact(s_in, s_out, "Boundary-distance ROC (log-log)"),
-                *exposed_artifacts(m, s_in, s_out),
+                *exposed_artifacts(m, s_in, s_out, nonmembers=inputs.nonmembers),
             ),
         )

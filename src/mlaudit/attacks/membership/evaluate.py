@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mlaudit import metrics as M
@@ -30,6 +32,34 @@ def membership_metrics(
     out["n_members"] = Metric(float(len(members)))
     out["n_nonmembers"] = Metric(float(len(nonmembers)))
     return out
+
+
+REFERENCE_DRAWS = 100
+
+
+def reference_draw(
+    score: Callable[[np.ndarray], np.ndarray], k: int, n_members: int, *, seed: int, draws: int = REFERENCE_DRAWS
+) -> dict[str, Metric]:
+    """How much TPR at 1% FPR and AUC move with the draw of the K reference models, which the intervals
+    of membership_metrics (over examples) leave out: the attack is rescored on `draws` bootstrap
+    resamples of its references (`score(indices) -> scores`, members first) and the median with the
+    2.5-97.5 percentiles is reported. A resample repeats some references, so it shows the spread,
+    not an unbiased value; with one reference there is nothing to resample and nothing is reported."""
+    if k < 2:
+        return {}
+    rng = np.random.default_rng(seed)
+    tpr, auc = [], []
+    for _ in range(draws):
+        s = score(rng.integers(0, k, size=k))
+        tpr.append(M.tpr_at_fpr(s[:n_members], s[n_members:], 0.01).value)
+        auc.append(M.auc(s[:n_members], s[n_members:]))
+    method = f"bootstrap over the {k} references, {draws} resamples: median, 2.5-97.5 percentiles"
+
+    def metric(v: list[float]) -> Metric:
+        lo, mid, hi = np.percentile(v, [2.5, 50, 97.5])
+        return Metric(float(mid), float(lo), float(hi), method)
+
+    return {"tpr_at_0.01_fpr_over_reference_draws": metric(tpr), "auc_over_reference_draws": metric(auc)}
 
 
 def membership_severity(m: dict[str, Metric]) -> Severity:
@@ -66,13 +96,45 @@ def exposure(members: np.ndarray, nonmembers: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.sort(nonmembers), members, side="left") / len(nonmembers)  # type: ignore[no-any-return]
 
 
+def _finite(s: np.ndarray) -> list[float]:
+    """Scores as JSON numbers: infinities clipped to the largest floats (their order kept), NaN refused."""
+    if np.isnan(s).any():
+        raise ValueError("membership scores contain NaN")
+    return np.clip(np.asarray(s, dtype=np.float64), -np.finfo(np.float64).max, np.finfo(np.float64).max).tolist()
+
+
+def scores_artifact(members: Dataset, nonmembers: Dataset, s_in: np.ndarray, s_out: np.ndarray) -> Artifact:
+    """Every audited example's score by id (members, then non-members), in full precision, so that any
+    metric can be recomputed from report.json (higher = more likely a member)."""
+
+    def ids(d: Dataset) -> list[int]:
+        return [int(i) for i in (d.ids if d.ids is not None else np.arange(len(d)))]
+
+    return Artifact(
+        "scores",
+        f"Per-example scores ({len(s_in)} members, {len(s_out)} non-members)",
+        {
+            "members": {"ids": ids(members), "scores": _finite(s_in)},
+            "nonmembers": {"ids": ids(nonmembers), "scores": _finite(s_out)},
+            "higher_means": "member",
+        },
+    )
+
+
 def exposed_artifacts(
-    members: Dataset | None, s_in: np.ndarray, s_out: np.ndarray, *, k: int = 8
+    members: Dataset | None,
+    s_in: np.ndarray,
+    s_out: np.ndarray,
+    *,
+    nonmembers: Dataset | None = None,
+    k: int = 8,
 ) -> tuple[Artifact, ...]:
     """The `k` most exposed members (highest scores) shown as the data is (images as images, text as
-    text, rows as rows), and every member's risk by example id in the table's data for machines."""
+    text, rows as rows), every member's risk by example id in the table's data for machines, and, given
+    the non-members, every example's score (scores_artifact)."""
     if members is None:
         return ()
+    scores = (scores_artifact(members, nonmembers, s_in, s_out),) if nonmembers is not None else ()
     risk = exposure(s_in, s_out)
     top = np.argsort(-s_in, kind="stable")[:k]
     ids = members.ids if members.ids is not None else np.arange(len(members))
@@ -103,13 +165,14 @@ def exposed_artifacts(
         },
     )
     if members.kind != "image":
-        return (table,)
+        return table, *scores
     import base64
 
     from mlaudit.images import grid_png
 
     png = grid_png([np.asarray(members.x)[top]], ["most exposed"], title=f"ranks 1 to {len(top)}, left to right")
-    return table, Artifact("image_grid", "The most exposed members", {"png_base64": base64.b64encode(png).decode()})
+    grid = Artifact("image_grid", "The most exposed members", {"png_base64": base64.b64encode(png).decode()})
+    return table, grid, *scores
 
 
 def score_histogram(members: np.ndarray, nonmembers: np.ndarray, title: str, *, bins: int = 40) -> Artifact:

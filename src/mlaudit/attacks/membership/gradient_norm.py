@@ -43,5 +43,8 @@ class GradientNorm:
             f"TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}.",
             metrics=metrics,
             severity=membership_severity(metrics),
-            artifacts=(roc_artifact(s_in, s_out, "Gradient-norm ROC (log-log)"), *exposed_artifacts(m, s_in, s_out)),
+            artifacts=(
+                roc_artifact(s_in, s_out, "Gradient-norm ROC (log-log)"),
+                *exposed_artifacts(m, s_in, s_out, nonmembers=inputs.nonmembers),
+            ),
         )

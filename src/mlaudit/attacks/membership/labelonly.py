@@ -73,5 +73,8 @@ class LabelOnly:
             f"{metrics['auc'].value:.3f}; TPR at 1% FPR {metrics['tpr_at_0.01_fpr'].value:.2%}.",
             metrics=metrics,
             severity=membership_severity(metrics),
-            artifacts=(roc_artifact(s_in, s_out, "Label-only ROC (log-log)"), *exposed_artifacts(m, s_in, s_out)),
+            artifacts=(
+                roc_artifact(s_in, s_out, "Label-only ROC (log-log)"),
+                *exposed_artifacts(m, s_in, s_out, nonmembers=inputs.nonmembers),
+            ),
         )

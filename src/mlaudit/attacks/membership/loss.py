@@ -70,6 +70,6 @@ class LOSS:
             artifacts=(
                 roc_artifact(s_in, s_out, "ROC (log-log)"),
                 score_histogram(s_in, s_out, "log p(y|x)"),
-                *exposed_artifacts(inputs.members, s_in, s_out),
+                *exposed_artifacts(inputs.members, s_in, s_out, nonmembers=inputs.nonmembers),
             ),
         )

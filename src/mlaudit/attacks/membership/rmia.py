@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from scipy import stats
 
 from mlaudit.attacks.base import AttackInputs, Stamp
 from mlaudit.attacks.membership.evaluate import (
     exposed_artifacts,
     membership_metrics,
     membership_severity,
+    reference_draw,
     reference_signals,
     roc_artifact,
 )
@@ -37,7 +39,14 @@ def rmia_scores(
     gamma: float = 1.0,
     offline_a: float | None = None,
 ) -> np.ndarray:
-    """RMIA scores. p_target_x (N,), p_refs_x (K, N), p_target_z (Z,), p_refs_z (K, Z) -> (N,) in [0, 1]."""
+    """RMIA scores. p_target_x (N,), p_refs_x (K, N), p_target_z (Z,), p_refs_z (K, Z) -> (N,) in [0, 1 + 1/Z).
+
+    score = (count + r) / Z: count is the paper's number of population z that x dominates (the integer
+    part, floor(score * Z), is exactly it), r in [0, 1) the rank of x's own ratio among the audited
+    examples. Examples with equal counts (up to 46 members and 8 non-members shared the top count on
+    a user's CNN, issue 16) are ordered by their likelihood ratio instead of tied: a tie at the top
+    leaves TPR at low FPR to chance. The order is the ratio's own, which the count only coarsens.
+    """
 
     def prior(p: np.ndarray) -> np.ndarray:
         mean = p.mean(0)
@@ -47,7 +56,9 @@ def rmia_scores(
     ratio_z = p_target_z / np.maximum(prior(p_refs_z), 1e-30)  # (Z,)
     # fraction of z with ratio_x / ratio_z >= gamma, by sorting instead of an N x Z matrix
     sorted_z = np.sort(ratio_z)
-    return np.searchsorted(sorted_z, ratio_x / gamma, side="right") / len(sorted_z)  # type: ignore[no-any-return]
+    count = np.searchsorted(sorted_z, ratio_x / gamma, side="right")
+    tie_break = (stats.rankdata(ratio_x, method="average") - 1) / len(ratio_x)  # [0, 1), equal ratios stay tied
+    return (count + tie_break) / len(sorted_z)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -76,17 +87,18 @@ class RMIA:
             "population": z,
         }
         stamp = Stamp(self, target, config, seed)
-        s = rmia_scores(
-            true_class_probability(p_target, labels),
-            true_class_probability(p_refs, labels),
-            true_class_probability(refs.population_target, refs.population_labels),
-            true_class_probability(refs.population_probabilities, refs.population_labels),
-            gamma=self.gamma,
-            offline_a=None if self.online else self.offline_a,
-        )
+        px_t, px_r = true_class_probability(p_target, labels), true_class_probability(p_refs, labels)
+        pz_t = true_class_probability(refs.population_target, refs.population_labels)
+        pz_r = true_class_probability(refs.population_probabilities, refs.population_labels)
+
+        def score(used: np.ndarray) -> np.ndarray:  # `used` indexes the references
+            a = None if self.online else self.offline_a
+            return rmia_scores(px_t, px_r[used], pz_t, pz_r[used], gamma=self.gamma, offline_a=a)
+
+        s = score(np.arange(k))
         n_in = len(inputs.members or ())
         s_in, s_out = s[:n_in], s[n_in:]
-        metrics = membership_metrics(s_in, s_out)
+        metrics = membership_metrics(s_in, s_out) | reference_draw(score, k, n_in, seed=seed)
         mode = "online" if self.online else "offline"
         return stamp.finish(
             title=f"RMIA {mode} (Zarifzadeh et al. 2024)",
@@ -96,6 +108,6 @@ class RMIA:
             severity=membership_severity(metrics),
             artifacts=(
                 roc_artifact(s_in, s_out, f"RMIA {mode} ROC (log-log)"),
-                *exposed_artifacts(inputs.members, s_in, s_out),
+                *exposed_artifacts(inputs.members, s_in, s_out, nonmembers=inputs.nonmembers),
             ),
         )

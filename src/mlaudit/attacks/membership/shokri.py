@@ -95,6 +95,6 @@ class Shokri:
             severity=membership_severity(metrics),
             artifacts=(
                 roc_artifact(s_in, s_out, "Shadow-model attack ROC (log-log)"),
-                *exposed_artifacts(inputs.members, s_in, s_out),
+                *exposed_artifacts(inputs.members, s_in, s_out, nonmembers=inputs.nonmembers),
             ),
         )

@@ -87,5 +87,8 @@ class WhiteBox:
             f"{metrics['tpr_at_0.01_fpr'].value:.2%}.",
             metrics=metrics,
             severity=membership_severity(metrics),
-            artifacts=(roc_artifact(s_in, s_out, "White-box ROC (log-log)"), *exposed_artifacts(m, s_in, s_out)),
+            artifacts=(
+                roc_artifact(s_in, s_out, "White-box ROC (log-log)"),
+                *exposed_artifacts(m, s_in, s_out, nonmembers=inputs.nonmembers),
+            ),
         )
