@@ -67,9 +67,9 @@ def main() -> None:
     tpr: dict[tuple[str, int], float] = {}
     print(f"{'attack':28s}{'refs':>5s}{'TPR@1%FPR':>10s}{'interval':>18s}{'AUC':>8s}{'control z':>11s}")
     plan = [("loss", 0), ("base-reference", 0), ("label-only", 0), ("gradient-norm", 0), ("white-box", 0)]
-    plan += [(n, k) for k in (1, 2, 4) for n in ("lira-offline", "lira-offline-fixed-variance", "rmia-offline")]
+    plan += [(n, k) for k in (1, 2, 4) for n in ("lira-offline", "lira-offline-per-example-variance", "rmia-offline")]
     online = ("lira", "lira-fixed-variance", "lira-per-example-variance", "rmia", "shadow")
-    plan += [(n, a.refs) for n in ("lira-offline", "lira-offline-fixed-variance", "rmia-offline", *online)]
+    plan += [(n, a.refs) for n in ("lira-offline", "lira-offline-per-example-variance", "rmia-offline", *online)]
     plan += [("lira-augmented", a.refs)]  # with augmented queries (mirror, 1-pixel shifts), for comparison
     ok_control = True
     for name, k in plan:

@@ -13,7 +13,7 @@ from typing import Any
 from mlaudit.errors import ConfigError, InputError
 
 PROFILES = ("quick", "full")
-TARGET_KINDS = ("default", "torch", "huggingface")
+TARGET_KINDS = ("default", "torch", "huggingface", "sklearn", "onnx")
 # the built-in targets (kind "default"): what is trained, on which real data
 SCENARIOS = ("fashion-mnist", "cps1988-mlp", "cps1988-forest", "rotten-tomatoes-minilm")
 DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder")
@@ -31,6 +31,7 @@ class DataSourceConfig:
     x_key: str = "x"  # npz
     y_key: str = "y"  # npz
     limit: int | None = None  # use at most this many examples (the first ones)
+    sensitive_column: str | None = None  # table: the attribute an adversary infers (attribute inference)
 
     def __post_init__(self) -> None:
         _one_of("data source", self.source, DATA_SOURCES)
@@ -40,6 +41,8 @@ class DataSourceConfig:
             raise ConfigError(f"data source {self.source!r} needs 'path'")
         if self.source == "idx" and not self.labels_path:
             raise ConfigError("an idx data source needs 'labels_path' (the labels IDX file)")
+        if self.sensitive_column is not None and self.source != "table":
+            raise ConfigError(f"sensitive_column is for table sources, not {self.source!r}; remove it")
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class TargetConfig:
     num_classes: int = 10
     input_shape: tuple[int, ...] = (1, 28, 28)
     max_length: int = 64  # huggingface
+    # sklearn (a skops file): types beyond skops' defaults that you trust, e.g. [sklearn.tree._tree.Tree]
+    trusted: tuple[str, ...] = ()
+    output: str = "auto"  # onnx: logits | probabilities | auto (probabilities when rows sum to 1)
 
     def __post_init__(self) -> None:
         _one_of("target kind", self.kind, TARGET_KINDS)
@@ -77,6 +83,9 @@ class TargetConfig:
             raise ConfigError(f"target.num_classes must be at least 2, got {self.num_classes}")
         if self.factory is not None and self.kind != "torch":
             raise ConfigError(f"target.factory is for kind torch, not {self.kind!r}; remove it or set kind: torch")
+        if self.trusted and self.kind != "sklearn":
+            raise ConfigError(f"target.trusted is for kind sklearn (skops files), not {self.kind!r}; remove it")
+        _one_of("target.output", self.output, ("auto", "logits", "probabilities"))
 
 
 @dataclass(frozen=True)
@@ -151,6 +160,10 @@ class AuditConfig:
             )
         if self.base is not None and self.target.kind != "torch":
             raise ConfigError(f"base: is supported for target kind torch, not {self.target.kind!r} yet; remove base:")
+        if self.recipe is not None and self.target.kind == "sklearn":
+            raise ConfigError(
+                "a scikit-learn model's recipe is its own parameters (reference models refit a clone); remove recipe:"
+            )
         if self.recipe is not None and self.recipe.start == "base" and self.base is None:
             raise ConfigError(
                 "recipe.start is 'base' but no base: is given; add base.path or set recipe.start: scratch"

@@ -99,7 +99,10 @@ def finding_from_dict(d: dict[str, Any]) -> Finding:
         **{
             **d,
             "severity": Severity.parse(d["severity"]),
-            "metrics": {k: Metric(**v) for k, v in d["metrics"].items()},
+            "metrics": {
+                k: Metric(**{**v, "value": float("nan") if v["value"] is None else v["value"]})
+                for k, v in d["metrics"].items()
+            },
             "artifacts": tuple(Artifact(**a) for a in d["artifacts"]),
         }
     )

@@ -13,6 +13,7 @@ from typing import Any
 from mlaudit.attacks.attribute import AttributeInference
 from mlaudit.attacks.attribute.demo import AttributeDemo
 from mlaudit.attacks.base import Attack, AttackInputs
+from mlaudit.attacks.evasion.blackbox import BlackBoxEvasion
 from mlaudit.attacks.evasion.suite import EvasionSuite
 from mlaudit.attacks.inversion.suite import ModelInversion
 from mlaudit.attacks.membership.base_reference import BaseReference
@@ -56,6 +57,7 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     "model-inversion": ModelInversion,
     # security: adversarial examples, backdoors
     "evasion": EvasionSuite,
+    "evasion-blackbox": BlackBoxEvasion,
     "backdoor-scan": BackdoorScan,
     "poisoning-demo": PoisoningDemo,
     # supply chain

@@ -82,3 +82,28 @@ def test_recipe_start_base_without_a_base_is_refused(trained, tmp_path, capsys):
     assert main(["audit", "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "r")]) == 2
     assert "recipe.start is 'base' but no base" in capsys.readouterr().err
     assert InputError  # the CLI maps every mlaudit error to exit 2 with one line
+
+
+def test_an_onnx_export_of_the_cnn_gets_the_black_box_attacks(trained, tmp_path):
+    """The same CNN exported to ONNX by the user: served as logits through onnxruntime, it gets what a
+    black box allows (LOSS, label-only, Square / HopSkipJump) within the query budget; the white-box
+    suites are skipped with the reason."""
+    subprocess.run([sys.executable, str(FIXTURE / "export_onnx.py"), str(trained)], check=True, timeout=300)
+    rc = main(["audit", "--config", str(trained / "audit-onnx.yaml"), "--out", str(tmp_path / "r")])
+    assert rc in (0, 1)
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    found = {f["id"]: f for f in report["findings"]}
+    assert {"loss", "label-only", "evasion-blackbox"} <= set(found), (set(found), report["errors"])
+    assert report["target"]["adapter"] == "OnnxTarget" and report["target"]["output"] == "logits"
+    ev = found["evasion-blackbox"]
+    assert 0 < ev["config"]["queries"] <= 20000 and ev["metrics"]["square_success"]["value"] >= 0
+    skipped = {s["attack"]: s["reason"] for s in report["skipped"]}
+    assert "gradients" in skipped["evasion"]
+
+
+def test_an_onnx_model_with_other_classes_is_one_line_exit_2(trained, tmp_path, capsys):
+    subprocess.run([sys.executable, str(FIXTURE / "export_onnx.py"), str(trained)], check=True, timeout=300)
+    cfg = (trained / "audit-onnx.yaml").read_text().replace("num_classes: 10", "num_classes: 7")
+    (tmp_path / "bad.yaml").write_text(cfg)
+    assert main(["audit", "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "r")]) == 2
+    assert "(N, classes) = (N, 7)" in capsys.readouterr().err

@@ -1,3 +1,4 @@
+import math
 import json
 
 import jsonschema
@@ -66,3 +67,16 @@ def test_html_has_every_finding_escaped_with_inline_svg():
     assert page.count("<svg") == 5 and 'id="membership-overview"' in page
     assert "http://" not in page.split("<svg")[0]  # no external resources
     assert "<script" not in page
+
+
+def test_a_value_that_could_not_be_measured_is_null_not_a_crash():
+    """A rate over no inputs or a median of no successes is NaN; report.json says null (not measured)."""
+    import dataclasses
+
+    f = dataclasses.replace(_finding(), metrics={"cw_l2_median": Metric(float("nan")), "auc": Metric(0.6)})
+    doc = json.loads(to_json(_report(f)))
+    validate(doc)
+    assert doc["findings"][0]["metrics"]["cw_l2_median"]["value"] is None
+    assert doc["findings"][0]["metrics"]["auc"]["value"] == 0.6
+    back = finding_from_dict(doc["findings"][0])  # a resumed audit reads it back as not measured (NaN)
+    assert math.isnan(back.metrics["cw_l2_median"].value)

@@ -59,8 +59,16 @@ def images_from_idx(images: str | Path, labels: str | Path, name: str | None = N
     return Dataset(x, y, classes, name or Path(images).name, "image")
 
 
-def read_table(path: str | Path, *, label: str, sensitive: str | None = None) -> Dataset:
-    """Read a CSV or Parquet table: numeric / categorical features, one label column."""
+def read_table(
+    path: str | Path,
+    *,
+    label: str,
+    sensitive: str | None = None,
+    columns: list[str] | None = None,
+    classes: list[str] | None = None,
+) -> Dataset:
+    """Read a CSV or Parquet table: numeric / categorical features, one label column. With `columns`
+    and `classes` (what a model was fitted on), encoded as that model expects (model_encoding)."""
     import pandas as pd
 
     p = existing(path, "table")
@@ -68,7 +76,52 @@ def read_table(path: str | Path, *, label: str, sensitive: str | None = None) ->
         df = pd.read_parquet(p) if p.suffix in (".parquet", ".pq") else pd.read_csv(p)
     except Exception as e:  # pandas raises many types for malformed files
         raise InputError(f"cannot read table {str(p)!r}: {e}; use a CSV with a header or a Parquet file") from None
+    if columns is not None and classes is not None:
+        return model_encoding(df, label=label, sensitive=sensitive, name=p.name, columns=columns, classes=classes)
     return table_to_dataset(df, label=label, sensitive=sensitive, name=p.name)
+
+
+def model_encoding(
+    df: pd.DataFrame, *, label: str, sensitive: str | None, name: str, columns: list[str], classes: list[str]
+) -> Dataset:
+    """The table as a fitted model saw its training table: raw values (no scaling), categorical columns
+    one-hot as pandas.get_dummies names them ("<column>_<value>"), in the model's column order; labels
+    and sensitive values indexed by the model's classes and dummy columns, so every file of an audit
+    agrees. Refused: a model column the table lacks, a category the model never saw, an unknown label."""
+    import pandas as pd
+
+    if label not in df.columns:
+        raise InputError(
+            f"label column {label!r} not in table {name!r}; columns are: {', '.join(map(str, df.columns))}"
+        )
+    df = df.dropna()
+    feats = pd.get_dummies(df.drop(columns=[label]), dtype=np.float32)
+    categorical = [str(c) for c in df.columns if c != label and not pd.api.types.is_numeric_dtype(df[c])]
+    unseen = [c for c in feats.columns if c not in columns and any(str(c).startswith(f"{k}_") for k in categorical)]
+    if unseen:
+        raise InputError(f"table {name!r} has categories the model never saw: {', '.join(unseen[:5])}; drop those rows")
+    missing = [c for c in columns if c not in feats.columns and not any(c.startswith(f"{k}_") for k in categorical)]
+    if missing:
+        raise InputError(f"table {name!r} lacks columns the model was fitted on: {', '.join(missing[:5])}")
+    x = feats.reindex(columns=columns, fill_value=0.0).to_numpy(np.float32)
+    pos = {c: i for i, c in enumerate(classes)}
+    bad = sorted({str(v) for v in df[label]} - set(pos))
+    if bad:
+        raise InputError(f"table {name!r} has labels the model does not know: {', '.join(bad[:5])}; it knows {classes}")
+    y = np.array([pos[str(v)] for v in df[label]], dtype=np.int64)
+    sens = None
+    if sensitive is not None:
+        values = sorted(c[len(sensitive) + 1 :] for c in columns if c.startswith(f"{sensitive}_"))
+        if sensitive not in df.columns or not values:
+            raise InputError(
+                f"sensitive column {sensitive!r}: the table and the model's one-hot columns '{sensitive}_<value>' "
+                f"must both have it; the model's columns are {', '.join(columns[:12])}"
+            )
+        odd = sorted({str(v) for v in df[sensitive]} - set(values))
+        if odd:
+            raise InputError(f"table {name!r} has values of {sensitive!r} the model never saw: {', '.join(odd[:5])}")
+        sens = np.array([values.index(str(v)) for v in df[sensitive]], dtype=np.int64)
+    return Dataset(x, y, tuple(classes), name, "tabular", sens, sensitive, {"features": list(columns)})
 
 
 def table_to_dataset(df: pd.DataFrame, *, label: str, sensitive: str | None = None, name: str) -> Dataset:

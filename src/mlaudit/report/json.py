@@ -26,9 +26,20 @@ def _default(o: Any) -> Any:
     raise TypeError(f"cannot write {type(o).__name__} to report.json")
 
 
+def _measured(o: Any) -> Any:
+    """NaN and infinities (a rate over no inputs, a median of no successes) become null: not measured."""
+    if isinstance(o, float | np.floating):
+        return float(o) if np.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _measured(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_measured(v) for v in o]
+    return o
+
+
 def to_json(report: Report) -> str:
     # round-trip through json so that tuples become lists before validation
-    return json.dumps(report.to_dict(), default=_default, indent=1, allow_nan=False)
+    return json.dumps(_measured(report.to_dict()), default=_default, indent=1, allow_nan=False)
 
 
 def validate(doc: dict[str, Any]) -> None:

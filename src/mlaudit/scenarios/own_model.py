@@ -27,8 +27,9 @@ from mlaudit.models.recipe import Recipe
 from mlaudit.models.train import TrainConfig
 from mlaudit.progress import Progress
 from mlaudit.scenarios.record import AuditSetup, describe, wants_references
-from mlaudit.scenarios.references import reference_sets, train_references
-from mlaudit.targets import Target, TorchTarget
+from mlaudit.scenarios.references import reference_sets, refit_clones, train_references
+from mlaudit.targets import SklearnTarget, Target, TorchTarget
+from mlaudit.targets.onnx import OnnxTarget
 from mlaudit.threat import Knowledge, ThreatModel
 
 N_REFERENCES = {"quick": 4, "full": 8}  # per set (online and offline)
@@ -46,8 +47,9 @@ def prepare(
     """The setup record for a user's model (see the module doc)."""
     target, files, make = own_target(cfg)
     assert cfg.data.members is not None and cfg.data.nonmembers is not None  # checked by AuditConfig
-    members, nonmembers = load_source(cfg.data.members), load_source(cfg.data.nonmembers)
-    population = load_source(cfg.data.population) if cfg.data.population is not None else None
+    encoding = _model_columns(target)
+    members, nonmembers = load_source(cfg.data.members, encoding), load_source(cfg.data.nonmembers, encoding)
+    population = load_source(cfg.data.population, encoding) if cfg.data.population is not None else None
     for d in (members, nonmembers, population):
         if d is not None:
             d.check_num_classes(target.num_classes)
@@ -55,7 +57,8 @@ def prepare(
     base = _base(cfg, make)
     recipe = _recipe(cfg.recipe, make, base) if cfg.recipe is not None and make is not None else None
     on = off = None
-    if recipe is not None and population is not None and wants_references(attacks, tm):
+    trainable = recipe is not None or isinstance(target, SklearnTarget)  # an estimator refits a clone of itself
+    if trainable and population is not None and wants_references(attacks, tm):
         on, off = _references(cfg, recipe, members, nonmembers, population, target, cache, progress, where or {})
     knows = Knowledge.POPULATION_DATA in tm.knowledge
     common: dict[str, Any] = {
@@ -85,6 +88,16 @@ def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Mod
 
         target: Target = HuggingFaceTarget(path, num_labels=t.num_classes, max_length=t.max_length, seed=cfg.seed)
         return target, sorted(str(p) for p in path.iterdir() if p.is_file()), None
+    if t.kind == "sklearn":
+        target = SklearnTarget.from_skops(path, trusted=t.trusted)
+        if target.num_classes != t.num_classes:
+            raise InputError(
+                f"{str(path)!r} has {target.num_classes} classes ({target.estimator.classes_.tolist()}) but "
+                f"target.num_classes is {t.num_classes}; set it to {target.num_classes}"
+            )
+        return target, [str(path)], None
+    if t.kind == "onnx":
+        return OnnxTarget(path, num_classes=t.num_classes, output=t.output), [str(path)], None
     make = _architecture(cfg)  # its first call raises the config's errors (bad arguments, no module returned)
     return TorchTarget.from_file(make(), path, num_classes=t.num_classes), [str(path)], make
 
@@ -154,10 +167,11 @@ def _recipe(rc: RecipeConfig, make: Callable[[], nn.Module], base: TorchTarget |
 
 
 def _references(
-    cfg: AuditConfig, recipe: Recipe, members: Dataset, nonmembers: Dataset, population: Dataset, target: Target,
+    cfg: AuditConfig, recipe: Recipe | None, members: Dataset, nonmembers: Dataset, population: Dataset, target: Target,
     cache: Path | None, progress: Progress | None, where: dict[str, Any],
 ) -> tuple[Any, Any]:  # fmt: skip
-    """Online and offline reference models trained with the user's recipe (the one builder every setup uses)."""
+    """Online and offline reference models trained with the user's recipe, or (a scikit-learn model)
+    refits of a clone of the estimator, with its own parameters (the one builder every setup uses)."""
     x = np.concatenate([members.x, nonmembers.x, population.x])
     y = np.concatenate([members.y, nonmembers.y, population.y])
     halves = np.arange(len(members) + len(nonmembers))
@@ -172,6 +186,12 @@ def _references(
     key = h.hexdigest()[:16]
 
     def train_set(pool: np.ndarray, name: str, seed: int, pairs: bool) -> tuple[list[Any], np.ndarray]:
+        n_train = min(len(members), len(pool))
+        if recipe is None:
+            assert isinstance(target, SklearnTarget)
+            return refit_clones(
+                target.estimator, x, y, pool, n_train=n_train, n_models=n_models, halves=pairs, seed=seed
+            )
         return train_references(
             recipe.start, x, y, pool, n_train=min(len(members), len(pool)), n_models=n_models, halves=pairs,
             config=recipe.config,
@@ -201,13 +221,24 @@ def _halves(nonmembers: Dataset, seed: int) -> tuple[Dataset, Dataset]:
     return nonmembers.subset(a, "non-members (half A)"), nonmembers.subset(b, "non-members (half B)")
 
 
-def load_source(src: DataSourceConfig) -> Dataset:
+def _model_columns(target: Target) -> tuple[list[str], list[str]] | None:
+    """(columns, classes) a scikit-learn model was fitted on, when it records its column names: tables
+    are then encoded as it expects (data.formats.model_encoding)."""
+    if isinstance(target, SklearnTarget) and target.feature_names is not None:
+        return target.feature_names, [str(c) for c in target.estimator.classes_]
+    return None
+
+
+def load_source(src: DataSourceConfig, encoding: tuple[list[str], list[str]] | None = None) -> Dataset:
     if src.source == "builtin":
         d = load_builtin(src.name or "")
     elif src.source == "idx":
         d = images_from_idx(src.path or "", src.labels_path or "")
     elif src.source == "table":
-        d = read_table(src.path or "", label=src.label_column)
+        columns, classes = encoding if encoding is not None else (None, None)
+        d = read_table(
+            src.path or "", label=src.label_column, sensitive=src.sensitive_column, columns=columns, classes=classes
+        )
     elif src.source == "npz":
         d = read_npz(src.path or "", x_key=src.x_key, y_key=src.y_key)
     else:

@@ -21,6 +21,7 @@ from mlaudit.models.ensemble import stacked_logits, train_ensemble
 from mlaudit.progress import NullProgress, Progress
 from mlaudit.scenarios.executors import FitTask, fit_all
 from mlaudit.targets.base import Target
+from mlaudit.targets.sklearn import as_fitted
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +105,30 @@ def train_references(
     return [m.eval() for m in models], keep
 
 
+def refit_clones(
+    estimator: Any, x: np.ndarray, y: np.ndarray, pool: np.ndarray, *, n_train: int, n_models: int, halves: bool,
+    seed: int,
+) -> tuple[list[Any], np.ndarray]:  # fmt: skip
+    """Reference models for a scikit-learn estimator: unfitted clones with its own parameters (its recipe),
+    every random_state (a pipeline's steps' too) set from `seed`, fitted on draw_subsets of `pool`."""
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(seed)
+    subsets = draw_subsets(pool, n_train=n_train, n_models=n_models, halves=halves, rng=rng)
+    models = []
+    for k, sub in enumerate(subsets):
+        m = clone(estimator)
+        states = {p: seed * 1000 + k for p in m.get_params(deep=True) if p.endswith("random_state")}
+        models.append(m.set_params(**states).fit(as_fitted(estimator, x[sub]), y[sub]))
+    return models, np.stack([np.isin(pool, s) for s in subsets])
+
+
 def _probs(models: list[Any], x: np.ndarray) -> np.ndarray:
     """(K, N, C) probabilities, softmaxed in float64 from the logits so confident outputs keep their
     resolution (float32 softmax rounds p_y to exactly 1 and LiRA's phi saturates). Fitted
     scikit-learn estimators give their predict_proba."""
     if not any(isinstance(m, nn.Module) for m in models):
-        return np.stack([np.asarray(m.predict_proba(x), dtype=np.float64) for m in models])
+        return np.stack([np.asarray(m.predict_proba(as_fitted(m, x)), dtype=np.float64) for m in models])
     if all(isinstance(m, MLP) for m in models):
         logits = stacked_logits(models, x)  # type: ignore[arg-type]
     else:

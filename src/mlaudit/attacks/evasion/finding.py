@@ -61,12 +61,12 @@ def black_box_examples(query_budget: int | None, budget: EvasionBudget) -> tuple
     return (query_budget // 2) // budget.square_queries, (query_budget - query_budget // 2) // budget.hsj_queries
 
 
-def _rate(k: int, n: int, method: str) -> Metric:
+def rate(k: int, n: int, method: str) -> Metric:
     lo, hi = clopper_pearson(k, n) if n else (0.0, 1.0)
     return Metric(k / n if n else float("nan"), lo, hi, method)
 
 
-def _severity(success: float) -> Severity:
+def success_severity(success: float) -> Severity:
     return (
         Severity.HIGH
         if success >= 0.5
@@ -110,7 +110,15 @@ class EvasionResult:
 
     @property
     def hsj_within(self) -> int:
-        return int((self.hsj_linf <= self.budget.eps + 1e-6).sum())
+        """Inputs HopSkipJump flipped within eps (it returns the input itself, at distance 0, when it found
+        no adversarial example: that is not a success)."""
+        return int(((self.hsj_linf <= self.budget.eps + 1e-6) & (self.hsj_l2 > 0)).sum())
+
+    @property
+    def hsj_median_l2(self) -> float:
+        """Median L2 distance of the adversarial examples HopSkipJump found (NaN: it found none)."""
+        found = self.hsj_l2[self.hsj_l2 > 0]
+        return float(np.median(found)) if len(found) else float("nan")
 
 
 def measure_evasion(
@@ -231,7 +239,7 @@ def evasion_severity(r: EvasionResult, access: Access) -> Severity:
         rates.append(r.square_fooled / max(r.square_n, 1))
     if access >= Access.LABELS and len(r.hsj_linf):
         rates.append(r.hsj_within / len(r.hsj_linf))
-    return _severity(max(rates, default=0.0))
+    return success_severity(max(rates, default=0.0))
 
 
 def evasion_finding(
@@ -261,20 +269,18 @@ def evasion_finding(
 def _metrics(r: EvasionResult) -> dict[str, Metric]:
     b = r.budget
     m = {
-        "clean_accuracy": _rate(r.n_ok, r.n, "on held-out inputs"),
+        "clean_accuracy": rate(r.n_ok, r.n, "on held-out inputs"),
         f"robust_accuracy_pgd_eps{b.eps:g}": Metric(r.sweep_pgd[list(b.eps_grid).index(b.eps)])
         if b.eps in b.eps_grid
         else Metric(float("nan")),
-        "robust_accuracy_standard": _rate(r.robust, r.n, "APGD-CE, then APGD-T (DLR)"),
-        "white_box_success": _rate(r.white, r.n_ok, "share of correct inputs broken by APGD-CE/APGD-T"),
-        "square_success": _rate(r.square_fooled, r.square_n, f"scores only, {b.square_queries} queries each"),
+        "robust_accuracy_standard": rate(r.robust, r.n, "APGD-CE, then APGD-T (DLR)"),
+        "white_box_success": rate(r.white, r.n_ok, "share of correct inputs broken by APGD-CE/APGD-T"),
+        "square_success": rate(r.square_fooled, r.square_n, f"scores only, {b.square_queries} queries each"),
         "square_mean_queries": Metric(float(r.square_queries.mean()) if len(r.square_queries) else 0.0),
-        "hopskipjump_median_l2": Metric(
-            float(np.median(r.hsj_l2)) if len(r.hsj_l2) else float("nan"), method="labels only"
-        ),
-        "hopskipjump_within_eps": _rate(r.hsj_within, len(r.hsj_linf), "Linf <= eps"),
+        "hopskipjump_median_l2": Metric(r.hsj_median_l2, method="labels only, of the adversarial examples found"),
+        "hopskipjump_within_eps": rate(r.hsj_within, len(r.hsj_linf), "Linf <= eps"),
         "cw_l2_median": Metric(r.cw_median_l2, method=f"C&W L2 on {r.cw_n} inputs"),
-        "cw_success": _rate(r.cw_fooled, r.cw_n, "C&W L2, unbounded"),
+        "cw_success": rate(r.cw_fooled, r.cw_n, "C&W L2, unbounded"),
         "masking_flags": Metric(float(len(r.flags))),
     }
     for name, tr in r.transfers.items():
