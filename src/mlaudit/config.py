@@ -144,6 +144,7 @@ class AuditConfig:
     attacks: tuple[str, ...] = ("loss",)
     base: BaseConfig | None = None  # your own model: the public checkpoint it was fine-tuned from
     recipe: RecipeConfig | None = None  # your own model: how it was trained (reference models follow it)
+    references: int | None = None  # your own model: reference models per set (online, offline); 4 quick, 8 full
 
     def __post_init__(self) -> None:
         _one_of("profile", self.profile, PROFILES)
@@ -154,10 +155,12 @@ class AuditConfig:
         if not self.attacks:
             raise ConfigError("attacks is empty; list at least one (see 'mlaudit list')")
         mine = self.target.kind != "default"
-        if not mine and (self.base or self.recipe or self.data.population):
+        if not mine and (self.base or self.recipe or self.data.population or self.references is not None):
             raise ConfigError(
-                "base, recipe and data.population describe your own model; the built-in targets have theirs"
+                "base, recipe, references and data.population describe your own model; the built-in targets have theirs"
             )
+        if self.references is not None and self.references < 1:
+            raise ConfigError(f"references must be at least 1 (per set), got {self.references}")
         if self.base is not None and self.target.kind != "torch":
             raise ConfigError(f"base: is supported for target kind torch, not {self.target.kind!r} yet; remove base:")
         if self.recipe is not None and self.target.kind == "sklearn":

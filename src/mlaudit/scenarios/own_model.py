@@ -176,7 +176,7 @@ def _references(
     y = np.concatenate([members.y, nonmembers.y, population.y])
     halves = np.arange(len(members) + len(nonmembers))
     pop = np.arange(len(halves), len(x))
-    n_models = N_REFERENCES[cfg.profile]
+    n_models = cfg.references or N_REFERENCES[cfg.profile]
     # the cache key covers the recipe, the model file, the seed and the data itself: other data, other references
     h = hashlib.sha256(
         json.dumps([dataclasses.asdict(cfg.recipe) if cfg.recipe else None, cfg.target.path, cfg.seed]).encode()
