@@ -94,5 +94,7 @@ HEAVY = {
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = item.nodeid.split("::")[0]
-        if path in HEAVY and (HEAVY[path] is None or item.name.split("[")[0] == HEAVY[path]):
+        names = HEAVY.get(path, ())
+        names = (names,) if isinstance(names, str) else names
+        if path in HEAVY and (names is None or item.name.split("[")[0] in names):
             item.add_marker(pytest.mark.heavy)

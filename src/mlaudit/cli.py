@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--ray-address", help="the Ray cluster to join with --executor ray (default: start a local one)")
     sub.add_parser("list", help="list attacks, the access each requires, and the built-in datasets")
+    i = sub.add_parser("init", help="inspect a model file or folder and write a commented audit.yaml for it")
+    i.add_argument("path", type=Path, metavar="PATH", help="a .safetensors, .skops or .onnx file, or a model folder")
+    i.add_argument("--out", type=Path, default=Path("audit.yaml"), help="config to write (default: %(default)s)")
+    i.add_argument("--factory", help="your network for a torch state dict: path/to/file.py:make_net (imports it)")
+    i.add_argument("--base", help="the public base model it was fine-tuned from (written as base.path)")
+    i.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     s = sub.add_parser("scan", help="scan model files for code-execution payloads; never loads them")
     s.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     s.add_argument("--format", choices=("text", "json", "sarif"), default="text")
@@ -154,6 +160,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if worst >= fail_on:
         print(f"findings at or above {fail_on.name.lower()}: worst is {worst.name.lower()} (exit 1)")
         return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from mlaudit.errors import InputError
+    from mlaudit.runner.init import inspect_model, render_config
+
+    if args.out.exists() and not args.force:
+        raise InputError(f"{str(args.out)!r} exists; choose another --out or pass --force")
+    found = inspect_model(args.path, factory=args.factory)
+    args.out.write_text(render_config(found, base=args.base))
+    todo = ", ".join(found.edits) or "none besides the data paths"
+    print(f"wrote {args.out} for a {found.kind} model ({found.num_classes} classes); to fill in: {todo}")
     return EXIT_CLEAN
 
 
@@ -327,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {
             "audit": cmd_audit,
             "list": cmd_list,
+            "init": cmd_init,
             "scan": cmd_scan,
             "manifest": cmd_manifest,
             "backdoor": cmd_backdoor,

@@ -107,3 +107,33 @@ def test_an_onnx_model_with_other_classes_is_one_line_exit_2(trained, tmp_path, 
     (tmp_path / "bad.yaml").write_text(cfg)
     assert main(["audit", "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "r")]) == 2
     assert "(N, classes) = (N, 7)" in capsys.readouterr().err
+
+
+def _fill_data(cfg: str, folder: Path, suffix: str, **extra: str) -> str:
+    """What the user edits in a config `mlaudit init` wrote: the data paths (and, for tables, columns)."""
+    for part in ("members", "nonmembers", "population"):
+        cfg = cfg.replace(f"path: {part}.{suffix}", f"path: {folder / f'{part}.{suffix}'}")
+    for old, new in extra.items():
+        cfg = cfg.replace(old, new)
+    return cfg
+
+
+def test_init_writes_configs_that_run_once_the_data_paths_are_filled(trained, tmp_path, capsys):
+    """`mlaudit init` on the user's safetensors (with their factory) and on its ONNX export: the configs
+    name the kind, classes and input shape it inferred, and run with only the data paths filled in."""
+    subprocess.run([sys.executable, str(FIXTURE / "export_onnx.py"), str(trained)], check=True, timeout=300)
+    factory = f"{FIXTURE / 'net.py'}:make_net"
+    for name, args in (("torch", ["--factory", factory]), ("onnx", [])):
+        model = trained / ("model.safetensors" if name == "torch" else "model.onnx")
+        out = tmp_path / f"{name}.yaml"
+        assert main(["init", str(model), "--out", str(out), *args]) == 0
+        text = out.read_text()
+        assert "num_classes: 10" in text and "# EDIT" in text  # the data paths are marked
+        if name == "torch":
+            assert "input_shape: [1, 8, 8]" in text and "make_net" in text
+        (tmp_path / f"{name}-filled.yaml").write_text(_fill_data(text, trained, "npz"))
+        rc = main(["audit", "--config", str(tmp_path / f"{name}-filled.yaml"), "--out", str(tmp_path / name)])
+        assert rc in (0, 1), capsys.readouterr().err
+        report = json.loads((tmp_path / name / "report.json").read_text())
+        assert not report["errors"] and "loss" in {f["id"] for f in report["findings"]}
+    assert main(["init", str(trained / "model.safetensors"), "--out", str(tmp_path / "torch.yaml")]) == 2  # exists

@@ -77,3 +77,21 @@ def test_a_recipe_for_a_sklearn_model_is_a_config_error(trained, tmp_path, capsy
     cfg = (trained / "audit.yaml").read_text() + "recipe: {epochs: 3}\n"
     assert _audit(cfg, tmp_path) == 2
     assert "its own parameters" in capsys.readouterr().err
+
+
+def test_init_writes_a_config_that_runs_once_the_data_is_named(trained, tmp_path, capsys):
+    """`mlaudit init model.skops`: the tree type it checks itself is trusted, the classes and the one-hot
+    columns (sensitive-column candidates) are read from the model; filling in the data paths and the
+    label column is all that is left."""
+    out = tmp_path / "init.yaml"
+    assert main(["init", str(trained / "model.skops"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert 'trusted: ["sklearn.tree._tree.Tree"]' in text and "num_classes: 2" in text
+    assert "candidates for sensitive_column: ethnicity, parttime, region, smsa" in text
+    for part in ("members", "nonmembers", "population"):
+        text = text.replace(
+            f"path: {part}.csv, label_column: label", f"path: {trained / part}.csv, label_column: high_wage"
+        )
+    assert _audit(text, tmp_path) in (0, 1), capsys.readouterr().err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert not report["errors"] and {"loss", "lira"} <= {f["id"] for f in report["findings"]}
