@@ -253,8 +253,10 @@ def _threat(i: Inspection) -> list[str]:
 
 
 def _attacks(i: Inspection) -> str:
+    """A strong, affordable selection; `mlaudit list` shows the rest (the whole membership family adds
+    the label-only and boundary-distance attacks, which query each example hundreds of times)."""
     if i.kind == "onnx":
         return "[loss, label-only, evasion-blackbox]" if i.modality == "image" else "[loss, label-only]"
     if i.kind == "sklearn":
-        return "[membership, attribute-inference]"
-    return "[membership]"
+        return "[loss, lira, rmia, rmia-offline, attribute-inference]"
+    return "[loss, base-reference, lira, rmia, rmia-offline]"

@@ -4,15 +4,19 @@ Per example, the target's logit-scaled confidence phi is compared with Gaussians
 reference models that trained on the example (IN) and that did not (OUT). Online: log N(phi; IN) -
 log N(phi; OUT). Offline (OUT models only): the one-sided P(phi_OUT < phi).
 
-Variance, three estimators:
+Variance, three estimators, and "auto" (the default) choosing between them:
 - "per-example": IN and OUT each get their own per-example variance (the paper's online attack; it
   needs many references: with 8, each variance rests on about 4 values).
-- "pooled" (the default): one variance per example, shared by IN and OUT and estimated from all of
-  its references around their two means. It keeps each example's own scale, which the paper's fixed
-  variance loses, with twice the values behind it. On the Fashion-MNIST CNN with 8 references,
-  TPR at 1% FPR: per-example 1.9%, global 1.8%, pooled 10.9% (benchmarks/mia_quality.py).
+- "pooled": one variance per example, shared by IN and OUT and estimated from all of its references
+  around their two means. It keeps each example's own scale, which the paper's fixed variance loses,
+  with twice the values behind it.
 - "global" ("fixed variance" in the paper): one variance for all examples, per side.
 Offline there is only the OUT side, and "pooled" is "per-example".
+"auto": online "pooled"; offline "global" below 64 references (the paper's advice for few shadow
+models), "per-example" from there. Measured on the Fashion-MNIST CNN, full profile, online references
+on complementary halves (benchmarks/mia_quality.py), TPR at 1% FPR: online with 8 references pooled
+8.5%, per-example 3.4%, global 1.0%; offline with 1 / 2 / 4 / 8 references global 4.2 / 4.4 / 4.4 /
+3.8%, per-example 4.2 / 0.0 / 2.6 / 2.7% (a per-example variance from 2 values degenerates).
 
 Augmented queries (Section VI-A): for images, the target and the references are also queried on
 a mirror image and one-pixel shifts of each example (attacks.membership.augmentations); the
