@@ -75,7 +75,7 @@ def digits01(digits_data: Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 # Tests over about 20 s each, left out of `make test` (which stays under 12 minutes on 2 cores) and run by
 # `make test-all`: whole files, or single tests by name. Measured with --durations on this machine.
-HEAVY = {
+HEAVY: dict[str, str | tuple[str, ...] | None] = {
     "tests/privacy_backdoor/test_backdoor_cli.py": None,  # build + victim + reconstruct: 44 s, MiniLM folder: 25 s
     "tests/privacy_backdoor/test_vit_traps.py": "test_end_to_end_at_least_8_recognisable_reconstructions",  # 47 s
     "tests/unit/test_smollm2.py": None,  # SmolLM2-135M from its GGUF: 37 s to set up
@@ -87,7 +87,12 @@ HEAVY = {
     "tests/statistical/test_canary_exposure.py": None,  # trains the char GPT: 40 s
     "tests/integration/test_audit_resume.py": None,  # an interrupted audit resumed: 27 s
     "tests/integration/test_scenarios.py": "test_forest_audit_reports_the_leak_and_shows_rows",  # 24 s
-    "tests/integration/test_cli_audit.py": "test_rerun_resumes_from_checkpoints",  # 20 s
+    "tests/integration/test_cli_audit.py": (
+        "test_rerun_resumes_from_checkpoints",  # 20 s
+        "test_audit_of_own_safetensors_model",  # 11 s (tests/integration/test_own_model.py covers more)
+    ),
+    "tests/integration/test_own_model.py": "test_init_writes_configs_that_run_once_the_data_paths_are_filled",  # 26 s
+    "tests/integration/test_own_sklearn.py": "test_init_writes_a_config_that_runs_once_the_data_is_named",  # 14 s
 }
 
 

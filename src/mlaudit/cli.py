@@ -127,12 +127,14 @@ def _progress() -> Iterator[RichProgress]:
 def cmd_audit(args: argparse.Namespace) -> int:
     from mlaudit import config as config_mod
     from mlaudit.findings import Severity
+
+    cfg = config_mod.load(args.config, profile=args.profile)  # before the heavy imports: a bad config fails fast
+    fail_on = Severity.parse(args.fail_on or cfg.fail_on)
+
     from mlaudit.report.html import write_html
     from mlaudit.report.json import write_json
     from mlaudit.runner.audit import run_audit
 
-    cfg = config_mod.load(args.config, profile=args.profile)
-    fail_on = Severity.parse(args.fail_on or cfg.fail_on)
     out: Path = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)
