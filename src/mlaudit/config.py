@@ -16,18 +16,19 @@ PROFILES = ("quick", "full")
 TARGET_KINDS = ("default", "torch", "huggingface", "sklearn", "onnx")
 # the built-in targets (kind "default"): what is trained, on which real data
 SCENARIOS = ("fashion-mnist", "cps1988-mlp", "cps1988-forest", "rotten-tomatoes-minilm")
-DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder")
+DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder", "jsonl")
 RECIPE_OPTIMIZERS = ("adam", "adamw", "sgd")
 RECIPE_SCHEDULES = ("constant", "cosine", "step")
 
 
 @dataclass(frozen=True)
 class DataSourceConfig:
-    source: str = "builtin"  # builtin | idx | table | npz | image-folder
+    source: str = "builtin"  # builtin | idx | table | npz | image-folder | jsonl
     name: str | None = None  # builtin dataset name (see `mlaudit list`)
     path: str | None = None  # file or folder (idx: the images file)
     labels_path: str | None = None  # idx: the labels file
-    label_column: str = "label"  # table
+    label_column: str = "label"  # table, jsonl (the label field)
+    text_field: str = "text"  # jsonl
     x_key: str = "x"  # npz
     y_key: str = "y"  # npz
     limit: int | None = None  # use at most this many examples (the first ones)
@@ -161,8 +162,10 @@ class AuditConfig:
             )
         if self.references is not None and self.references < 1:
             raise ConfigError(f"references must be at least 1 (per set), got {self.references}")
-        if self.base is not None and self.target.kind != "torch":
-            raise ConfigError(f"base: is supported for target kind torch, not {self.target.kind!r} yet; remove base:")
+        if self.base is not None and self.target.kind not in ("torch", "huggingface"):
+            raise ConfigError(
+                f"base: is supported for target kinds torch and huggingface, not {self.target.kind!r}; remove base:"
+            )
         if self.recipe is not None and self.target.kind == "sklearn":
             raise ConfigError(
                 "a scikit-learn model's recipe is its own parameters (reference models refit a clone); remove recipe:"

@@ -129,3 +129,17 @@ def test_onnx_output_kind_is_detected_and_probabilities_agree(tmp_path, softmax)
     np.testing.assert_allclose(t.probabilities(x), expect, atol=1e-5)
     with pytest.raises(InputError, match=r"\(N, classes\) = \(N, 4\)"):
         OnnxTarget(path, num_classes=4)
+
+
+def test_jsonl_text_with_integer_or_named_labels(tmp_path):
+    from mlaudit.data import read_jsonl
+
+    (tmp_path / "a.jsonl").write_text('{"body": "good film", "y": 1}\n\n{"body": "bad", "y": 0}\n')
+    d = read_jsonl(tmp_path / "a.jsonl", text_field="body", label_field="y")
+    assert d.kind == "text" and list(d.x) == ["good film", "bad"] and d.y.tolist() == [1, 0] and d.classes == ("0", "1")
+    (tmp_path / "b.jsonl").write_text('{"text": "x", "label": "spam"}\n{"text": "y", "label": "ham"}\n')
+    d = read_jsonl(tmp_path / "b.jsonl")
+    assert d.classes == ("ham", "spam") and d.y.tolist() == [1, 0]
+    (tmp_path / "c.jsonl").write_text('{"text": "x", "label": 1}\nnot json\n')
+    with pytest.raises(InputError, match="line 2 is not JSON"):
+        read_jsonl(tmp_path / "c.jsonl")

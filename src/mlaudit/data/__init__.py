@@ -12,7 +12,7 @@ from mlaudit.data.assets import (
     rotten_tomatoes,
 )
 from mlaudit.data.dataset import Dataset, Split, split
-from mlaudit.data.formats import images_from_idx, read_idx, read_image_folder, read_npz, read_table
+from mlaudit.data.formats import images_from_idx, read_idx, read_image_folder, read_jsonl, read_npz, read_table
 
 __all__ = [
     "BUILTIN",
@@ -28,6 +28,7 @@ __all__ = [
     "load_builtin",
     "read_idx",
     "read_image_folder",
+    "read_jsonl",
     "read_npz",
     "read_table",
     "rotten_tomatoes",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -156,6 +157,40 @@ def table_to_dataset(df: pd.DataFrame, *, label: str, sensitive: str | None = No
         sensitive,
         {"features": list(map(str, feats.columns))},
     )
+
+
+def read_jsonl(path: str | Path, *, text_field: str = "text", label_field: str = "label") -> Dataset:
+    """Text examples from JSON Lines, one object per line with a text and a label field. Labels that are
+    all integers are class indices 0..max; otherwise the sorted distinct values are the classes."""
+    p = existing(path, "JSON Lines file")
+    texts, labels = [], []
+    with open(p, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{str(p)!r} line {n} is not JSON ({e.msg}); write one object per line") from None
+            if not isinstance(row, dict) or text_field not in row or label_field not in row:
+                keys = ", ".join(row) if isinstance(row, dict) else type(row).__name__
+                raise InputError(
+                    f"{str(p)!r} line {n} lacks {text_field!r} or {label_field!r} (it has {keys}); "
+                    "set data.text_field / data.label_column"
+                )
+            if not isinstance(row[text_field], str):
+                raise InputError(f"{str(p)!r} line {n}: {text_field!r} is a {type(row[text_field]).__name__}, not text")
+            texts.append(row[text_field])
+            labels.append(row[label_field])
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
+        y = np.asarray(labels, dtype=np.int64)
+        if y.size and y.min() < 0:
+            raise InputError(f"{str(p)!r} has a negative label {int(y.min())}; labels are class indices 0..K-1")
+        classes = tuple(str(i) for i in range(int(y.max()) + 1)) if y.size else ()
+    else:
+        classes = tuple(sorted({str(v) for v in labels}))
+        y = np.asarray([classes.index(str(v)) for v in labels], dtype=np.int64)
+    return Dataset(texts, y, classes, p.name, "text")
 
 
 def read_npz(path: str | Path, *, x_key: str = "x", y_key: str = "y") -> Dataset:

@@ -18,7 +18,7 @@ from torch import nn
 
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.config import AuditConfig, DataSourceConfig, RecipeConfig
-from mlaudit.data import Dataset, images_from_idx, load_builtin, read_image_folder, read_npz, read_table
+from mlaudit.data import Dataset, images_from_idx, load_builtin, read_image_folder, read_jsonl, read_npz, read_table
 from mlaudit.data.formats import existing
 from mlaudit.errors import InputError
 from mlaudit.models import build
@@ -55,7 +55,8 @@ def prepare(
             d.check_num_classes(target.num_classes)
     members, nonmembers, population = _numbered(members, nonmembers, population)
     base = _base(cfg, make)
-    recipe = _recipe(cfg.recipe, make, base) if cfg.recipe is not None and make is not None else None
+    torch_base = base if isinstance(base, TorchTarget) else None
+    recipe = _recipe(cfg.recipe, make, torch_base) if cfg.recipe is not None and make is not None else None
     on = off = None
     trainable = recipe is not None or isinstance(target, SklearnTarget)  # an estimator refits a clone of itself
     if trainable and population is not None and wants_references(attacks, tm):
@@ -119,10 +120,19 @@ def _architecture(cfg: AuditConfig) -> Callable[[], nn.Module]:
     return make
 
 
-def _base(cfg: AuditConfig, make: Callable[[], nn.Module] | None) -> TorchTarget | None:
-    if cfg.base is None or make is None:
+def _base(cfg: AuditConfig, make: Callable[[], nn.Module] | None) -> Target | None:
+    if cfg.base is None:
         return None
     path = existing(cfg.base.path, "base model")
+    if cfg.target.kind == "huggingface":  # the public checkpoint with a fresh head of the target's classes
+        from mlaudit.targets.huggingface import HuggingFaceTarget
+
+        t = cfg.target
+        return HuggingFaceTarget(
+            path, num_labels=t.num_classes, max_length=t.max_length, seed=cfg.seed, name=f"public base ({path.name})"
+        )
+    if make is None:
+        return None
     return TorchTarget.from_file(make(), path, num_classes=cfg.target.num_classes, name=f"public base ({path.name})")
 
 
@@ -239,6 +249,8 @@ def load_source(src: DataSourceConfig, encoding: tuple[list[str], list[str]] | N
         d = read_table(
             src.path or "", label=src.label_column, sensitive=src.sensitive_column, columns=columns, classes=classes
         )
+    elif src.source == "jsonl":
+        d = read_jsonl(src.path or "", text_field=src.text_field, label_field=src.label_column)
     elif src.source == "npz":
         d = read_npz(src.path or "", x_key=src.x_key, y_key=src.y_key)
     else:
