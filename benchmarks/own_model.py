@@ -2,7 +2,8 @@
 what the reference models cost.
 
 The user: a CNN class in their own file (benchmarks/own_model_net.py), trained from scratch with their
-own plain loop on 2,500 Fashion-MNIST images (Adam, lr 1e-3, cosine schedule, 30 epochs, batch 128),
+own plain loop on 2,500 Fashion-MNIST images (Adam, lr 1e-3, cosine schedule, 30 epochs, batch 32: at
+batch 128 the CNN reached only 89% training accuracy and LiRA 3.0% TPR at 1% FPR),
 saved as safetensors. The audit: the setup `mlaudit audit` builds from a config naming the factory,
 the recipe, `references: 8` and 10,000 population images: mlaudit trains 8 online references
 (complementary halves of members + non-members) and 8 offline ones (population only) with the recipe.
@@ -39,8 +40,10 @@ from mlaudit.scenarios.record import threat_model  # noqa: E402
 from mlaudit.threat import Access, ThreatModel  # noqa: E402
 
 
-def plain_fit(x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int) -> tuple[torch.nn.Module, float]:
-    """The user's training loop: Adam, cosine schedule, batch 128, from scratch. -> (model, seconds)."""
+def plain_fit(
+    x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, seed: int
+) -> tuple[torch.nn.Module, float]:
+    """The user's training loop: Adam, cosine schedule, from scratch. -> (model, seconds)."""
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     model = make_net()
@@ -50,8 +53,8 @@ def plain_fit(x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int) -> tuple[
     model.train()
     for _ in range(epochs):
         perm = torch.randperm(len(xt), generator=g)
-        for i in range(0, len(xt), 128):
-            idx = perm[i : i + 128]
+        for i in range(0, len(xt), batch_size):
+            idx = perm[i : i + batch_size]
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
             opt.step()
@@ -59,14 +62,14 @@ def plain_fit(x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int) -> tuple[
     return model.eval(), time.perf_counter() - t0
 
 
-def config(out: Path, epochs: int) -> str:
+def config(out: Path, epochs: int, batch_size: int) -> str:
     net = Path(__file__).with_name("own_model_net.py").resolve()
     return f"""target:
   kind: torch
   path: {out / "model.safetensors"}
   factory: {net}:make_net
   num_classes: 10
-recipe: {{optimizer: adam, lr: 1e-3, schedule: cosine, epochs: {epochs}, batch_size: 128, start: scratch}}
+recipe: {{optimizer: adam, lr: 1e-3, schedule: cosine, epochs: {epochs}, batch_size: {batch_size}, start: scratch}}
 data:
   members: {{source: npz, path: {out / "members.npz"}}}
   nonmembers: {{source: npz, path: {out / "nonmembers.npz"}}}
@@ -97,6 +100,7 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--members", type=int, default=2500)
+    ap.add_argument("--batch-size", type=int, default=32)
     a = ap.parse_args()
     torch.set_num_threads(2)
     out = Path(a.out or tempfile.mkdtemp(prefix="own-model-"))
@@ -107,10 +111,17 @@ def main() -> None:
     parts = {"members": idx[:n], "nonmembers": idx[n : 2 * n], "population": idx[2 * n : 2 * n + 10_000]}
     for name, rows in parts.items():
         np.savez(out / f"{name}.npz", x=d.x[rows], y=d.y[rows])
-    model, t_plain = plain_fit(d.x[parts["members"]], d.y[parts["members"]], epochs=a.epochs, seed=0)
+    model, t_plain = plain_fit(
+        d.x[parts["members"]], d.y[parts["members"]], epochs=a.epochs, batch_size=a.batch_size, seed=0
+    )
     save_file(model.state_dict(), str(out / "model.safetensors"))
-    (out / "audit.yaml").write_text(config(out, a.epochs))
-    print(f"target: the user's CNN, {n} members, {a.epochs} epochs, trained in {t_plain:.0f} s (plain loop)")
+    (out / "audit.yaml").write_text(config(out, a.epochs, a.batch_size))
+    with torch.no_grad():
+        fit_acc = float(
+            (model(torch.as_tensor(d.x[parts["members"]])).argmax(1).numpy() == d.y[parts["members"]]).mean()
+        )
+    print(f"target: the user's CNN, {n} members, {a.epochs} epochs, batch {a.batch_size}, trained in {t_plain:.0f} s "
+          f"(plain loop); training accuracy {fit_acc:.1%}")  # fmt: skip
     cfg = load(out / "audit.yaml")
     t0 = time.perf_counter()  # the setup as the CLI builds it: data, target, 8 + 8 reference models with the recipe
     setup = prepare(cfg, ["lira", "rmia-offline"], threat_model(cfg), cache=out / "models")

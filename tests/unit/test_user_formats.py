@@ -143,3 +143,20 @@ def test_jsonl_text_with_integer_or_named_labels(tmp_path):
     (tmp_path / "c.jsonl").write_text('{"text": "x", "label": 1}\nnot json\n')
     with pytest.raises(InputError, match="line 2 is not JSON"):
         read_jsonl(tmp_path / "c.jsonl")
+
+
+def test_a_model_fitted_without_column_names_refuses_a_table(tmp_path, table):
+    """Encoding a table for a model that recorded no column names would be a guess: refused, npz asked for."""
+    from mlaudit.config import AuditConfig, from_dict
+    from mlaudit.scenarios.own_model import prepare
+    from mlaudit.scenarios.record import threat_model
+
+    x = pd.get_dummies(table.drop(columns=["y"])).to_numpy(np.float32)
+    sio.dump(LogisticRegression().fit(x, table["y"]), tmp_path / "m.skops")
+    table.to_csv(tmp_path / "t.csv", index=False)
+    src = {"source": "table", "path": str(tmp_path / "t.csv"), "label_column": "y"}
+    raw = {"target": {"kind": "sklearn", "path": str(tmp_path / "m.skops"), "num_classes": 2},
+           "data": {"members": src, "nonmembers": src}}  # fmt: skip
+    cfg = from_dict(AuditConfig, raw)
+    with pytest.raises(InputError, match="without column names.*npz"):
+        prepare(cfg, ["loss"], threat_model(cfg), cache=None)

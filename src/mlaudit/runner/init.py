@@ -146,8 +146,9 @@ def _sklearn(p: Path) -> Inspection:
         if cats:
             out.hints.append(f"one-hot columns, candidates for sensitive_column: {', '.join(cats)}")
     else:
-        out.hints.append(f"the model records no column names: the table's {getattr(est, 'n_features_in_', '?')} "
-                         "numeric columns are used in order")  # fmt: skip
+        out.edits["data"] = "npz arrays: the model records no column names to encode a table by"
+        out.hints.append(f"the model records no column names: give its {getattr(est, 'n_features_in_', '?')} "
+                         "input columns as npz arrays (x, y), as you fed them to it")  # fmt: skip
     return out
 
 
@@ -233,7 +234,7 @@ def render_config(i: Inspection, *, base: str | None = None) -> str:
 
 def _data(i: Inspection) -> list[str]:
     hints = [f"  # {h}" for h in i.hints]
-    if i.kind == "sklearn":
+    if i.kind == "sklearn" and "data" not in i.edits:
         src = "{source: table, path: %s.csv, label_column: label}  # EDIT: path, label_column (sensitive_column: ...)"
     else:
         src = "{source: npz, path: %s.npz}  # EDIT: the path (npz with x, y; also idx, table, image-folder)"

@@ -47,7 +47,7 @@ def prepare(
     """The setup record for a user's model (see the module doc)."""
     target, files, make = own_target(cfg)
     assert cfg.data.members is not None and cfg.data.nonmembers is not None  # checked by AuditConfig
-    encoding = _model_columns(target)
+    encoding = _model_columns(cfg, target)
     members, nonmembers = load_source(cfg.data.members, encoding), load_source(cfg.data.nonmembers, encoding)
     population = load_source(cfg.data.population, encoding) if cfg.data.population is not None else None
     for d in (members, nonmembers, population):
@@ -231,12 +231,21 @@ def _halves(nonmembers: Dataset, seed: int) -> tuple[Dataset, Dataset]:
     return nonmembers.subset(a, "non-members (half A)"), nonmembers.subset(b, "non-members (half B)")
 
 
-def _model_columns(target: Target) -> tuple[list[str], list[str]] | None:
+def _model_columns(cfg: AuditConfig, target: Target) -> tuple[list[str], list[str]] | None:
     """(columns, classes) a scikit-learn model was fitted on, when it records its column names: tables
     are then encoded as it expects (data.formats.model_encoding)."""
-    if isinstance(target, SklearnTarget) and target.feature_names is not None:
-        return target.feature_names, [str(c) for c in target.estimator.classes_]
-    return None
+    if not isinstance(target, SklearnTarget):
+        return None
+    if target.feature_names is None:
+        if any(
+            s is not None and s.source == "table" for s in (cfg.data.members, cfg.data.nonmembers, cfg.data.population)
+        ):
+            raise InputError(
+                f"{target.name} was fitted without column names, so a table cannot be encoded as it expects; "
+                "give the data as npz arrays exactly as you fed the model, or refit it on a pandas DataFrame"
+            )
+        return None
+    return target.feature_names, [str(c) for c in target.estimator.classes_]
 
 
 def load_source(src: DataSourceConfig, encoding: tuple[list[str], list[str]] | None = None) -> Dataset:
