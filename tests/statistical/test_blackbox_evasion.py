@@ -50,3 +50,14 @@ def test_an_input_blind_model_cannot_be_evaded():
     f, _ = _run(lambda b: np.tile(const, (len(b), 1)))
     assert f.metrics["square_success"].value == 0.0 and f.metrics["hopskipjump_within_eps"].value == 0.0
     assert f.severity.name == "INFO"
+
+
+def test_a_tight_budget_shortens_the_attacks_and_holds():
+    """2,500 queries: 40 for the labels, 40 reserved for checking Square's results, the rest split:
+    Square gets (2420 // 2) // 300 = 4 inputs, HopSkipJump (2420 - 1210) // 300 = 4 (the budget's cap)."""
+    x, y, _ = _digits()
+    clf = LogisticRegression(max_iter=2000).fit(x.reshape(len(x), -1), y)
+    f, target = _run(lambda b: clf.predict_proba(np.asarray(b).reshape(len(b), -1)), budget=2_500)
+    rows = f.artifacts[0].data["rows"]
+    assert rows[0][3].endswith("/4") and rows[1][3].endswith("/4 within eps"), rows
+    assert f.config["queries"] == target.queries <= 2_500

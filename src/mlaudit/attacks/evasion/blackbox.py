@@ -66,7 +66,9 @@ def measure_blackbox_evasion(
     xn, yn = np.asarray(x[idx], np.float32), np.asarray(y[idx])
     ok = np.flatnonzero(target.labels(xn) == yn)
     qb = target.threat_model.query_budget
-    n_sq, n_hsj = black_box_examples(None if qb is None else max(qb - target.queries, 0), budget)
+    # what the checks after the attacks will ask: Square's results, and each transfer's clean and crafted labels
+    reserve = len(yn) * (1 + 2 * ((surrogate is not None) + (base_features is not None)))
+    n_sq, n_hsj = black_box_examples(None if qb is None else max(qb - target.queries - reserve, 0), budget)
     sq_idx = ok[:n_sq] if target.threat_model.access >= Access.PROBABILITIES else ok[:0]
     xs, q_sq = square(
         target.probabilities, xn[sq_idx], yn[sq_idx], eps=budget.eps, n_queries=budget.square_queries, rng=rng
