@@ -212,6 +212,8 @@ def render_config(i: Inspection, *, base: str | None = None) -> str:
     for k in ("factory", "trusted", "input_shape"):
         if k in i.edits:
             lines.append(f"  # EDIT: {k}: {i.edits[k]}")
+    if not i.num_classes:
+        i.edits["num_classes"] = "the number of classes"
     lines.append(
         f"  num_classes: {i.num_classes}" if i.num_classes else "  num_classes: 2  # EDIT: the number of classes"
     )
@@ -234,7 +236,9 @@ def render_config(i: Inspection, *, base: str | None = None) -> str:
 
 def _data(i: Inspection) -> list[str]:
     hints = [f"  # {h}" for h in i.hints]
-    if i.kind == "sklearn" and "data" not in i.edits:
+    if i.modality == "text":
+        src = "{source: jsonl, path: %s.jsonl, text_field: text, label_column: label}  # EDIT: path and field names"
+    elif i.kind == "sklearn" and "data" not in i.edits:
         src = "{source: table, path: %s.csv, label_column: label}  # EDIT: path, label_column (sensitive_column: ...)"
     else:
         src = "{source: npz, path: %s.npz}  # EDIT: the path (npz with x, y; also idx, table, image-folder)"
@@ -250,6 +254,8 @@ def _threat(i: Inspection) -> list[str]:
     if i.kind == "onnx":
         return ["  access: probabilities", "  query_budget: 20000", "  knowledge: []"]
     knows = ["population_data", "training_recipe"] if i.kind in ("sklearn", "torch") else ["population_data"]
+    if i.kind in ("torch", "huggingface"):
+        knows.append("base_model")  # used once base: is given
     return ["  access: probabilities", f"  knowledge: [{', '.join(knows)}]"]
 
 
@@ -260,4 +266,6 @@ def _attacks(i: Inspection) -> str:
         return "[loss, label-only, evasion-blackbox]" if i.modality == "image" else "[loss, label-only]"
     if i.kind == "sklearn":
         return "[loss, lira, rmia, rmia-offline, attribute-inference]"
+    if i.kind == "huggingface":  # reference models for Hugging Face models are not trained yet
+        return "[loss, base-reference]"
     return "[loss, base-reference, lira, rmia, rmia-offline]"
