@@ -94,6 +94,8 @@ HEAVY: dict[str, str | tuple[str, ...] | None] = {
     "tests/integration/test_own_model.py": "test_init_writes_configs_that_run_once_the_data_paths_are_filled",  # 26 s
     "tests/integration/test_own_sklearn.py": "test_init_writes_a_config_that_runs_once_the_data_is_named",  # 14 s
     "tests/integration/test_own_huggingface.py": None,  # fine-tunes MiniLM in the user's script
+    # 10 s; the same check (scripts/check-env.py) runs whenever make builds an environment (setup, bench)
+    "tests/unit/test_environment.py": "test_this_environment_keeps_bert_and_minilm_working",
 }
 
 
