@@ -153,11 +153,12 @@ def _sklearn(p: Path) -> Inspection:
 
 
 def _onnx(p: Path) -> Inspection:
-    from mlaudit.targets.onnx import OnnxTarget
-
-    out = Inspection("onnx", str(p))
     import onnxruntime as ort
 
+    from mlaudit.targets.onnx import OnnxTarget, check_scanned
+
+    out = Inspection("onnx", str(p))
+    check_scanned(p)  # before onnxruntime reads it
     session = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
     shape = tuple(session.get_inputs()[0].shape[1:])
     dims = session.get_outputs()[0].shape

@@ -19,6 +19,15 @@ from mlaudit.threat import Access
 OUTPUTS = ("auto", "logits", "probabilities")
 
 
+def check_scanned(path: Path) -> None:
+    """Refuse an ONNX file the scanner flags (external data escaping its folder, custom operator domains)
+    before onnxruntime opens it."""
+    scanned = scan_file(path)
+    if scanned.error is not None or scanned.worst >= Severity.MEDIUM:
+        why = scanned.error or "; ".join(i.message for i in scanned.issues if i.severity >= Severity.MEDIUM)
+        raise UnsafeFileError(f"{str(path)!r} did not pass the scan ({why}); run 'mlaudit scan' on it")
+
+
 class OnnxTarget(Target):
     """`path`: an .onnx file with one float input (batch first) and a float (N, num_classes) output.
 
@@ -44,10 +53,7 @@ class OnnxTarget(Target):
         if output not in OUTPUTS:
             raise InputError(f"unknown ONNX output {output!r}; use one of: {', '.join(OUTPUTS)}")
         self.path = existing(str(path), "ONNX model")
-        scanned = scan_file(self.path)
-        if scanned.error is not None or scanned.worst >= Severity.MEDIUM:
-            why = scanned.error or "; ".join(i.message for i in scanned.issues if i.severity >= Severity.MEDIUM)
-            raise UnsafeFileError(f"{str(self.path)!r} did not pass the scan ({why}); run 'mlaudit scan' on it")
+        check_scanned(self.path)
         try:
             self.session = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own types for invalid graphs
