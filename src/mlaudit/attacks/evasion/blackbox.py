@@ -14,12 +14,21 @@ import numpy as np
 import torch
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.evasion.finding import FULL, QUICK, EvasionBudget, black_box_examples, rate, success_severity
-from mlaudit.attacks.evasion.hopskipjump import hopskipjump
-from mlaudit.attacks.evasion.pgd import pgd
+from mlaudit.attacks.evasion.finding import (
+    FULL,
+    QUICK,
+    EvasionBudget,
+    black_box_examples,
+    hopskipjump_distances,
+    hsj_median_l2,
+    hsj_within,
+    rate,
+    success_severity,
+    transfers,
+)
 from mlaudit.attacks.evasion.square import square
-from mlaudit.attacks.evasion.suite import _base_features, _surrogate
-from mlaudit.attacks.evasion.transfer import TransferResult, feature_disruption, success
+from mlaudit.attacks.evasion.suite import adversary_base_features, adversary_surrogate
+from mlaudit.attacks.evasion.transfer import TransferResult
 from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Finding, Metric, Severity
 from mlaudit.requirements import Requires
@@ -44,15 +53,11 @@ class BlackBoxEvasionResult:
 
     @property
     def hsj_within(self) -> int:
-        """Inputs HopSkipJump flipped within eps (it returns the input itself, at distance 0, when it found
-        no adversarial example: that is not a success)."""
-        return int(((self.hsj_linf <= self.eps + 1e-6) & (self.hsj_l2 > 0)).sum())
+        return hsj_within(self.hsj_l2, self.hsj_linf, self.eps)
 
     @property
     def hsj_median_l2(self) -> float:
-        """Median L2 distance of the adversarial examples HopSkipJump found (NaN: it found none)."""
-        found = self.hsj_l2[self.hsj_l2 > 0]
-        return float(np.median(found)) if len(found) else float("nan")
+        return hsj_median_l2(self.hsj_l2)
 
 
 def measure_blackbox_evasion(
@@ -74,21 +79,11 @@ def measure_blackbox_evasion(
         target.probabilities, xn[sq_idx], yn[sq_idx], eps=budget.eps, n_queries=budget.square_queries, rng=rng
     )
     fooled = int((target.labels(xs) != yn[sq_idx]).sum()) if len(sq_idx) else 0
-    h = ok[: min(budget.hsj_examples, n_hsj)]
-    xh, _ = hopskipjump(target.labels, xn[h], yn[h], max_queries=budget.hsj_queries, rng=rng)
-    d = (xh - xn[h]).reshape(len(h), int(np.prod(xn.shape[1:])))
-    transfers: dict[str, TransferResult] = {}
-    xt, yt = torch.as_tensor(xn), torch.as_tensor(yn, dtype=torch.long)
-    if surrogate is not None:
-        x_s = pgd(surrogate.eval(), xt, yt, eps=budget.eps, steps=budget.pgd_steps, generator=g).numpy()
-        transfers["surrogate-pgd"] = success(target.labels, xn, x_s, yn)
-    if base_features is not None:
-        x_f = feature_disruption(base_features.eval(), xt, eps=budget.eps, steps=budget.pgd_steps, generator=g)
-        transfers["base-feature-disruption"] = success(target.labels, xn, x_f.numpy(), yn)
+    l2, linf = hopskipjump_distances(target, xn, yn, ok[: min(budget.hsj_examples, n_hsj)], budget, rng)
+    crafted = transfers(target.labels, xn, yn, surrogate, base_features, budget, g)
     return BlackBoxEvasionResult(
-        budget.eps, len(yn), len(ok), fooled, len(sq_idx), q_sq, np.linalg.norm(d, axis=1),
-        np.abs(d).max(1, initial=0.0), transfers, target.queries,
-    )  # fmt: skip
+        budget.eps, len(yn), len(ok), fooled, len(sq_idx), q_sq, l2, linf, crafted, target.queries
+    )
 
 
 def blackbox_evasion_severity(r: BlackBoxEvasionResult) -> Severity:
@@ -156,8 +151,8 @@ class BlackBoxEvasion:
             raise InputError("the black-box evasion suite needs held-out inputs; set data.nonmembers")
         budget = self.budget or (FULL if inputs.budget == "full" else QUICK)
         stamp = Stamp(self, target, {"eps": budget.eps, "n_examples": budget.n_examples}, seed)
+        surrogate, features = adversary_surrogate(inputs, tm, seed), adversary_base_features(inputs, tm)
         r = measure_blackbox_evasion(
-            target, data.x, data.y, surrogate=_surrogate(inputs, tm, seed), base_features=_base_features(inputs, tm),
-            budget=budget, seed=seed,
-        )  # fmt: skip
+            target, data.x, data.y, surrogate=surrogate, base_features=features, budget=budget, seed=seed
+        )
         return stamp.finish(**render_blackbox_evasion(r, budget))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -110,15 +111,23 @@ class EvasionResult:
 
     @property
     def hsj_within(self) -> int:
-        """Inputs HopSkipJump flipped within eps (it returns the input itself, at distance 0, when it found
-        no adversarial example: that is not a success)."""
-        return int(((self.hsj_linf <= self.budget.eps + 1e-6) & (self.hsj_l2 > 0)).sum())
+        return hsj_within(self.hsj_l2, self.hsj_linf, self.budget.eps)
 
     @property
     def hsj_median_l2(self) -> float:
-        """Median L2 distance of the adversarial examples HopSkipJump found (NaN: it found none)."""
-        found = self.hsj_l2[self.hsj_l2 > 0]
-        return float(np.median(found)) if len(found) else float("nan")
+        return hsj_median_l2(self.hsj_l2)
+
+
+def hsj_within(l2: np.ndarray, linf: np.ndarray, eps: float) -> int:
+    """Inputs HopSkipJump flipped within eps (it returns the input itself, at distance 0, when it found
+    no adversarial example: that is not a success)."""
+    return int(((linf <= eps + 1e-6) & (l2 > 0)).sum())
+
+
+def hsj_median_l2(l2: np.ndarray) -> float:
+    """Median L2 distance of the adversarial examples HopSkipJump found (NaN: it found none)."""
+    found = l2[l2 > 0]
+    return float(np.median(found)) if len(found) else float("nan")
 
 
 def measure_evasion(
@@ -146,7 +155,7 @@ def measure_evasion(
     sq = _square(target, model, xn, yn, clean_ok, budget, rng)
     hsj_l2, hsj_linf = _hopskipjump(target, xn, yn, clean_ok, budget, rng)
     cw_fooled, cw_n, cw_med = _cw(model, xt, yt, yn, clean_ok, budget)
-    transfers = _transfers(model, xt, yt, xn, yn, surrogate, base_features, budget, g)
+    crafted = transfers(lambda z: predict_labels(model, z), xn, yn, surrogate, base_features, budget, g)
     # Square ran on every correct input: where it succeeded and the white-box evaluation did not, the
     # gradients were the weaker signal (AutoAttack's "black-box beats white-box" flag)
     broken_by = list(ev.broken_by)
@@ -159,7 +168,7 @@ def measure_evasion(
     show = np.flatnonzero(predict_labels(model, x_pgd.numpy()[:16]) != yn[:16])[:8]
     return EvasionResult(
         budget, len(yn), clean_ok, sweep_pgd, sweep_fgsm, int(ev.robust.sum()), int(sq[1].sum()), len(sq[0]),
-        sq[2], hsj_l2, hsj_linf, cw_fooled, cw_n, cw_med, transfers, flags, xn[show], x_pgd.numpy()[show],
+        sq[2], hsj_l2, hsj_linf, cw_fooled, cw_n, cw_med, crafted, flags, xn[show], x_pgd.numpy()[show],
         target.queries,
     )  # fmt: skip
 
@@ -198,7 +207,16 @@ def _hopskipjump(
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """HopSkipJump on the labels, counted: final L2 and Linf distance per attacked input."""
     _, n_hsj = black_box_examples(target.threat_model.query_budget, budget)
-    h = np.flatnonzero(clean_ok)[: min(budget.hsj_examples, n_hsj)]
+    return hopskipjump_distances(
+        target, xn, yn, np.flatnonzero(clean_ok)[: min(budget.hsj_examples, n_hsj)], budget, rng
+    )
+
+
+def hopskipjump_distances(
+    target: Target, xn: np.ndarray, yn: np.ndarray, h: np.ndarray, budget: EvasionBudget, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """HopSkipJump on the labels of inputs `h`, counted: final L2 and Linf distance per attacked input
+    (0 where it found nothing)."""
     xh, _ = hopskipjump(target.labels, xn[h], yn[h], max_queries=budget.hsj_queries, rng=rng)
     d_h = (xh - xn[h]).reshape(len(h), int(np.prod(xn.shape[1:])))
     return np.linalg.norm(d_h, axis=1), np.abs(d_h).max(1, initial=0.0)
@@ -215,18 +233,20 @@ def _cw(
     return int(cw_ok.sum()), len(c), med
 
 
-def _transfers(
-    model: nn.Module, xt: torch.Tensor, yt: torch.Tensor, xn: np.ndarray, yn: np.ndarray,
+def transfers(
+    labels: Callable[[np.ndarray], np.ndarray], xn: np.ndarray, yn: np.ndarray,
     surrogate: nn.Module | None, base_features: nn.Module | None, budget: EvasionBudget, g: torch.Generator,
 ) -> dict[str, TransferResult]:  # fmt: skip
-    """Crafted on what the adversary holds (a surrogate, the public base's features), tested on the target."""
+    """Crafted on what the adversary holds (a surrogate, the public base's features), tested on the
+    target through `labels` (the auditor's model, or the adversary's counted view)."""
     out: dict[str, TransferResult] = {}
+    xt, yt = torch.as_tensor(xn), torch.as_tensor(yn, dtype=torch.long)
     if surrogate is not None:
         xs_t = pgd(surrogate.eval(), xt, yt, eps=budget.eps, steps=budget.pgd_steps, generator=g)
-        out["surrogate-pgd"] = success(lambda z: predict_labels(model, z), xn, xs_t.numpy(), yn)
+        out["surrogate-pgd"] = success(labels, xn, xs_t.numpy(), yn)
     if base_features is not None:
         xf = feature_disruption(base_features.eval(), xt, eps=budget.eps, steps=budget.pgd_steps, generator=g)
-        out["base-feature-disruption"] = success(lambda z: predict_labels(model, z), xn, xf.numpy(), yn)
+        out["base-feature-disruption"] = success(labels, xn, xf.numpy(), yn)
     return out
 
 

@@ -45,22 +45,22 @@ class EvasionSuite:
             data.x,
             data.y,
             access=tm.access,
-            base_features=_base_features(inputs, tm),
-            surrogate=_surrogate(inputs, tm, seed),
+            base_features=adversary_base_features(inputs, tm),
+            surrogate=adversary_surrogate(inputs, tm, seed),
             budget=self.budget or (FULL if inputs.budget == "full" else QUICK),
             seed=seed,
             threat_model=tm.to_dict(),
         )
 
 
-def _base_features(inputs: AttackInputs, tm: ThreatModel) -> Any:
+def adversary_base_features(inputs: AttackInputs, tm: ThreatModel) -> Any:
     """The public base's feature extractor, when the adversary knows the base (it is public: all access)."""
     if inputs.base is None or Knowledge.BASE_MODEL not in tm.knowledge:
         return None
     return inputs.base.feature_extractor()
 
 
-def _surrogate(inputs: AttackInputs, tm: ThreatModel, seed: int) -> Any:
+def adversary_surrogate(inputs: AttackInputs, tm: ThreatModel, seed: int) -> Any:
     """The adversary's own model from the recipe on its pool, when it knows the data distribution."""
     if inputs.recipe is None or inputs.pool is None or Knowledge.POPULATION_DATA not in tm.knowledge:
         return None
