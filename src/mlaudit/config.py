@@ -18,6 +18,7 @@ TARGET_KINDS = ("default", "torch", "huggingface", "sklearn", "onnx")
 SCENARIOS = ("fashion-mnist", "cps1988-mlp", "cps1988-forest", "rotten-tomatoes-minilm")
 DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder", "jsonl")
 RECIPE_OPTIMIZERS = ("adam", "adamw", "sgd")
+ONNX_OUTPUTS = ("auto", "logits", "probabilities")  # what an ONNX model's first output holds (auto: detected)
 RECIPE_SCHEDULES = ("constant", "cosine", "step")
 
 
@@ -86,7 +87,7 @@ class TargetConfig:
             raise ConfigError(f"target.factory is for kind torch, not {self.kind!r}; remove it or set kind: torch")
         if self.trusted and self.kind != "sklearn":
             raise ConfigError(f"target.trusted is for kind sklearn (skops files), not {self.kind!r}; remove it")
-        _one_of("target.output", self.output, ("auto", "logits", "probabilities"))
+        _one_of("target.output", self.output, ONNX_OUTPUTS)
 
 
 @dataclass(frozen=True)

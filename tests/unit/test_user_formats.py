@@ -160,3 +160,17 @@ def test_a_model_fitted_without_column_names_refuses_a_table(tmp_path, table):
     cfg = from_dict(AuditConfig, raw)
     with pytest.raises(InputError, match="without column names.*npz"):
         prepare(cfg, ["loss"], threat_model(cfg), cache=None)
+
+
+def test_init_reads_a_dynamic_class_count_from_one_forward_pass(tmp_path):
+    """An ONNX graph whose output's class dimension is symbolic: init runs it once on zeros (its input
+    shape is static) and gets 3 classes."""
+    from mlaudit.runner.init import inspect_model
+
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(
+        _Net(False).eval(), (torch.zeros(1, 4),), str(path), dynamo=False, input_names=["x"], output_names=["y"],
+        dynamic_axes={"x": {0: "n"}, "y": {0: "n", 1: "c"}},
+    )  # fmt: skip
+    found = inspect_model(path)
+    assert found.kind == "onnx" and found.num_classes == 3 and found.input_shape == (4,)

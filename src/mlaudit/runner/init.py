@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -160,17 +161,17 @@ def _onnx(p: Path) -> Inspection:
     out = Inspection("onnx", str(p))
     check_scanned(p)  # before onnxruntime reads it
     session = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-    shape = tuple(session.get_inputs()[0].shape[1:])
-    dims = session.get_outputs()[0].shape
+    first = session.get_inputs()[0]
+    shape, dims = tuple(first.shape[1:]), session.get_outputs()[0].shape
+    static = all(isinstance(d, int) for d in shape)
     if len(dims) == 2 and isinstance(dims[1], int):
         out.num_classes = dims[1]
-    elif all(isinstance(d, int) for d in shape):
-        out.num_classes = int(OnnxTarget(p, num_classes=1 << 30, output="logits").session.run(
-            None, {session.get_inputs()[0].name: torch.zeros(1, *shape).numpy()})[0].shape[1])  # fmt: skip
+    elif static:  # the class count is dynamic in the graph: one forward pass of zeros gives it
+        out.num_classes = int(session.run(None, {first.name: np.zeros((1, *shape), np.float32)})[0].shape[1])
     if out.num_classes is not None:
         out.notes.append(f"num_classes {out.num_classes} from the first output")
-        OnnxTarget(p, num_classes=out.num_classes)  # scanned, opened and shape-checked as the audit will
-    if all(isinstance(d, int) for d in shape):
+        OnnxTarget(p, num_classes=out.num_classes)  # opened and shape-checked as the audit will
+    if static:
         out.input_shape = tuple(int(d) for d in shape)
         out.modality = "image" if len(shape) == 3 else "tabular"
     return out

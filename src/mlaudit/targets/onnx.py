@@ -9,14 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from mlaudit.config import ONNX_OUTPUTS
 from mlaudit.data.formats import existing
 from mlaudit.errors import InputError, UnsafeFileError
 from mlaudit.findings import Severity
 from mlaudit.supplychain.scan.scanner import scan_file
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access
-
-OUTPUTS = ("auto", "logits", "probabilities")
 
 
 def check_scanned(path: Path) -> None:
@@ -50,8 +49,8 @@ class OnnxTarget(Target):
         super().__init__()
         import onnxruntime as ort
 
-        if output not in OUTPUTS:
-            raise InputError(f"unknown ONNX output {output!r}; use one of: {', '.join(OUTPUTS)}")
+        if output not in ONNX_OUTPUTS:
+            raise InputError(f"unknown ONNX output {output!r}; use one of: {', '.join(ONNX_OUTPUTS)}")
         self.path = existing(str(path), "ONNX model")
         check_scanned(self.path)
         try:
