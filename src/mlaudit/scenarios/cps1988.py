@@ -29,7 +29,7 @@ from mlaudit.models import MLP, TrainConfig, train
 from mlaudit.models.cache import ModelCache
 from mlaudit.progress import NullProgress, Progress
 from mlaudit.scenarios.record import AuditSetup, scenario_data, wants_references
-from mlaudit.scenarios.references import draw_subsets, reference_sets, train_references
+from mlaudit.scenarios.references import reference_sets, refit_clones, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
 from mlaudit.threat import Access, Knowledge, ThreatModel
 
@@ -125,7 +125,7 @@ def tabular_references(
     executor: str = "local",
     ray_address: str | None = None,
 ) -> tuple[References, References]:
-    """Online references on random halves of members + non-members, offline ones on population rows."""
+    """Online references on complementary halves of members + non-members, offline ones on population rows."""
 
     d, p = sc.data, sc.parts
     universe = np.sort(np.concatenate([p[k].ids for k in ("members", "nonmembers", "control_a", "control_b")]))  # type: ignore[misc]
@@ -139,10 +139,8 @@ def tabular_references(
                 config=sc.config, seed=s, cache=cache, key=f"tabular-{sc.key}-{name}", progress=progress,
                 executor=executor, ray_address=ray_address,
             )  # fmt: skip
-        rng = np.random.default_rng(s)
-        subsets = draw_subsets(pool, n_train=n_train, n_models=n_models, halves=pairs, rng=rng)
-        keep = np.stack([np.isin(pool, sub) for sub in subsets])
-        return [_forest(s * 1000 + k).fit(d.x[sub], d.y[sub]) for k, sub in enumerate(subsets)], keep
+        # the target forest's parameters refit on each subset, random_state s * 1000 + k
+        return refit_clones(_forest(0), d.x, d.y, pool, n_train=n_train, n_models=n_models, halves=pairs, seed=s)
 
     return reference_sets(
         train_set, d.x, d.y, universe=universe, halves=halves, population=sc.population, seed=seed, target=sc.target

@@ -203,8 +203,7 @@ def _references(
                 target.estimator, x, y, pool, n_train=n_train, n_models=n_models, halves=pairs, seed=seed
             )
         return train_references(
-            recipe.start, x, y, pool, n_train=min(len(members), len(pool)), n_models=n_models, halves=pairs,
-            config=recipe.config,
+            recipe.start, x, y, pool, n_train=n_train, n_models=n_models, halves=pairs, config=recipe.config,
             seed=seed, cache=cache, key=f"own-{key}-{name}", progress=progress, workers=1, **where,
         )  # fmt: skip
 

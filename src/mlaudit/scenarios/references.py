@@ -79,7 +79,8 @@ def train_references(
         log.info("training %d of %d reference models (%s)", len(todo), n_models, key)
         progress = progress or NullProgress()
         seeds = [seed * 1000 + 500 + k for k in todo]
-        total = config.epochs * ((n_train + config.batch_size - 1) // config.batch_size)
+        size = max(len(subsets[k]) for k in todo)  # n_train, or half the pool for complementary halves
+        total = config.epochs * ((size + config.batch_size - 1) // config.batch_size)
         progress.start(key, f"training {len(todo)} reference models", total)
         mlps = [m for m in (models[k] for k in todo) if isinstance(m, MLP)]
         if len(mlps) == len(todo) and executor == "local":  # one stacked run per subset size

@@ -52,7 +52,8 @@ from mlaudit.threat import Access, Knowledge
 
 VARIANCES = ("per-example", "pooled", "global")
 # below this many OUT references offline LiRA fits one global variance (the paper's advice for few shadow
-# models); a per-example variance from 2 values gave 0.00% TPR at 1% FPR where the global one gave 3.0%
+# models); a per-example variance from 2 values gave 0.0% TPR at 1% FPR where the global one gave 4.4%
+# (Fashion-MNIST CNN, benchmarks/mia_quality.py; the module doc has the figures)
 PER_EXAMPLE_FROM = 64
 
 
