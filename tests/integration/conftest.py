@@ -12,6 +12,26 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
+def user_script(script: Path, out: Path, *, timeout: int = 300) -> Path:
+    """Run a fixture's user-style script (train.py, export_onnx.py) on the folder OUT, as the user would."""
+    subprocess.run([sys.executable, str(script), str(out)], check=True, timeout=timeout)
+    return out
+
+
+def audit_config(text: str, folder: Path) -> int:
+    """Write `text` as FOLDER/audit.yaml and audit it through the CLI's main, into FOLDER/r; the exit code."""
+    from mlaudit.cli import main
+
+    (folder / "audit.yaml").write_text(text)
+    return main(["audit", "--config", str(folder / "audit.yaml"), "--out", str(folder / "r")])
+
+
+def read_report(out: Path) -> tuple[dict, dict]:
+    """report.json under OUT, and its findings by id."""
+    report = json.loads((out / "report.json").read_text())
+    return report, {f["id"]: f for f in report["findings"]}
+
+
 @pytest.fixture(scope="session")
 def quick_report(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     """The built-in default audit, quick profile, run once for the session through the real CLI."""

@@ -9,31 +9,25 @@ sigma of the 50 vs 50 control)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from mlaudit.cli import main
 from mlaudit.metrics import mann_whitney_null_sigma
+
+from .conftest import audit_config, read_report, user_script
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "own_hf"
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("user")
-    subprocess.run([sys.executable, str(FIXTURE / "train.py"), str(out)], check=True, timeout=900)
-    return out
+    return user_script(FIXTURE / "train.py", tmp_path_factory.mktemp("user"), timeout=900)
 
 
 def test_a_users_minilm_from_jsonl_gets_loss_and_the_base_reference(trained, tmp_path):
-    rc = main(["audit", "--config", str(trained / "audit.yaml"), "--out", str(tmp_path / "r")])
-    assert rc in (0, 1)
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
-    found = {f["id"]: f for f in report["findings"]}
+    assert audit_config((trained / "audit.yaml").read_text(), tmp_path) in (0, 1)
+    report, found = read_report(tmp_path / "r")
     assert not report["errors"], report["errors"]
     assert report["data"]["members"]["kind"] == "text" and report["data"]["members"]["size"] == 100
     for name in ("loss", "base-reference"):
@@ -44,7 +38,6 @@ def test_a_users_minilm_from_jsonl_gets_loss_and_the_base_reference(trained, tmp
 
 def test_a_jsonl_line_without_the_field_is_one_line_exit_2(trained, tmp_path, capsys):
     cfg = (trained / "audit.yaml").read_text().replace("text_field: review", "text_field: body")
-    (tmp_path / "bad.yaml").write_text(cfg)
-    assert main(["audit", "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "r")]) == 2
+    assert audit_config(cfg, tmp_path) == 2
     err = capsys.readouterr().err
     assert "lacks 'body'" in err and "data.text_field" in err

@@ -11,9 +11,6 @@ control's 100 vs 100 (about 3 standard errors)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +20,8 @@ from sklearn.metrics import roc_auc_score
 from mlaudit.cli import main
 from mlaudit.errors import InputError
 
+from .conftest import audit_config, read_report, user_script
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "own_model"
 
 pytestmark = pytest.mark.slow
@@ -30,16 +29,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("user")
-    subprocess.run([sys.executable, str(FIXTURE / "train.py"), str(out)], check=True, timeout=300)
-    return out
+    return user_script(FIXTURE / "train.py", tmp_path_factory.mktemp("user"))
 
 
 def test_lira_and_rmia_run_on_a_users_own_cnn_from_the_cli(trained, tmp_path):
-    rc = main(["audit", "--config", str(trained / "audit.yaml"), "--out", str(tmp_path / "r")])
-    assert rc in (0, 1)
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
-    found = {f["id"]: f for f in report["findings"]}
+    assert audit_config((trained / "audit.yaml").read_text(), tmp_path) in (0, 1)
+    report, found = read_report(tmp_path / "r")
     assert {"loss", "base-reference", "lira", "rmia-offline"} <= set(found), (set(found), report["skipped"])
     for name in ("lira", "rmia-offline"):
         assert found[name]["metrics"]["auc"]["value"] > 0.6, name
@@ -62,24 +57,21 @@ def test_lira_and_rmia_run_on_a_users_own_cnn_from_the_cli(trained, tmp_path):
 
 def test_a_factory_that_does_not_exist_is_one_line_exit_2(trained, tmp_path, capsys):
     cfg = (trained / "audit.yaml").read_text().replace(":make_net", ":make_nett")
-    (tmp_path / "bad.yaml").write_text(cfg)
-    assert main(["audit", "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "r")]) == 2
+    assert audit_config(cfg, tmp_path) == 2
     err = capsys.readouterr().err
     assert "has no callable 'make_nett'" in err and "make_net" in err
 
 
 def test_weights_that_do_not_fit_the_factory_name_the_mismatch(trained, tmp_path, capsys):
     cfg = (trained / "audit.yaml").read_text().replace("{num_classes: 10}", "{num_classes: 10, width: 8}")
-    (tmp_path / "bad.yaml").write_text(cfg)
-    assert main(["audit", "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "r")]) == 2
+    assert audit_config(cfg, tmp_path) == 2
     assert "do not fit" in capsys.readouterr().err
 
 
 def test_recipe_start_base_without_a_base_is_refused(trained, tmp_path, capsys):
     text = (trained / "audit.yaml").read_text()
     cfg = text[: text.index("base:\n")] + text[text.index("recipe:") :]
-    (tmp_path / "bad.yaml").write_text(cfg)
-    assert main(["audit", "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "r")]) == 2
+    assert audit_config(cfg, tmp_path) == 2
     assert "recipe.start is 'base' but no base" in capsys.readouterr().err
     assert InputError  # the CLI maps every mlaudit error to exit 2 with one line
 
@@ -88,11 +80,9 @@ def test_an_onnx_export_of_the_cnn_gets_the_black_box_attacks(trained, tmp_path)
     """The same CNN exported to ONNX by the user: served as logits through onnxruntime, it gets what a
     black box allows (LOSS, label-only, Square / HopSkipJump) within the query budget; the white-box
     suites are skipped with the reason."""
-    subprocess.run([sys.executable, str(FIXTURE / "export_onnx.py"), str(trained)], check=True, timeout=300)
-    rc = main(["audit", "--config", str(trained / "audit-onnx.yaml"), "--out", str(tmp_path / "r")])
-    assert rc in (0, 1)
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
-    found = {f["id"]: f for f in report["findings"]}
+    user_script(FIXTURE / "export_onnx.py", trained)
+    assert audit_config((trained / "audit-onnx.yaml").read_text(), tmp_path) in (0, 1)
+    report, found = read_report(tmp_path / "r")
     assert {"loss", "label-only", "evasion-blackbox"} <= set(found), (set(found), report["errors"])
     assert report["target"]["adapter"] == "OnnxTarget" and report["target"]["output"] == "logits"
     ev = found["evasion-blackbox"]
@@ -102,10 +92,9 @@ def test_an_onnx_export_of_the_cnn_gets_the_black_box_attacks(trained, tmp_path)
 
 
 def test_an_onnx_model_with_other_classes_is_one_line_exit_2(trained, tmp_path, capsys):
-    subprocess.run([sys.executable, str(FIXTURE / "export_onnx.py"), str(trained)], check=True, timeout=300)
+    user_script(FIXTURE / "export_onnx.py", trained)
     cfg = (trained / "audit-onnx.yaml").read_text().replace("num_classes: 10", "num_classes: 7")
-    (tmp_path / "bad.yaml").write_text(cfg)
-    assert main(["audit", "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "r")]) == 2
+    assert audit_config(cfg, tmp_path) == 2
     assert "(N, classes) = (N, 7)" in capsys.readouterr().err
 
 
@@ -121,7 +110,7 @@ def _fill_data(cfg: str, folder: Path, suffix: str, **extra: str) -> str:
 def test_init_writes_configs_that_run_once_the_data_paths_are_filled(trained, tmp_path, capsys):
     """`mlaudit init` on the user's safetensors (with their factory) and on its ONNX export: the configs
     name the kind, classes and input shape it inferred, and run with only the data paths filled in."""
-    subprocess.run([sys.executable, str(FIXTURE / "export_onnx.py"), str(trained)], check=True, timeout=300)
+    user_script(FIXTURE / "export_onnx.py", trained)
     factory = f"{FIXTURE / 'net.py'}:make_net"
     for name, args in (("torch", ["--factory", factory]), ("onnx", [])):
         model = trained / ("model.safetensors" if name == "torch" else "model.onnx")
@@ -134,6 +123,6 @@ def test_init_writes_configs_that_run_once_the_data_paths_are_filled(trained, tm
         (tmp_path / f"{name}-filled.yaml").write_text(_fill_data(text, trained, "npz"))
         rc = main(["audit", "--config", str(tmp_path / f"{name}-filled.yaml"), "--out", str(tmp_path / name)])
         assert rc in (0, 1), capsys.readouterr().err
-        report = json.loads((tmp_path / name / "report.json").read_text())
-        assert not report["errors"] and "loss" in {f["id"] for f in report["findings"]}
+        report, found = read_report(tmp_path / name)
+        assert not report["errors"] and "loss" in found
     assert main(["init", str(trained / "model.safetensors"), "--out", str(tmp_path / "torch.yaml")]) == 2  # exists

@@ -11,15 +11,14 @@ it on non-members (measured -0.041 [-0.102, ...])."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mlaudit.cli import main
 from mlaudit.metrics import mann_whitney_null_sigma
+
+from .conftest import audit_config, read_report, user_script
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "own_sklearn"
 
@@ -28,20 +27,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("user")
-    subprocess.run([sys.executable, str(FIXTURE / "train.py"), str(out)], check=True, timeout=300)
-    return out
-
-
-def _audit(cfg_text: str, tmp_path: Path) -> int:
-    (tmp_path / "audit.yaml").write_text(cfg_text)
-    return main(["audit", "--config", str(tmp_path / "audit.yaml"), "--out", str(tmp_path / "r")])
+    return user_script(FIXTURE / "train.py", tmp_path_factory.mktemp("user"))
 
 
 def test_a_skops_forest_gets_membership_with_references_and_attribute_inference(trained, tmp_path):
-    assert _audit((trained / "audit.yaml").read_text(), tmp_path) in (0, 1)
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
-    found = {f["id"]: f for f in report["findings"]}
+    assert audit_config((trained / "audit.yaml").read_text(), tmp_path) in (0, 1)
+    report, found = read_report(tmp_path / "r")
     assert not report["errors"], report["errors"]
     assert report["target"]["adapter"] == "SklearnTarget"
     for name in ("lira", "rmia-offline"):
@@ -57,7 +48,7 @@ def test_a_skops_forest_gets_membership_with_references_and_attribute_inference(
 def test_untrusted_types_are_refused_with_the_types_named(trained, tmp_path, capsys):
     cfg = (trained / "audit.yaml").read_text()
     cfg = "\n".join(line for line in cfg.splitlines() if "trusted:" not in line)
-    assert _audit(cfg, tmp_path) == 2
+    assert audit_config(cfg, tmp_path) == 2
     err = capsys.readouterr().err.strip()
     assert "sklearn.tree._tree.Tree" in err and "target.trusted" in err and len(err.splitlines()) == 1
 
@@ -69,13 +60,13 @@ def test_a_category_the_model_never_saw_is_refused(trained, tmp_path, capsys):
     bad = [rows[0]] + [",".join(v if i != col else "atlantis" for i, v in enumerate(r.split(","))) for r in rows[1:]]
     (tmp_path / "members.csv").write_text("\n".join(bad) + "\n")
     cfg = (trained / "audit.yaml").read_text().replace(str(trained / "members.csv"), str(tmp_path / "members.csv"))
-    assert _audit(cfg, tmp_path) == 2
+    assert audit_config(cfg, tmp_path) == 2
     assert "region_atlantis" in capsys.readouterr().err
 
 
 def test_a_recipe_for_a_sklearn_model_is_a_config_error(trained, tmp_path, capsys):
     cfg = (trained / "audit.yaml").read_text() + "recipe: {epochs: 3}\n"
-    assert _audit(cfg, tmp_path) == 2
+    assert audit_config(cfg, tmp_path) == 2
     assert "its own parameters" in capsys.readouterr().err
 
 
@@ -92,6 +83,6 @@ def test_init_writes_a_config_that_runs_once_the_data_is_named(trained, tmp_path
         text = text.replace(
             f"path: {part}.csv, label_column: label", f"path: {trained / part}.csv, label_column: high_wage"
         )
-    assert _audit(text, tmp_path) in (0, 1), capsys.readouterr().err
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert not report["errors"] and {"loss", "lira"} <= {f["id"] for f in report["findings"]}
+    assert audit_config(text, tmp_path) in (0, 1), capsys.readouterr().err
+    report, found = read_report(tmp_path / "r")
+    assert not report["errors"] and {"loss", "lira"} <= set(found)
