@@ -1,6 +1,7 @@
 """Command line: parse, call the library, render, exit. Exit codes: 0 clean, 1 findings at or above
 the failing severity, 2 usage or input error (one line on stderr, never a traceback), 3 the audit is
-incomplete: some job failed (the report is written and lists it; --debug prints its traceback)."""
+incomplete: some job failed (the report is written and lists it; --debug prints its traceback), 4 an
+internal error: a defect in mlaudit, one line on stderr (--debug prints the traceback), never 1."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from mlaudit.errors import MLAuditError
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("action", choices=("create", "verify"))
     m.add_argument("folder", type=Path)
     m.add_argument("--manifest", type=Path, help="manifest path (default: FOLDER/mlaudit-manifest.json)")
+    m.add_argument("--update", action="store_true", help="create: re-pin a folder that no longer matches its manifest")
     b = sub.add_parser("backdoor", help="privacy backdoors (Feng & Tramer 2024): build, victim, reconstruct, detect")
     bsub = b.add_subparsers(dest="action", required=True, parser_class=_Parser)
     bb = bsub.add_parser("build", help="plant data traps in a clean pretrained model (MLP, ViT or all-MiniLM-L6-v2)")
@@ -133,19 +135,26 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     from mlaudit.report.html import write_html
     from mlaudit.report.json import write_json
-    from mlaudit.runner.audit import run_audit
+    from mlaudit.runner.audit import exclusive, run_audit
 
     out: Path = args.out
     try:
         out.mkdir(parents=True, exist_ok=True)
+        (out / ".mlaudit").mkdir(exist_ok=True)
     except OSError as e:
         raise MLAuditError(f"cannot create output folder {str(out)!r}: {e.strerror}; choose another --out") from None
-    with _progress() as progress:
-        report = run_audit(
-            cfg, out, progress=progress, resume=not args.no_resume, executor=args.executor, ray_address=args.ray_address
-        )
-    json_path = write_json(report, out / "report.json")
-    html_path = write_html(report, out / "report.html")
+    with exclusive(out):
+        with _progress() as progress:
+            report = run_audit(
+                cfg,
+                out,
+                progress=progress,
+                resume=not args.no_resume,
+                executor=args.executor,
+                ray_address=args.ray_address,
+            )
+        json_path = write_json(report, out / "report.json")
+        html_path = write_html(report, out / "report.html")
     for f in report.findings:
         print(f"  [{f.severity.name.lower():>8}] {f.id}: {f.summary}")
     print(f"report: {html_path.resolve()}\njson:   {json_path.resolve()}")
@@ -206,7 +215,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.paths if not p.exists() and not p.is_symlink()]
     if missing:
         raise MLAuditError(f"no such file or folder: {missing[0]!r}; check the path")
+    if args.output is not None and not args.output.parent.is_dir():
+        raise MLAuditError(f"--output folder {str(args.output.parent)!r} does not exist; create it or choose another")
     results = scan_paths(args.paths)
+    if not results:
+        raise MLAuditError(f"no files found under {', '.join(map(str, args.paths))!r}; point scan at model files")
     if args.format == "text":
         _print_scan(results, fail_on)
     else:
@@ -219,7 +232,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
         )
         text = json.dumps(doc, indent=1)
         if args.output:
-            args.output.write_text(text)
+            try:
+                args.output.write_text(text)
+            except OSError as e:
+                raise MLAuditError(
+                    f"cannot write --output {str(args.output)!r}: {e.strerror}; choose another path"
+                ) from None
         else:
             print(text)
     if any(r.error for r in results):
@@ -263,7 +281,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     from mlaudit.supplychain import manifest
 
     if args.action == "create":
-        print(f"wrote {manifest.create(args.folder, args.manifest)}")
+        print(f"wrote {manifest.create(args.folder, args.manifest, update=args.update)}")
         return EXIT_CLEAN
     v = manifest.verify(args.folder, args.manifest)
     for kind in ("changed", "missing", "extra"):
@@ -276,6 +294,13 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 def cmd_backdoor(args: argparse.Namespace) -> int:
     import json
 
+    if args.action == "build":  # before the heavy imports: a bad flag fails at once
+        if args.traps is not None and args.traps < 1:
+            raise MLAuditError(f"--traps must be at least 1, got {args.traps}")
+        if args.out.exists() and not args.out.is_dir():
+            raise MLAuditError(
+                f"--out {str(args.out)!r} is a file; give a folder (new or empty) for the backdoored model"
+            )
     from mlaudit.findings import Severity
     from mlaudit.supplychain.privacy_backdoor import workflow
 
@@ -362,6 +387,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mlaudit: interrupted; finished steps are checkpointed and a rerun resumes", file=sys.stderr)
         return 130
+    except Exception as e:  # a defect of mlaudit, not a finding: never exit 1, never a bare traceback
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        where = f" in {args.command}"
+        print(
+            f"mlaudit: internal error{where}: {type(e).__name__}: {e}; this is a defect in mlaudit, please report it "
+            "with the output of 'mlaudit --debug ...' (exit 4)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

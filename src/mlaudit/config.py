@@ -29,7 +29,8 @@ class DataSourceConfig:
     path: str | None = None  # file or folder (idx: the images file)
     labels_path: str | None = None  # idx: the labels file
     label_column: str = "label"  # table, jsonl (the label field)
-    text_field: str = "text"  # jsonl
+    text_field: str | None = None  # jsonl: the text field (default "text"); table: a text column (documents)
+    color_mode: str = "auto"  # image-folder: auto | grayscale | rgb
     x_key: str = "x"  # npz
     y_key: str = "y"  # npz
     limit: int | None = None  # use at most this many examples (the first ones)
@@ -43,6 +44,11 @@ class DataSourceConfig:
             raise ConfigError(f"data source {self.source!r} needs 'path'")
         if self.source == "idx" and not self.labels_path:
             raise ConfigError("an idx data source needs 'labels_path' (the labels IDX file)")
+        _one_of("color_mode", self.color_mode, ("auto", "grayscale", "rgb"))
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"data limit must be at least 1 example, got {self.limit}")
+        if self.text_field is not None and self.source not in ("jsonl", "table"):
+            raise ConfigError(f"text_field is for jsonl and table sources, not {self.source!r}; remove it")
         if self.sensitive_column is not None and self.source != "table":
             raise ConfigError(f"sensitive_column is for table sources, not {self.source!r}; remove it")
 
@@ -83,6 +89,13 @@ class TargetConfig:
             raise ConfigError(f"target kind {self.kind!r} needs 'path' (a .safetensors file or a model folder)")
         if self.num_classes < 2:
             raise ConfigError(f"target.num_classes must be at least 2, got {self.num_classes}")
+        if not self.input_shape or any(d < 1 for d in self.input_shape):
+            raise ConfigError(
+                f"target.input_shape must list positive sizes without the batch axis (e.g. [1, 28, 28]), "
+                f"got {list(self.input_shape)}"
+            )
+        if self.max_length < 1:
+            raise ConfigError(f"target.max_length must be at least 1 token, got {self.max_length}")
         if self.factory is not None and self.kind != "torch":
             raise ConfigError(f"target.factory is for kind torch, not {self.kind!r}; remove it or set kind: torch")
         if self.trusted and self.kind != "sklearn":
@@ -143,13 +156,16 @@ class AuditConfig:
     target: TargetConfig = field(default_factory=TargetConfig)
     data: DataConfig = field(default_factory=DataConfig)
     threat_model: ThreatModelConfig = field(default_factory=ThreatModelConfig)
-    attacks: tuple[str, ...] = ("loss",)
+    # names, families, `all`, and `profile` (the profile's sections: scans, evasion, backdoors, ...); only these run
+    attacks: tuple[str, ...] = ("profile", "loss")
     base: BaseConfig | None = None  # your own model: the public checkpoint it was fine-tuned from
     recipe: RecipeConfig | None = None  # your own model: how it was trained (reference models follow it)
     references: int | None = None  # your own model: reference models per set (online, offline); 4 quick, 8 full
 
     def __post_init__(self) -> None:
         _one_of("profile", self.profile, PROFILES)
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be an integer in [0, 2^32), got {self.seed}")
         if self.target.kind != "default" and (self.data.members is None or self.data.nonmembers is None):
             raise ConfigError(
                 "auditing your own model needs data.members and data.nonmembers (which examples it was trained on)"
@@ -175,8 +191,27 @@ class AuditConfig:
             raise ConfigError(
                 "recipe.start is 'base' but no base: is given; add base.path or set recipe.start: scratch"
             )
+        if mine:
+            self._knowledge_exists()
         if self.recipe is not None and self.target.kind != "torch":
             raise ConfigError(f"recipe: is supported for target kind torch, not {self.target.kind!r} yet; remove it")
+
+    def _knowledge_exists(self) -> None:
+        """The adversary's knowledge must be something this config holds: the report lists it as theirs."""
+        has = {
+            "base_model": (self.base is not None, "add base: {path: ...} (the public checkpoint)"),
+            "training_recipe": (
+                self.recipe is not None or self.target.kind == "sklearn",
+                "add recipe: (how the model was trained)",
+            ),
+            "population_data": (self.data.population is not None, "add data.population (data it was not trained on)"),
+        }
+        for k in self.threat_model.knowledge:
+            held, fix = has.get(k, (True, ""))
+            if not held:
+                raise ConfigError(
+                    f"threat_model.knowledge names {k!r} but this config gives none; {fix}, or remove {k!r}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -250,11 +285,14 @@ def _read(path: str | Path) -> Any:
 
     text, where = _builtin_text(str(path)) if str(path).startswith("builtin:") else _file_text(Path(path))
     try:
-        return yaml.safe_load(text) or {}
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"config {where!r} is not valid YAML{at}; fix the syntax") from None
+    if raw is None:  # an empty file is a mistake, not a request for the built-in audit
+        raise ConfigError(f"config {where!r} is empty; write a config (mlaudit init MODEL) or omit --config")
+    return raw
 
 
 def _builtin_text(spec: str) -> tuple[str, str]:
@@ -269,7 +307,14 @@ def _builtin_text(spec: str) -> tuple[str, str]:
 def _file_text(p: Path) -> tuple[str, str]:
     if not p.is_file():
         raise InputError(f"config file not found: {str(p)!r}; check the path or omit --config for the built-in default")
-    return p.read_text(), str(p)
+    try:
+        return p.read_text(encoding="utf-8"), str(p)
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"config {str(p)!r} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8"
+        ) from None
+    except OSError as e:
+        raise InputError(f"cannot read config {str(p)!r}: {e.strerror}; check the path and its permissions") from None
 
 
 def load(path: str | Path | None, *, profile: str | None = None) -> AuditConfig:
@@ -279,4 +324,10 @@ def load(path: str | Path | None, *, profile: str | None = None) -> AuditConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"config must be a mapping of keys to values, got {type(raw).__name__}")
         raw = {**raw, "profile": profile}
-    return from_dict(AuditConfig, raw)  # type: ignore[no-any-return]
+    cfg: AuditConfig = from_dict(AuditConfig, raw)
+    if "target" not in raw:  # a config without a target would audit the built-in one instead of the user's
+        raise ConfigError(
+            f"config {str(path)!r} names no target; add target: (mlaudit init MODEL writes one), "
+            "or use --config builtin:NAME for a built-in target"
+        )
+    return cfg

@@ -86,7 +86,11 @@ def test_malformed_and_not_a_pickle(tmp_path):
     assert r.error is None and any(i.rule == "pickle/malformed" for i in r.issues)
     (tmp_path / "y.bin").write_bytes(bytes(range(200, 256)) * 4)
     r = scan_paths([tmp_path / "y.bin"])[0]
-    assert r.format == "unknown" and r.issues[0].severity == Severity.LOW  # never reported clean
+    assert r.format == "unknown" and r.error and not r.issues  # named like a model: not scanned is an error
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "y.dat").write_bytes(bytes(range(200, 256)) * 4)
+    r = scan_paths([tmp_path / "d"])[0]
+    assert r.error is None and r.issues[0].severity == Severity.LOW  # another file in a folder: listed, never clean
 
 
 def test_huge_declared_lengths_do_not_allocate(tmp_path):

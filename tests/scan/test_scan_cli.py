@@ -20,8 +20,11 @@ def test_exit_codes(tmp_path):
     assert _cli("scan", str(tmp_path / "bad.pkl")).returncode == 1
     assert _cli("scan", "--fail-on", "critical", str(tmp_path / "bad.pkl")).returncode == 1
     (tmp_path / "odd.bin").write_bytes(bytes(range(250, 256)))
-    assert _cli("scan", str(tmp_path / "odd.bin")).returncode == 0  # low: unknown format, below medium
-    assert _cli("scan", "--fail-on", "low", str(tmp_path / "odd.bin")).returncode == 1
+    assert _cli("scan", str(tmp_path / "odd.bin")).returncode == 2  # named, unknown format: not scanned
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "odd.dat").write_bytes(bytes(range(250, 256)))
+    assert _cli("scan", str(tmp_path / "folder")).returncode == 0  # low: another file in a folder, below medium
+    assert _cli("scan", "--fail-on", "low", str(tmp_path / "folder")).returncode == 1
     p = _cli("scan", str(tmp_path / "missing.pt"))
     assert p.returncode == 2 and p.stderr.startswith("mlaudit: error: no such file")
 

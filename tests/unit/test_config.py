@@ -7,7 +7,16 @@ from mlaudit.config import AuditConfig, from_dict, load
 def test_default_config():
     cfg = load(None)
     assert cfg.target.kind == "default" and cfg.profile == "quick"
-    assert cfg.attacks == ("loss", "base-reference", "lira", "lira-offline", "rmia", "rmia-offline", "backdoor-demo")
+    assert cfg.attacks == (
+        "profile",
+        "loss",
+        "base-reference",
+        "lira",
+        "lira-offline",
+        "rmia",
+        "rmia-offline",
+        "backdoor-demo",
+    )
     assert load("builtin:cps1988-forest").target.scenario == "cps1988-forest"
     assert cfg.threat_model.knowledge == ("population_data", "base_model", "training_recipe")
 
@@ -47,6 +56,6 @@ def test_missing_and_invalid_files(tmp_path):
 
 def test_profile_override(tmp_path):
     f = tmp_path / "c.yaml"
-    f.write_text("seed: 3\n")
+    f.write_text("seed: 3\ntarget: {kind: default}\n")
     cfg = load(f, profile="full")
     assert cfg.seed == 3 and cfg.profile == "full"

@@ -61,6 +61,7 @@ def test_table_csv_and_parquet(tmp_path):
     for f in ("t.csv", "t.parquet"):
         d = read_table(tmp_path / f, label="label")
         assert d.x.shape == (4, 3) and d.classes == ("no", "yes") and d.y.tolist() == [0, 1, 0, 1]
+        assert d.x[:, 0].tolist() == [30, 40, 50, 60]  # raw values: a user's table is never rescaled per file
     with pytest.raises(InputError, match="label column 'target' not in table"):
         read_table(tmp_path / "t.csv", label="target")
 

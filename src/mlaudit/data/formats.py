@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -60,6 +60,67 @@ def images_from_idx(images: str | Path, labels: str | Path, name: str | None = N
     return Dataset(x, y, classes, name or Path(images).name, "image")
 
 
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """A CSV or Parquet table as pandas reads it (no encoding yet)."""
+    import pandas as pd
+
+    p = existing(path, "table")
+    if not p.is_file():
+        raise InputError(f"table path {str(p)!r} is a folder; give a .csv or .parquet file")
+    try:
+        df = pd.read_parquet(p) if p.suffix in (".parquet", ".pq") else pd.read_csv(p)
+    except Exception as e:  # pandas raises many types for malformed files
+        raise InputError(f"cannot read table {str(p)!r}: {e}; use a CSV with a header or a Parquet file") from None
+    if len(df) == 0:
+        raise InputError(f"table {str(p)!r} has no rows; point the config at a table with data")
+    return df
+
+
+def table_encoding(frames: list[pd.DataFrame], *, label: str, text: str | None = None) -> tuple[list[str], list[str]]:
+    """(columns, classes) one encoding for every table of an audit, so that members, non-members and
+    population are encoded alike: one-hot columns over the union of their categories (raw values, never
+    scaled per file), and classes: 0..max when the labels are integers (the label IS the class index),
+    else their sorted distinct values."""
+    import pandas as pd
+
+    columns: list[str] = []
+    labels: list[Any] = []
+    for df in frames:
+        if label not in df.columns:
+            raise InputError(
+                f"label column {label!r} not in table; its columns are: {', '.join(map(str, df.columns))}; "
+                "set data.label_column"
+            )
+        labels += df[label].dropna().tolist()
+        if text is None:
+            feats = pd.get_dummies(df.drop(columns=[label]).dropna(), dtype=np.float32)
+            columns += [str(c) for c in feats.columns if str(c) not in columns]
+    keys = [_label_key(v) for v in labels]
+    if not keys:
+        raise InputError(f"label column {label!r} holds no labels (all empty); fill it in")
+    ints = [k for k in keys if isinstance(k, int)]
+    if len(ints) == len(keys):
+        if min(ints) < 0:
+            raise InputError(
+                f"label column {label!r} has a negative label {min(ints)}; labels are class indices 0..K-1"
+            )
+        classes = [str(i) for i in range(max(ints) + 1)]
+    else:
+        classes = sorted({str(k) for k in keys})
+    return columns, classes
+
+
+def _label_key(v: Any) -> int | str:
+    """An integral number as an int (1, 1.0, numpy ints alike), anything else as text."""
+    if isinstance(v, bool | np.bool_):
+        return int(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return int(v)
+    return str(v)
+
+
 def read_table(
     path: str | Path,
     *,
@@ -67,19 +128,52 @@ def read_table(
     sensitive: str | None = None,
     columns: list[str] | None = None,
     classes: list[str] | None = None,
+    text: str | None = None,
 ) -> Dataset:
-    """Read a CSV or Parquet table: numeric / categorical features, one label column. With `columns`
-    and `classes` (what a model was fitted on), encoded as that model expects (model_encoding)."""
+    """Read a CSV or Parquet table: numeric / categorical features (raw values), one label column, or
+    with `text` a text column. With `columns` and `classes` (what a model was fitted on, or the audit's
+    joint table_encoding), encoded as those say; alone, as this file's own encoding."""
+    df = read_frame(path)
+    name = Path(path).name
+    if columns is None or classes is None:
+        columns, classes = table_encoding([df], label=label, text=text)
+    if text is not None:
+        return text_table(df, text=text, label=label, name=name, classes=classes)
+    return model_encoding(df, label=label, sensitive=sensitive, name=name, columns=columns, classes=classes)
+
+
+def text_table(df: pd.DataFrame, *, text: str, label: str, name: str, classes: list[str]) -> Dataset:
+    """A table of documents: the `text` column, labels indexed by `classes`."""
+    for col in (text, label):
+        if col not in df.columns:
+            raise InputError(f"column {col!r} not in table {name!r}; columns are: {', '.join(map(str, df.columns))}")
+    df = df.dropna(subset=[text, label])
+    y = _indexed_labels(df[label], classes, name)
+    return Dataset([str(t) for t in df[text]], y, tuple(classes), name, "text")
+
+
+def _indexed_labels(values: Any, classes: list[str], name: str) -> np.ndarray:
+    pos = {c: i for i, c in enumerate(classes)}
+    keys = [str(_label_key(v)) for v in values]
+    bad = sorted(set(keys) - set(pos))
+    if bad:
+        raise InputError(f"table {name!r} has labels the model does not know: {', '.join(bad[:5])}; it knows {classes}")
+    return np.array([pos[k] for k in keys], dtype=np.int64)
+
+
+def _free_text(df: pd.DataFrame, label: str, name: str) -> None:
+    """Refuse a column of free text: one-hot encoding it would give one column per document."""
     import pandas as pd
 
-    p = existing(path, "table")
-    try:
-        df = pd.read_parquet(p) if p.suffix in (".parquet", ".pq") else pd.read_csv(p)
-    except Exception as e:  # pandas raises many types for malformed files
-        raise InputError(f"cannot read table {str(p)!r}: {e}; use a CSV with a header or a Parquet file") from None
-    if columns is not None and classes is not None:
-        return model_encoding(df, label=label, sensitive=sensitive, name=p.name, columns=columns, classes=classes)
-    return table_to_dataset(df, label=label, sensitive=sensitive, name=p.name)
+    for c in df.columns:
+        if c == label or pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
+            continue
+        distinct = df[c].nunique()
+        if distinct > 50 and distinct > 0.5 * len(df):
+            raise InputError(
+                f"column {c!r} of table {name!r} looks like free text ({distinct} distinct values in {len(df)} rows); "
+                f"for a text model set text_field: {c} on this data source, otherwise drop the column"
+            )
 
 
 def model_encoding(
@@ -96,6 +190,9 @@ def model_encoding(
             f"label column {label!r} not in table {name!r}; columns are: {', '.join(map(str, df.columns))}"
         )
     df = df.dropna()
+    if len(df) == 0:
+        raise InputError(f"table {name!r} has no row without a missing value; fill or drop the empty cells")
+    _free_text(df, label, name)
     feats = pd.get_dummies(df.drop(columns=[label]), dtype=np.float32)
     categorical = [str(c) for c in df.columns if c != label and not pd.api.types.is_numeric_dtype(df[c])]
     unseen = [c for c in feats.columns if c not in columns and any(str(c).startswith(f"{k}_") for k in categorical)]
@@ -104,12 +201,9 @@ def model_encoding(
     missing = [c for c in columns if c not in feats.columns and not any(c.startswith(f"{k}_") for k in categorical)]
     if missing:
         raise InputError(f"table {name!r} lacks columns the model was fitted on: {', '.join(missing[:5])}")
+    feats.columns = [str(c) for c in feats.columns]
     x = feats.reindex(columns=columns, fill_value=0.0).to_numpy(np.float32)
-    pos = {c: i for i, c in enumerate(classes)}
-    bad = sorted({str(v) for v in df[label]} - set(pos))
-    if bad:
-        raise InputError(f"table {name!r} has labels the model does not know: {', '.join(bad[:5])}; it knows {classes}")
-    y = np.array([pos[str(v)] for v in df[label]], dtype=np.int64)
+    y = _indexed_labels(df[label], classes, name)
     sens = None
     if sensitive is not None:
         values = sorted(c[len(sensitive) + 1 :] for c in columns if c.startswith(f"{sensitive}_"))
@@ -126,7 +220,9 @@ def model_encoding(
 
 
 def table_to_dataset(df: pd.DataFrame, *, label: str, sensitive: str | None = None, name: str) -> Dataset:
-    """One-hot categorical columns, standardise numeric ones; labels become class indices."""
+    """A built-in table, split after reading (so scaled once for every part): one-hot categorical
+    columns, standardise numeric ones; labels become class indices. Users' tables go through
+    read_table / model_encoding, which never scale."""
     import pandas as pd
 
     if len(df) == 0:
@@ -194,45 +290,103 @@ def read_jsonl(path: str | Path, *, text_field: str = "text", label_field: str =
 
 
 def read_npz(path: str | Path, *, x_key: str = "x", y_key: str = "y") -> Dataset:
-    """Read arrays from an .npz with allow_pickle=False (object arrays are refused, never unpickled)."""
+    """Read arrays from an .npz with allow_pickle=False (object arrays are refused, never unpickled).
+    x: (N, C, H, W) images (integer pixels 0..255 are scaled to [0, 1], as IDX and image folders are),
+    (N, D) features, or (N,) strings (documents); y: (N,) integer class indices (integral floats pass,
+    others are refused rather than truncated)."""
+    import zipfile
+
     p = existing(path, ".npz file")
     try:
         with np.load(p, allow_pickle=False) as z:
             missing = [k for k in (x_key, y_key) if k not in z.files]
             if missing:
                 raise InputError(f"{str(p)!r} has arrays {z.files} but not {missing}; set data.x_key / data.y_key")
-            x, y = z[x_key], z[y_key].astype(np.int64)
+            x, y = z[x_key], z[y_key]
     except ValueError as e:  # numpy raises ValueError for object arrays when allow_pickle=False
-        raise InputError(f"{str(p)!r} holds pickled object arrays ({e}); save plain numeric arrays") from None
-    except (OSError, EOFError) as e:
-        raise InputError(f"cannot read {str(p)!r} as .npz: {e}") from None
+        raise InputError(f"{str(p)!r} holds pickled object arrays or is not an .npz ({e}); save plain arrays") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise InputError(
+            f"cannot read {str(p)!r} as .npz ({type(e).__name__}: {e}); the file is truncated or not npz"
+        ) from None
+    y = _class_indices(y, p.name)
+    if x.dtype.kind in "US":
+        if x.ndim != 1:
+            raise InputError(f"{str(p)!r}: text x must be one string per example, shape (N,), got {x.shape}")
+        return Dataset([str(t) for t in x], y, _classes(y), p.name, "text")
+    if x.dtype.kind not in "biuf" or x.ndim not in (2, 4):
+        raise InputError(
+            f"{str(p)!r}: {x_key!r} is {x.dtype} of shape {x.shape}; give (N, C, H, W) images, (N, D) features "
+            "or (N,) strings"
+        )
     kind = "image" if x.ndim == 4 else "tabular"
-    x = x.astype(np.float32)
-    classes = tuple(str(i) for i in range(int(y.max()) + 1)) if y.size else ()
-    return Dataset(x, y, classes, p.name, kind)
+    scale = 255.0 if kind == "image" and x.dtype.kind in "biu" else 1.0
+    if scale != 1.0 and (x.min() < 0 or x.max() > 255):
+        raise InputError(f"{str(p)!r}: integer images must be pixels 0..255, got [{x.min()}, {x.max()}]")
+    x = x.astype(np.float32) / np.float32(scale)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        rows = int(bad.reshape(len(x), -1).any(1).sum())
+        raise InputError(f"{str(p)!r}: {rows} of {len(x)} examples hold NaN or infinity; drop or fix them")
+    return Dataset(x, y, _classes(y), p.name, kind, meta={"scaled_by": 1 / scale} if scale != 1.0 else {})
 
 
-def read_image_folder(path: str | Path, *, size: tuple[int, int] | None = None, grayscale: bool = False) -> Dataset:
-    """Read ROOT/<class name>/<image>; classes sorted by name, images scaled to [0, 1]."""
-    from PIL import Image
+def _class_indices(y: np.ndarray, name: str) -> np.ndarray:
+    if y.ndim != 1:
+        raise InputError(f"{name!r}: labels must be one class index per example, shape (N,), got {y.shape}")
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all() or not (y == np.round(y)).all():
+            odd = y[~np.isfinite(y) | (y != np.round(y))][:3].tolist()
+            raise InputError(f"{name!r}: labels must be integer class indices, got {odd}; save y as integers")
+    elif y.dtype.kind not in "biu":
+        raise InputError(f"{name!r}: labels must be integer class indices, got dtype {y.dtype}; save y as integers")
+    y = y.astype(np.int64)
+    if y.size and y.min() < 0:
+        raise InputError(f"{name!r} has a negative label {int(y.min())}; labels are class indices 0..K-1")
+    return y
 
+
+def _classes(y: np.ndarray) -> tuple[str, ...]:
+    return tuple(str(i) for i in range(int(y.max()) + 1)) if y.size else ()
+
+
+COLOR_MODES = ("auto", "grayscale", "rgb")
+
+
+def read_image_folder(path: str | Path, *, size: tuple[int, int] | None = None, color_mode: str = "auto") -> Dataset:
+    """Read ROOT/<class name>/<image>; classes sorted by name, images scaled to [0, 1]. color_mode
+    auto: one channel when every image is grayscale (PIL modes 1, L, I, F), else RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    if color_mode not in COLOR_MODES:
+        raise InputError(f"unknown color_mode {color_mode!r}; use one of: {', '.join(COLOR_MODES)}")
     root = existing(path, "image folder")
+    if not root.is_dir():
+        raise InputError(f"image folder {str(root)!r} is a file; give the folder ROOT holding ROOT/<class>/<image>")
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir())
-    xs, ys = [], []
+    images, ys = [], []
     for label, d in enumerate(class_dirs):
         for f in sorted(d.iterdir()):
             if f.suffix.lower() in IMAGE_SUFFIXES:
-                with Image.open(f) as raw:
-                    im = raw.convert("L" if grayscale else "RGB")
-                    if size is not None:
-                        im = im.resize(size)
-                    xs.append(np.asarray(im, np.float32) / 255.0)
-                    ys.append(label)
-    if not xs:
+                try:
+                    with Image.open(f) as raw:
+                        raw.load()
+                        images.append(raw.copy())
+                except (UnidentifiedImageError, OSError) as e:
+                    raise InputError(f"{str(f)!r} is not a readable image ({e}); remove it or replace it") from None
+                ys.append(label)
+    if not images:
         raise InputError(f"no images found under {str(root)!r}; expected ROOT/<class>/<file>.png")
+    gray = color_mode == "grayscale" or (color_mode == "auto" and all(im.mode in ("1", "L", "I", "F") for im in images))
+    xs = []
+    for im in images:
+        im = im.convert("L" if gray else "RGB")
+        xs.append(np.asarray(im.resize(size) if size is not None else im, np.float32) / 255.0)
     shapes = {a.shape for a in xs}
     if len(shapes) > 1:
-        raise InputError(f"images under {str(root)!r} have different sizes {sorted(shapes)[:3]}; pass size=(W, H)")
+        raise InputError(
+            f"images under {str(root)!r} have different sizes {sorted(shapes)[:3]}; resize them to one size"
+        )
     x = np.stack(xs)
     x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
     return Dataset(x, np.asarray(ys, np.int64), tuple(d.name for d in class_dirs), root.name, "image")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlaudit
 from mlaudit.config import AuditConfig
+from mlaudit.errors import InputError
 from mlaudit.findings import Report
 from mlaudit.progress import Progress
 from mlaudit.runner.local import SequentialExecutor
@@ -56,3 +61,24 @@ def run_audit(
 
 def _config_key(cfg: AuditConfig) -> str:
     return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@contextmanager
+def exclusive(out: Path) -> Iterator[None]:
+    """Hold OUT/.mlaudit/lock while an audit writes OUT: a second audit into the same folder is refused
+    (its checkpoints and report would interleave with the first's). The OS drops the lock if we die."""
+    (out / ".mlaudit").mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / ".mlaudit" / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise InputError(
+                f"another audit (pid {holder}) is writing to {str(out)!r}; wait for it or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)

@@ -232,7 +232,7 @@ def render_config(i: Inspection, *, base: str | None = None) -> str:
             "#   {optimizer: adam, lr: 1e-3, schedule: cosine, epochs: 30, batch_size: 128, start: scratch}",
         ]
     lines += ["data:", *_data(i)]
-    lines += ["threat_model:", *_threat(i), f"attacks: {_attacks(i)}"]
+    lines += ["threat_model:", *_threat(i, base), f"attacks: {_attacks(i)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -252,22 +252,25 @@ def _data(i: Inspection) -> list[str]:
     ]
 
 
-def _threat(i: Inspection) -> list[str]:
+def _threat(i: Inspection, base: str | None) -> list[str]:
     if i.kind == "onnx":
         return ["  access: probabilities", "  query_budget: 20000", "  knowledge: []"]
-    knows = ["population_data", "training_recipe"] if i.kind in ("sklearn", "torch") else ["population_data"]
-    if i.kind in ("torch", "huggingface"):
-        knows.append("base_model")  # used once base: is given
-    return ["  access: probabilities", f"  knowledge: [{', '.join(knows)}]"]
+    knows = ["population_data", "training_recipe"] if i.kind == "sklearn" else ["population_data"]
+    if i.kind in ("torch", "huggingface") and base is not None:
+        knows.append("base_model")
+    hint = ["  # add training_recipe once recipe: is filled in"] if i.kind == "torch" else []
+    return ["  access: probabilities", f"  knowledge: [{', '.join(knows)}]", *hint]
 
 
 def _attacks(i: Inspection) -> str:
-    """A strong, affordable selection; `mlaudit list` shows the rest (the whole membership family adds
-    the label-only and boundary-distance attacks, which query each example hundreds of times)."""
+    """`profile` (its scans, evasion and backdoor sections) and a strong, affordable selection; `mlaudit
+    list` shows the rest (the whole membership family adds the label-only and boundary-distance attacks, which query each example hundreds of times)."""
     if i.kind == "onnx":
-        return "[loss, label-only, evasion-blackbox]" if i.modality == "image" else "[loss, label-only]"
+        return (
+            "[profile, loss, label-only, evasion-blackbox]" if i.modality == "image" else "[profile, loss, label-only]"
+        )
     if i.kind == "sklearn":
-        return "[loss, lira, rmia, rmia-offline, attribute-inference]"
+        return "[profile, loss, lira, rmia, rmia-offline, attribute-inference]"
     if i.kind == "huggingface":  # reference models for Hugging Face models are not trained yet
-        return "[loss, base-reference]"
-    return "[loss, base-reference, lira, rmia, rmia-offline]"
+        return "[profile, loss, base-reference]"
+    return "[profile, loss, base-reference, lira, rmia, rmia-offline]"

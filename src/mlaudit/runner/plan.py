@@ -1,8 +1,8 @@
 """The planner: which registered attacks run on a prepared setup, and why the others do not.
 
-A profile is data: the registered entries it adds to the config's `attacks`, and the effort (budget)
-the suites spend. An attack runs when its declared requirements hold on the setup (requirements.unmet);
-every one that does not is listed in the report with the reason and the config change that enables it.
+A profile is data: the registered entries the word `profile` in the config's `attacks` stands for
+(the default `attacks` is [profile, loss]), and the effort (budget) the suites spend. An attack runs
+when its declared requirements hold on the setup (requirements.unmet); every one that does not is listed in the report with the reason and the config change that enables it.
 """
 
 from __future__ import annotations
@@ -64,8 +64,9 @@ class Skipped:
 
 
 def selected(attacks: tuple[str, ...], profile: str) -> list[str]:
-    """The profile's sections and the config's attacks (names, families or `all`), each once."""
-    return expand([*PROFILES[profile], *attacks])
+    """The config's attacks (names, families, `all`, or `profile`: the profile's sections), each once.
+    Nothing is added that the config does not name: `attacks: [loss]` runs LOSS alone."""
+    return expand([w for word in attacks for w in (PROFILES[profile] if word == "profile" else (word,))])
 
 
 def offer(setup: AuditSetup, profile: str) -> Offer:

@@ -19,13 +19,14 @@ from torch import nn
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.config import AuditConfig, DataSourceConfig, RecipeConfig
 from mlaudit.data import Dataset, images_from_idx, load_builtin, read_image_folder, read_jsonl, read_npz, read_table
-from mlaudit.data.formats import existing
+from mlaudit.data.formats import existing, read_frame, table_encoding
 from mlaudit.errors import InputError
 from mlaudit.models import build
 from mlaudit.models.factory import build_from_factory, load_factory
 from mlaudit.models.recipe import Recipe
 from mlaudit.models.train import TrainConfig
 from mlaudit.progress import Progress
+from mlaudit.scenarios.checks import check_disjoint, check_fit
 from mlaudit.scenarios.record import AuditSetup, describe, wants_references
 from mlaudit.scenarios.references import reference_sets, refit_clones, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
@@ -47,13 +48,9 @@ def prepare(
     """The setup record for a user's model (see the module doc)."""
     target, files, make = own_target(cfg)
     assert cfg.data.members is not None and cfg.data.nonmembers is not None  # checked by AuditConfig
-    encoding = _model_columns(cfg, target)
-    members, nonmembers = load_source(cfg.data.members, encoding), load_source(cfg.data.nonmembers, encoding)
-    population = load_source(cfg.data.population, encoding) if cfg.data.population is not None else None
-    for d in (members, nonmembers, population):
-        if d is not None:
-            d.check_num_classes(target.num_classes)
-    members, nonmembers, population = _numbered(members, nonmembers, population)
+    members, nonmembers, population = _load_data(cfg, target)
+    rng = np.random.default_rng(cfg.seed)
+    checked = {**check_disjoint(members, nonmembers, rng=rng), **check_fit(target, members, rng=rng)}
     base = _base(cfg, make)
     torch_base = base if isinstance(base, TorchTarget) else None
     recipe = _recipe(cfg.recipe, make, torch_base) if cfg.recipe is not None and make is not None else None
@@ -71,7 +68,7 @@ def prepare(
     if cfg.data.control:
         a, b = _halves(nonmembers, cfg.seed)
         inputs["control"] = AttackInputs(a, b, population if knows else None, **common)
-    data_info = {"members": describe(members), "nonmembers": describe(nonmembers), "seed": cfg.seed}
+    data_info = {"members": describe(members), "nonmembers": describe(nonmembers), "seed": cfg.seed, "checks": checked}
     if population is not None:
         data_info["population"] = describe(population)
     info = {**target.describe(), "kind": cfg.target.kind}
@@ -87,7 +84,9 @@ def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Mod
     if t.kind == "huggingface":
         from mlaudit.targets.huggingface import HuggingFaceTarget
 
-        target: Target = HuggingFaceTarget(path, num_labels=t.num_classes, max_length=t.max_length, seed=cfg.seed)
+        target: Target = HuggingFaceTarget(
+            path, num_labels=t.num_classes, max_length=t.max_length, seed=cfg.seed, trained_head=True
+        )
         return target, sorted(str(p) for p in path.iterdir() if p.is_file()), None
     if t.kind == "sklearn":
         target = SklearnTarget.from_skops(path, trusted=t.trusted)
@@ -247,6 +246,27 @@ def _model_columns(cfg: AuditConfig, target: Target) -> tuple[list[str], list[st
     return target.feature_names, [str(c) for c in target.estimator.classes_]
 
 
+def _load_data(cfg: AuditConfig, target: Target) -> tuple[Dataset, Dataset, Dataset | None]:
+    """Members, non-members and population in one numbering; every table of the audit encoded alike
+    (the model's columns, or one joint encoding: never scaled or one-hot encoded per file)."""
+    assert cfg.data.members is not None and cfg.data.nonmembers is not None  # checked by AuditConfig
+    sources = [cfg.data.members, cfg.data.nonmembers, cfg.data.population]
+    encoding = _model_columns(cfg, target)
+    tables = [s for s in sources if s is not None and s.source == "table"]
+    if encoding is None and tables:
+        label, text = tables[0].label_column, tables[0].text_field
+        if any((s.label_column, s.text_field) != (label, text) for s in tables):
+            raise InputError("the tables of one audit must name the same label_column and text_field; align them")
+        encoding = table_encoding([read_frame(s.path or "") for s in tables], label=label, text=text)
+    loaded = [load_source(s, encoding) if s is not None else None for s in sources]
+    for d in loaded:
+        if d is not None:
+            d.check_num_classes(target.num_classes)
+    members, nonmembers, population = loaded
+    assert members is not None and nonmembers is not None
+    return _numbered(members, nonmembers, population)
+
+
 def load_source(src: DataSourceConfig, encoding: tuple[list[str], list[str]] | None = None) -> Dataset:
     if src.source == "builtin":
         d = load_builtin(src.name or "")
@@ -255,14 +275,19 @@ def load_source(src: DataSourceConfig, encoding: tuple[list[str], list[str]] | N
     elif src.source == "table":
         columns, classes = encoding if encoding is not None else (None, None)
         d = read_table(
-            src.path or "", label=src.label_column, sensitive=src.sensitive_column, columns=columns, classes=classes
+            src.path or "",
+            label=src.label_column,
+            sensitive=src.sensitive_column,
+            columns=columns,
+            classes=classes,
+            text=src.text_field,
         )
     elif src.source == "jsonl":
-        d = read_jsonl(src.path or "", text_field=src.text_field, label_field=src.label_column)
+        d = read_jsonl(src.path or "", text_field=src.text_field or "text", label_field=src.label_column)
     elif src.source == "npz":
         d = read_npz(src.path or "", x_key=src.x_key, y_key=src.y_key)
     else:
-        d = read_image_folder(src.path or "")
+        d = read_image_folder(src.path or "", color_mode=src.color_mode)
     if src.limit is not None:
         d = d.subset(np.arange(min(src.limit, len(d))))
     return d

@@ -47,6 +47,8 @@ class HuggingFaceTarget(Target):
         path: local folder (config.json, tokenizer files, *.safetensors).
         num_labels: number of classes; a model without a trained head gets a fresh one.
         max_length: tokens per input; longer texts are truncated.
+        trained_head: refuse a folder without a trained classification head (an audited model: a fresh
+            random head would be audited instead of the model; a base may have none).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class HuggingFaceTarget(Target):
         batch_size: int = 32,
         seed: int = 0,
         name: str | None = None,
+        trained_head: bool = False,
     ) -> None:
         super().__init__()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a hub
@@ -71,9 +74,21 @@ class HuggingFaceTarget(Target):
         self.tokenizer = AutoTokenizer.from_pretrained(p, local_files_only=True, trust_remote_code=False)
         with torch.random.fork_rng():  # seed the fresh head's init without touching the caller's RNG
             torch.manual_seed(seed)
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                p, num_labels=num_labels, local_files_only=True, trust_remote_code=False, use_safetensors=True
-            ).eval()
+            self.model, info = AutoModelForSequenceClassification.from_pretrained(
+                p,
+                num_labels=num_labels,
+                local_files_only=True,
+                trust_remote_code=False,
+                use_safetensors=True,
+                output_loading_info=True,
+            )
+        self.model.eval()
+        if trained_head and info["missing_keys"]:
+            raise InputError(
+                f"{str(p)!r} is a {_architectures(p)} without a trained sequence-classification head (missing "
+                f"{', '.join(sorted(info['missing_keys'])[:3])}): auditing it would audit a random head; give the "
+                "fine-tuned classifier's folder (config.json architectures: *ForSequenceClassification)"
+            )
         self.num_classes = num_labels
         self.max_length = max_length
         self.batch_size = batch_size
@@ -97,6 +112,14 @@ class HuggingFaceTarget(Target):
     def describe(self) -> dict[str, Any]:
         n = sum(p.numel() for p in self.model.parameters())
         return {**super().describe(), "architecture": type(self.model).__name__, "parameters": n}
+
+
+def _architectures(p: Path) -> str:
+    try:
+        names = json.loads((p / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        names = []
+    return " / ".join(map(str, names)) or "model"
 
 
 def minilm_path() -> Path:

@@ -183,7 +183,44 @@ def detect(state: dict[str, np.ndarray], base: dict[str, np.ndarray] | None = No
     return out
 
 
+def _legacy(name: str) -> str:
+    """transformers' renames of old checkpoints' LayerNorm parameters (gamma / beta)."""
+    return name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
+
+
+def align(state: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`state` renamed into `base`'s names the way transformers matches a checkpoint to a model: with
+    or without the base-model prefix ("bert.", "model.", ...), old LayerNorm names mapped; the
+    prefix choice that matches the most base tensors wins."""
+    base_names = {_legacy(k) for k in base}
+    state = {_legacy(k): v for k, v in state.items()}
+    heads = {k.split(".", 1)[0] + "." for k in (*state, *base_names) if "." in k}
+    best, best_hits = state, len(base_names & set(state))
+    for p in sorted(heads):
+        for renamed in (
+            {k.removeprefix(p): v for k, v in state.items() if k.startswith(p)},
+            {p + k: v for k, v in state.items()},
+        ):
+            hits = len(base_names & set(renamed))
+            if hits > best_hits:
+                best, best_hits = renamed, hits
+    return best
+
+
 def _diff_checks(state: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> list[WeightFinding]:
+    base = {_legacy(k): v for k, v in base.items()}
+    state = align(state, base)
+    if not set(state) & set(base):
+        return [
+            WeightFinding(
+                Severity.LOW,
+                "no-diff",
+                "",
+                (),
+                f"no tensor name of the model matches one of the base's {len(base)} (e.g. {sorted(base)[0]!r}): "
+                "no diff against the base was possible; check that --base is the model it was fine-tuned from",
+            )
+        ]
     out = []
     for name, t in state.items():
         if name not in base or any(s in name for s in _SKIP):

@@ -416,6 +416,14 @@ def classify(module: str, name: str) -> Verdict:
             "torchscript-class",
             "a TorchScript class: only torch.jit.load resolves it, by compiling the archive's code",
         )
+    if module == "__main__" and "." not in name and not (name.startswith("__") and name.endswith("__")):
+        return Verdict(
+            Severity.CRITICAL,
+            "main-module-import",
+            "imports a name from __main__, the script that saved the file (e.g. torch.save(model) of a class "
+            "defined there): loading runs whatever the loading script's __main__ binds to that name; save a "
+            "state dict as safetensors instead",
+        )
     if any(p.startswith("__") and p.endswith("__") for p in full.split(".")):
         return Verdict(
             Severity.CRITICAL,

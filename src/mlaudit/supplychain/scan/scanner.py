@@ -30,6 +30,12 @@ from mlaudit.supplychain.scan.templates import check_template
 MAX_DEPTH = 4
 SPOOL_MEMORY = 32 << 20
 MAX_ONNX = 2 << 30
+# names a model file goes by: one of these that mlaudit cannot parse is an error (never clean); other
+# unrecognised files in a folder (images, sentencepiece models, ...) are listed at LOW
+MODEL_SUFFIXES = frozenset(
+    ".bin .pt .pth .ckpt .pkl .pickle .joblib .dill .h5 .hdf5 .keras .onnx .safetensors .gguf .npy .npz .skops "
+    ".msgpack .mar .tar .zip".split()
+)
 
 
 def scan_paths(paths: Iterable[str | Path]) -> list[FileResult]:
@@ -76,6 +82,10 @@ def scan_file(path: Path, *, root: Path | None = None) -> FileResult:
         res.error = str(e)
     except (OSError, EOFError, ValueError, MemoryError, RecursionError) as e:
         res.error = f"{type(e).__name__}: {e}"
+    if res.format == "unknown" and (root is None or path.suffix.lower() in MODEL_SUFFIXES):
+        # named on the command line, or named like a model: not scanned is an error, never a pass
+        res.issues = [i for i in res.issues if i.rule != "file/unknown-format"]
+        res.error = "unrecognised binary format: not scanned, mlaudit cannot vouch for it"
     return res
 
 
