@@ -264,7 +264,8 @@ def _threat(i: Inspection, base: str | None) -> list[str]:
 
 def _attacks(i: Inspection) -> str:
     """`profile` (its scans, evasion and backdoor sections) and a strong, affordable selection; `mlaudit
-    list` shows the rest (the whole membership family adds the label-only and boundary-distance attacks, which query each example hundreds of times)."""
+    list` shows the rest (the whole membership family adds the label-only and boundary-distance
+    attacks, which query each example hundreds of times)."""
     if i.kind == "onnx":
         return (
             "[profile, loss, label-only, evasion-blackbox]" if i.modality == "image" else "[profile, loss, label-only]"

@@ -2,7 +2,8 @@
 
 A profile is data: the registered entries the word `profile` in the config's `attacks` stands for
 (the default `attacks` is [profile, loss]), and the effort (budget) the suites spend. An attack runs
-when its declared requirements hold on the setup (requirements.unmet); every one that does not is listed in the report with the reason and the config change that enables it.
+when its declared requirements hold on the setup (requirements.unmet); every one that does not is
+listed in the report with the reason and the config change that enables it.
 """
 
 from __future__ import annotations
