@@ -336,7 +336,7 @@ def _class_indices(y: np.ndarray, name: str) -> np.ndarray:
         raise InputError(f"{name!r}: labels must be one class index per example, shape (N,), got {y.shape}")
     if y.dtype.kind == "f":
         if not np.isfinite(y).all() or not (y == np.round(y)).all():
-            odd = y[~np.isfinite(y) | (y != np.round(y))][:3].tolist()
+            odd = np.unique(y[~np.isfinite(y) | (y != np.round(y))])[:3].tolist()
             raise InputError(f"{name!r}: labels must be integer class indices, got {odd}; save y as integers")
     elif y.dtype.kind not in "biu":
         raise InputError(f"{name!r}: labels must be integer class indices, got dtype {y.dtype}; save y as integers")
