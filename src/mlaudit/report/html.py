@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,26 +54,63 @@ def _fmt(v: Any) -> str:
     return _e(v) if v is not None else "<span class='muted'>none</span>"
 
 
+_WORDS = {
+    "auc": "AUC",
+    "auc_null_sigma": "AUC spread at chance (null sigma)",
+    "advantage": "membership advantage (TPR - FPR, best threshold)",
+    "n_members": "members",
+    "n_nonmembers": "non-members",
+}
+
+
+def metric_words(name: str) -> str:
+    """A metric key in words for people (report.json keeps the key): tpr_at_0.001_fpr -> TPR at 0.1% FPR."""
+    if name in _WORDS:
+        return _WORDS[name]
+    m = re.fullmatch(r"tpr_at_([0-9.]+)_fpr(_over_reference_draws)?", name)
+    if m:
+        words = f"TPR at {100 * float(m.group(1)):g}% FPR"
+        return words + (", over reference-model draws" if m.group(2) else "")
+    if name == "auc_over_reference_draws":
+        return "AUC, over reference-model draws"
+    text = name.replace("_", " ")
+    return re.sub(r"\beps([0-9.]+)", r"at eps \1", text)
+
+
 def _metrics_table(f: Finding) -> str:
     rows = []
     for name, m in f.metrics.items():
         ci = f"[{m.ci_low:.4g}, {m.ci_high:.4g}]" if m.ci_low is not None and m.ci_high is not None else ""
         rows.append(
-            f"<tr><td>{_e(name)}</td><td>{m.value:.4g}</td><td>{ci}</td><td class='muted'>{_e(m.method or '')}</td></tr>"
+            f"<tr><td title='{_e(name)}'>{_e(metric_words(name))}</td><td>{m.value:.4g}</td><td>{ci}</td>"
+            f"<td class='muted'>{_e(m.method or '')}</td></tr>"
         )
     head = "<tr><th>metric</th><th>value</th><th>interval</th><th>method</th></tr>"
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _table(data: dict[str, Any]) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in data["columns"])
-    rows = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in data["rows"])
-    return f"<table><tr>{head}</tr>{rows}</table>"
+def _cell(v: Any, percent: bool) -> str:
+    """A table cell: numbers formatted here (report.json keeps them as numbers)."""
+    if isinstance(v, float):
+        return f"{v:.2%}" if percent else f"{v:.4g}"
+    return _e(v)
+
+
+def _table(data: dict[str, Any], title: str = "") -> str:
+    cols = data["columns"]
+    pct = [c in data.get("percent_columns", ()) for c in cols]
+    head = "".join(f"<th>{_e(c)}</th>" for c in cols)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{_cell(c, p)}</td>" for c, p in zip(row, pct, strict=False)) + "</tr>"
+        for row in data["rows"]
+    )
+    caption = f"<caption class='muted'>{_e(title)}</caption>" if title else ""
+    return f"<table>{caption}<tr>{head}</tr>{rows}</table>"
 
 
 def _finding(f: Finding) -> str:
     figs = "".join(f"<figure>{DRAW[a.kind](a.data, a.title)}</figure>" for a in f.artifacts if a.kind in DRAW)
-    tables = "".join(_table(a.data) for a in f.artifacts if a.kind == "table")
+    tables = "".join(_table(a.data, a.title) for a in f.artifacts if a.kind == "table")
     figs += "".join(
         f"<figure><img alt='{_e(a.title)}' src='data:image/png;base64,{_e(a.data['png_base64'])}'>"
         f"<figcaption class='muted'>{_e(a.title)}</figcaption></figure>"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,9 +40,27 @@ def _measured(o: Any) -> Any:
     return o
 
 
-def to_json(report: Report) -> str:
-    # round-trip through json so that tuples become lists before validation
-    return json.dumps(_measured(report.to_dict()), default=_default, indent=1, allow_nan=False)
+def to_json(report: Report, figures: Path | None = None) -> str:
+    """The report as JSON. With `figures` (a folder), images are written there as PNG files and the
+    JSON names them (path relative to the folder's parent, and sha256) instead of holding base64."""
+    doc = _measured(report.to_dict())
+    if figures is not None:
+        _write_figures(doc, figures)
+    return json.dumps(doc, default=_default, indent=1, allow_nan=False)
+
+
+def _write_figures(doc: dict[str, Any], folder: Path) -> None:
+    for f in doc["findings"]:
+        n = 0
+        for a in f["artifacts"]:
+            if a["kind"] != "image_grid" or "png_base64" not in a["data"]:
+                continue
+            n += 1
+            raw = base64.b64decode(a["data"]["png_base64"])
+            name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{f['id']}-{n}.png")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(raw)
+            a["data"] = {"path": f"{folder.name}/{name}", "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
 
 
 def validate(doc: dict[str, Any]) -> None:
@@ -50,7 +71,8 @@ def validate(doc: dict[str, Any]) -> None:
 
 
 def write_json(report: Report, path: Path) -> Path:
-    text = to_json(report)
+    """report.json at `path`, its images as PNG files in the folder `figures` beside it."""
+    text = to_json(report, path.parent / "figures")
     validate(json.loads(text))
     path.write_text(text)
     return path

@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -36,10 +37,30 @@ def _roc_axes(ax: Any, title: str, floor: float, legend_size: int = 9) -> None:
     ax.legend(loc="lower right", frameon=False, fontsize=legend_size)
 
 
+def roc_line(fpr: list[float], tpr: list[float], floor: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """The ROC as drawn on log axes: straight segments between consecutive points (a tie between
+    members and non-members is a diagonal segment: its expected curve when ties are broken at
+    random; without ties every segment is a step), densified in log space so that a segment from
+    the origin shows down to `floor` instead of starting where the first tie ends."""
+    f, t = np.asarray(fpr, float), np.asarray(tpr, float)
+    xs, ys = [], []
+    for f0, t0, f1, t1 in zip(f[:-1], t[:-1], f[1:], t[1:], strict=True):
+        if f1 <= f0:
+            xs += [f1, f1]
+            ys += [t0, t1]
+            continue
+        grid = np.geomspace(max(f0, floor), f1, 12) if f1 > floor else np.array([f1])
+        xs += grid.tolist()
+        ys += (t0 + (t1 - t0) * (grid - f0) / (f1 - f0)).tolist()
+    x, y = np.asarray(xs), np.asarray(ys)
+    keep = (x >= floor) & (y > 0)
+    return x[keep], y[keep]
+
+
 def _step(ax: Any, fpr: list[float], tpr: list[float], **kw: Any) -> None:
-    pts = [(f, t) for f, t in zip(fpr, tpr, strict=True) if f > 0 and t > 0]  # log axes: drop the zero corner
-    if pts:
-        ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", **kw)
+    x, y = roc_line(fpr, tpr)
+    if len(x):
+        ax.plot(x, y, **kw)
 
 
 def roc_svg(data: dict[str, Any], title: str) -> str:

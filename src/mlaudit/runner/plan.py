@@ -136,6 +136,7 @@ def run_attack(name: str, view: Any, inputs: AttackInputs, seed: int, id: str, c
     chance, and a deviation means the evaluation, not the model, leaks.
     """
     finding = get_attack(name).run(view.restricted(view.threat_model), inputs, seed=seed)
+    finding = dataclasses.replace(finding, attack=name)  # the registered name the config selects (lira-offline)
     if not control:
         return dataclasses.replace(finding, id=id)
     return dataclasses.replace(

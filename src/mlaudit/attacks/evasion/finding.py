@@ -340,6 +340,18 @@ def _artifacts(r: EvasionResult) -> list[Artifact]:
     return arts
 
 
+def _title(r: EvasionResult) -> str:
+    """What ran, in words: the transfer part is named only when a transfer ran (a base, a surrogate)."""
+    ran = ["white-box", "score-only"]
+    if len(r.hsj_l2):
+        ran.append("label-only")
+    sources = {"surrogate-pgd": "a surrogate", "base-feature-disruption": "the public base"}
+    origins = [sources.get(k, k) for k in r.transfers]
+    if origins:
+        ran.append("transferred from " + " and ".join(origins))
+    return "Adversarial examples: " + ", ".join(ran[:-1]) + " and " + ran[-1]
+
+
 def render_evasion(
     r: EvasionResult, severity: Severity, *, seed: int, threat_model: dict[str, Any], duration_s: float
 ) -> Finding:
@@ -356,7 +368,7 @@ def render_evasion(
         id="evasion",
         category="evasion",
         attack="evasion-suite",
-        title="Adversarial examples: white-box, score-only, label-only and transferred from the public base",
+        title=_title(r),
         summary=summary,
         threat_model=threat_model,
         metrics=_metrics(r),

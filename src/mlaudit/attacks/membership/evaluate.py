@@ -139,7 +139,9 @@ def exposed_artifacts(
     top = np.argsort(-s_in, kind="stable")[:k]
     ids = members.ids if members.ids is not None else np.arange(len(members))
 
-    def shown(i: int) -> str:
+    grid_title = "The most exposed members"
+
+    def shown(r: int, i: int) -> str:
         if members.kind == "text":
             t = str(members.x[i])
             return t if len(t) <= 160 else t[:157] + "..."
@@ -149,18 +151,24 @@ def exposed_artifacts(
             if len(names) == len(values):
                 return ", ".join(f"{k}={v:.3g}" for k, v in zip(names, values, strict=True))
             return ", ".join(f"{v:.4g}" for v in values)
-        return "(image above)"
+        return f"image {r + 1} of '{grid_title}'"
 
     rows = [
-        [r + 1, int(ids[i]), members.classes[int(members.y[i])], f"{s_in[i]:.4g}", f"{1 - risk[i]:.2%}", shown(int(i))]
+        [r + 1, int(ids[i]), members.classes[int(members.y[i])], float(s_in[i]), float(1 - risk[i]), shown(r, int(i))]
         for r, i in enumerate(top)
     ]
+    title = f"The {len(top)} most exposed members ({members.name})"
+    tied = int((s_in == s_in[top[-1]]).sum()) if len(top) else 0
+    shown_tied = int((s_in[top] == s_in[top[-1]]).sum()) if len(top) else 0
+    if tied > shown_tied:  # the ranking cannot tell these apart: say so rather than imply an order
+        title += f"; {tied} members tie at score {s_in[top[-1]]:.4g}, {shown_tied} of them shown, in data order"
     table = Artifact(
         "table",
-        f"The {len(top)} most exposed members ({members.name})",
+        title,
         {
             "columns": ["rank", "id", "label", "score", "flagged at FPR", "example"],
             "rows": rows,
+            "percent_columns": ["flagged at FPR"],
             "risk_by_id": {str(int(i)): round(float(r), 6) for i, r in zip(ids, risk, strict=True)},
         },
     )
@@ -171,7 +179,7 @@ def exposed_artifacts(
     from mlaudit.images import grid_png
 
     png = grid_png([np.asarray(members.x)[top]], ["most exposed"], title=f"ranks 1 to {len(top)}, left to right")
-    grid = Artifact("image_grid", "The most exposed members", {"png_base64": base64.b64encode(png).decode()})
+    grid = Artifact("image_grid", grid_title, {"png_base64": base64.b64encode(png).decode()})
     return table, grid, *scores
 
 
