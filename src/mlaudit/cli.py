@@ -132,6 +132,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     cfg = config_mod.load(args.config, profile=args.profile)  # before the heavy imports: a bad config fails fast
     fail_on = Severity.parse(args.fail_on or cfg.fail_on)
+    if cfg.target.kind != "default":  # the user's data too: read and cross-checked before torch is imported
+        from mlaudit.data.sources import preflight
+
+        preflight(cfg.data, cfg.seed)
 
     from mlaudit.report.html import write_html
     from mlaudit.report.json import write_json

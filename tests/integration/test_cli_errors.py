@@ -14,6 +14,15 @@ from mlaudit.models import MLP
 from .conftest import run_cli
 
 
+def _nonmembers(tmp_path) -> dict:
+    """Digits other than the members (the first 50): as an npz the user would write."""
+    from mlaudit.data import digits
+
+    d = digits()
+    np.savez(tmp_path / "nonmembers.npz", x=d.x[100:150], y=d.y[100:150])
+    return {"source": "npz", "path": str(tmp_path / "nonmembers.npz")}
+
+
 def _config(tmp_path, model: str, members: dict | None = None, **target) -> str:
     members = members or {"source": "builtin", "name": "digits", "limit": 50}
     cfg = {
@@ -26,7 +35,7 @@ def _config(tmp_path, model: str, members: dict | None = None, **target) -> str:
             "architecture_args": {"hidden": [8]},
             **target,
         },
-        "data": {"members": members, "nonmembers": {"source": "builtin", "name": "digits", "limit": 50}},
+        "data": {"members": members, "nonmembers": _nonmembers(tmp_path)},
     }
     p = tmp_path / "audit.yaml"
     p.write_text(yaml.safe_dump(cfg))

@@ -187,7 +187,7 @@ def test_joint_table_encoding_aligns_categories_and_keeps_label_indices(tmp_path
 
 
 def test_text_from_a_csv_column_and_an_npz_string_array(tmp_path):
-    from mlaudit.data import read_npz, read_table
+    from mlaudit.data import read_jsonl, read_npz, read_table
     from mlaudit.errors import InputError
 
     docs = [f"document number {i} about {w}" for i, w in enumerate(["cats", "dogs"] * 40)]
@@ -196,6 +196,9 @@ def test_text_from_a_csv_column_and_an_npz_string_array(tmp_path):
     assert d.kind == "text" and d.x[3] == docs[3] and d.y[:4].tolist() == [0, 1, 0, 1]
     with pytest.raises(InputError, match="looks like free text .* set text_field: body"):
         read_table(tmp_path / "t.csv", label="label")  # before: one one-hot column per document
+    (tmp_path / "bin.jsonl").write_bytes(b'{"text": "\x81"}')  # found by the fuzz test: a traceback, exit 4
+    with pytest.raises(InputError, match="is not UTF-8 text"):
+        read_jsonl(tmp_path / "bin.jsonl")
     np.savez(tmp_path / "t.npz", x=np.array(docs), y=np.array([0, 1] * 40))
     t = read_npz(tmp_path / "t.npz")
     assert t.kind == "text" and t.x[5] == docs[5]

@@ -259,25 +259,33 @@ def read_jsonl(path: str | Path, *, text_field: str = "text", label_field: str =
     """Text examples from JSON Lines, one object per line with a text and a label field. Labels that are
     all integers are class indices 0..max; otherwise the sorted distinct values are the classes."""
     p = existing(path, "JSON Lines file")
+    if not p.is_file():
+        raise InputError(f"JSON Lines path {str(p)!r} is a folder; give a .jsonl file")
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"{str(p)!r} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+            "give JSON Lines saved as UTF-8"
+        ) from None
     texts, labels = [], []
-    with open(p, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{str(p)!r} line {n} is not JSON ({e.msg}); write one object per line") from None
-            if not isinstance(row, dict) or text_field not in row or label_field not in row:
-                keys = ", ".join(row) if isinstance(row, dict) else type(row).__name__
-                raise InputError(
-                    f"{str(p)!r} line {n} lacks {text_field!r} or {label_field!r} (it has {keys}); "
-                    "set data.text_field / data.label_column"
-                )
-            if not isinstance(row[text_field], str):
-                raise InputError(f"{str(p)!r} line {n}: {text_field!r} is a {type(row[text_field]).__name__}, not text")
-            texts.append(row[text_field])
-            labels.append(row[label_field])
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{str(p)!r} line {n} is not JSON ({e.msg}); write one object per line") from None
+        if not isinstance(row, dict) or text_field not in row or label_field not in row:
+            keys = ", ".join(row) if isinstance(row, dict) else type(row).__name__
+            raise InputError(
+                f"{str(p)!r} line {n} lacks {text_field!r} or {label_field!r} (it has {keys}); "
+                "set data.text_field / data.label_column"
+            )
+        if not isinstance(row[text_field], str):
+            raise InputError(f"{str(p)!r} line {n}: {text_field!r} is a {type(row[text_field]).__name__}, not text")
+        texts.append(row[text_field])
+        labels.append(row[label_field])
     if all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
         y = np.asarray(labels, dtype=np.int64)
         if y.size and y.min() < 0:

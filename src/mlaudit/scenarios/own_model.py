@@ -17,16 +17,18 @@ import torch
 from torch import nn
 
 from mlaudit.attacks.base import AttackInputs
-from mlaudit.config import AuditConfig, DataSourceConfig, RecipeConfig
-from mlaudit.data import Dataset, images_from_idx, load_builtin, read_image_folder, read_jsonl, read_npz, read_table
-from mlaudit.data.formats import existing, read_frame, table_encoding
+from mlaudit.config import AuditConfig, RecipeConfig
+from mlaudit.data import Dataset
+from mlaudit.data.checks import check_disjoint
+from mlaudit.data.formats import existing
+from mlaudit.data.sources import load_sources
 from mlaudit.errors import InputError
 from mlaudit.models import build
 from mlaudit.models.factory import build_from_factory, load_factory
 from mlaudit.models.recipe import Recipe
 from mlaudit.models.train import TrainConfig
 from mlaudit.progress import Progress
-from mlaudit.scenarios.checks import check_disjoint, check_fit
+from mlaudit.scenarios.checks import check_fit
 from mlaudit.scenarios.record import AuditSetup, describe, wants_references
 from mlaudit.scenarios.references import reference_sets, refit_clones, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
@@ -248,46 +250,9 @@ def _model_columns(cfg: AuditConfig, target: Target) -> tuple[list[str], list[st
 
 def _load_data(cfg: AuditConfig, target: Target) -> tuple[Dataset, Dataset, Dataset | None]:
     """Members, non-members and population in one numbering; every table of the audit encoded alike
-    (the model's columns, or one joint encoding: never scaled or one-hot encoded per file)."""
-    assert cfg.data.members is not None and cfg.data.nonmembers is not None  # checked by AuditConfig
-    sources = [cfg.data.members, cfg.data.nonmembers, cfg.data.population]
-    encoding = _model_columns(cfg, target)
-    tables = [s for s in sources if s is not None and s.source == "table"]
-    if encoding is None and tables:
-        label, text = tables[0].label_column, tables[0].text_field
-        if any((s.label_column, s.text_field) != (label, text) for s in tables):
-            raise InputError("the tables of one audit must name the same label_column and text_field; align them")
-        encoding = table_encoding([read_frame(s.path or "") for s in tables], label=label, text=text)
-    loaded = [load_source(s, encoding) if s is not None else None for s in sources]
-    for d in loaded:
+    (a scikit-learn model's own columns, or the audit's joint encoding: never scaled per file)."""
+    members, nonmembers, population = load_sources(cfg.data, _model_columns(cfg, target))
+    for d in (members, nonmembers, population):
         if d is not None:
             d.check_num_classes(target.num_classes)
-    members, nonmembers, population = loaded
-    assert members is not None and nonmembers is not None
     return _numbered(members, nonmembers, population)
-
-
-def load_source(src: DataSourceConfig, encoding: tuple[list[str], list[str]] | None = None) -> Dataset:
-    if src.source == "builtin":
-        d = load_builtin(src.name or "")
-    elif src.source == "idx":
-        d = images_from_idx(src.path or "", src.labels_path or "")
-    elif src.source == "table":
-        columns, classes = encoding if encoding is not None else (None, None)
-        d = read_table(
-            src.path or "",
-            label=src.label_column,
-            sensitive=src.sensitive_column,
-            columns=columns,
-            classes=classes,
-            text=src.text_field,
-        )
-    elif src.source == "jsonl":
-        d = read_jsonl(src.path or "", text_field=src.text_field or "text", label_field=src.label_column)
-    elif src.source == "npz":
-        d = read_npz(src.path or "", x_key=src.x_key, y_key=src.y_key)
-    else:
-        d = read_image_folder(src.path or "", color_mode=src.color_mode)
-    if src.limit is not None:
-        d = d.subset(np.arange(min(src.limit, len(d))))
-    return d
