@@ -255,7 +255,7 @@ def _print_scan(results: list[Any], fail_on: Any) -> None:
             for i in sorted(r.issues, key=lambda i: -i.severity):
                 print(f"{i.severity.name.lower()}\t{i.rule}\t{i.location}\t{i.message}")
         for r in results:
-            state = f"NOT SCANNED ({r.error})" if r.error else r.worst.name if r.issues else "clean"
+            state = f"NOT SCANNED ({r.error})" if r.error else r.worst.name if r.issues else "clean" + _pickle_note(r)
             print(f"{r.path} [{r.format}]: {state}")
         return
     from rich.console import Console
@@ -277,8 +277,15 @@ def _print_scan(results: list[Any], fail_on: Any) -> None:
         elif r.issues:
             status = f"below {fail_on.name.lower()} ({r.worst.name.lower()})"
         else:
-            status = "[green]clean[/green]"
+            status = "[green]clean[/green]" + escape(_pickle_note(r))
         console.print(f"{escape(r.path)} {escape(f'[{r.format}]')}: {status}")
+
+
+def _pickle_note(r: Any) -> str:
+    """A clean pickle is clean of known payloads, not safe to load: `mlaudit audit` still refuses it."""
+    if r.format != "pickle":
+        return ""
+    return " (no payload found; still a pickle: loading it trusts the file; mlaudit audit loads skops / safetensors)"
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:

@@ -361,3 +361,15 @@ def test_a_bare_encoder_folder_is_not_audited_with_a_random_head(tmp_path, capsy
     logging.getLogger("transformers").setLevel(logging.ERROR)
     assert main(["audit", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]) == 2
     assert "is a BertModel without a trained sequence-classification head" in error_line(capsys)
+
+
+def test_a_clean_pickle_is_not_called_safe(tmp_path, capsys):
+    """Before: 'sk.pkl [pickle]: clean' for the scikit-learn pickle that `mlaudit audit` refuses."""
+    import pickle
+
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit(np.eye(4), [0, 1, 0, 1])
+    (tmp_path / "sk.pkl").write_bytes(pickle.dumps(model))
+    assert main(["scan", str(tmp_path / "sk.pkl")]) == 0
+    assert "clean (no payload found; still a pickle: loading it trusts the file" in capsys.readouterr().out
