@@ -340,17 +340,38 @@ def test_backdoor_detect_matches_a_fine_tunes_prefixed_names():
     assert none.check == "no-diff" and "no diff against the base was possible" in none.message
 
 
-def test_a_bare_encoder_folder_is_not_audited_with_a_random_head(tmp_path, capsys):
-    """Before: all-MiniLM-L6-v2 (a BertModel, no classifier) was audited with a fresh random head and
-    exited 0 with every finding INFO."""
+def _causal_lm_folder(folder):
+    """A one-layer GPT-2 causal LM saved as transformers does, with MiniLM's tokenizer files."""
+    import shutil
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
     from mlaudit.targets.huggingface import minilm_path
+
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=30522, n_layer=1, n_head=2, n_embd=16, n_positions=64)).save_pretrained(
+        folder, safe_serialization=True
+    )
+    for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        shutil.copy(minilm_path() / f, folder / f)
+    return folder
+
+
+@pytest.mark.parametrize("model", ["bare encoder", "causal LM"])
+def test_a_folder_without_a_classifier_is_not_audited_with_a_random_head(tmp_path, capsys, model):
+    """Before: all-MiniLM-L6-v2 (a BertModel, no classifier) or a causal LM folder was audited with a
+    fresh random head and exited 0 with every finding INFO."""
+    from mlaudit.targets.huggingface import minilm_path
+
+    path = minilm_path() if model == "bare encoder" else _causal_lm_folder(tmp_path / "lm")
+    expected = "is a BertModel without" if model == "bare encoder" else "is a GPT2LMHeadModel without"
 
     for f in ("a", "b"):
         (tmp_path / f"{f}.jsonl").write_text(
             "".join(json.dumps({"text": f"{f} {i}", "label": i % 2}) + "\n" for i in range(8))
         )
     cfg = {
-        "target": {"kind": "huggingface", "path": str(minilm_path()), "num_classes": 2},
+        "target": {"kind": "huggingface", "path": str(path), "num_classes": 2},
         "data": {
             k: {"source": "jsonl", "path": str(tmp_path / f"{f}.jsonl")}
             for k, f in (("members", "a"), ("nonmembers", "b"))
@@ -360,7 +381,7 @@ def test_a_bare_encoder_folder_is_not_audited_with_a_random_head(tmp_path, capsy
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     logging.getLogger("transformers").setLevel(logging.ERROR)
     assert main(["audit", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]) == 2
-    assert "is a BertModel without a trained sequence-classification head" in error_line(capsys)
+    assert f"{expected} a trained sequence-classification head" in error_line(capsys)
 
 
 def test_a_clean_pickle_is_not_called_safe(tmp_path, capsys):
@@ -373,3 +394,16 @@ def test_a_clean_pickle_is_not_called_safe(tmp_path, capsys):
     (tmp_path / "sk.pkl").write_bytes(pickle.dumps(model))
     assert main(["scan", str(tmp_path / "sk.pkl")]) == 0
     assert "clean (no payload found; still a pickle: loading it trusts the file" in capsys.readouterr().out
+
+
+def test_the_evasion_title_names_only_what_ran():
+    """Before: 'transferred from the public base' with no base given."""
+    from mlaudit.attacks.evasion.finding import _title
+
+    class R:
+        hsj_l2 = np.zeros(0)
+        transfers: dict = {}
+
+    assert _title(R()) == "Adversarial examples: white-box and score-only"
+    R.hsj_l2, R.transfers = np.ones(3), {"surrogate-pgd": None}
+    assert _title(R()) == "Adversarial examples: white-box, score-only, label-only and transferred from a surrogate"

@@ -40,6 +40,7 @@ def test_lira_and_rmia_run_on_a_users_own_cnn_from_the_cli(trained, tmp_path):
         assert found[name]["metrics"]["auc"]["value"] > 0.6, name
         assert abs(found[f"{name}-control"]["metrics"]["auc"]["value"] - 0.5) < 0.15, name
     assert not report["errors"] and report["target"]["recipe"]["epochs"] == 40
+    assert found["rmia-offline"]["attack"] == "rmia-offline"  # the registered name (before: "rmia", the online one)
     for name in ("lira", "rmia-offline", "loss"):  # every example's score is in report.json: metrics recompute
         (scores,) = [a["data"] for a in found[name]["artifacts"] if a["kind"] == "scores"]
         s_in, s_out = np.array(scores["members"]["scores"]), np.array(scores["nonmembers"]["scores"])

@@ -23,7 +23,12 @@ def check_folder(path: Path) -> None:
     cfg_file = path / "config.json"
     if not cfg_file.exists():
         raise InputError(f"{str(path)!r} has no config.json; point target.path at a Hugging Face model folder")
-    cfg = json.loads(cfg_file.read_text())
+    try:
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{str(cfg_file)!r} is not a JSON config ({e}); check the model folder") from None
+    if not isinstance(cfg, dict):
+        raise InputError(f"{str(cfg_file)!r} is not a JSON object; check the model folder")
     if "auto_map" in cfg:
         raise UnsafeFileError(
             f"{str(path)!r} config.json has auto_map (custom model code); mlaudit never runs remote code: "
