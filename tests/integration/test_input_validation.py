@@ -364,7 +364,7 @@ def test_a_folder_without_a_classifier_is_not_audited_with_a_random_head(tmp_pat
     from mlaudit.targets.huggingface import minilm_path
 
     path = minilm_path() if model == "bare encoder" else _causal_lm_folder(tmp_path / "lm")
-    expected = "is a BertModel without" if model == "bare encoder" else "is a GPT2LMHeadModel without"
+    expected = "(BertModel)" if model == "bare encoder" else "(GPT2LMHeadModel)"
 
     for f in ("a", "b"):
         (tmp_path / f"{f}.jsonl").write_text(
@@ -381,7 +381,7 @@ def test_a_folder_without_a_classifier_is_not_audited_with_a_random_head(tmp_pat
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     logging.getLogger("transformers").setLevel(logging.ERROR)
     assert main(["audit", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]) == 2
-    assert f"{expected} a trained sequence-classification head" in error_line(capsys)
+    assert f"{expected} has no trained sequence-classification head" in error_line(capsys)
 
 
 def test_a_clean_pickle_is_not_called_safe(tmp_path, capsys):

@@ -41,3 +41,32 @@ def test_a_jsonl_line_without_the_field_is_one_line_exit_2(trained, tmp_path, ca
     assert audit_config(cfg, tmp_path) == 2
     err = capsys.readouterr().err
     assert "lacks 'body'" in err and "data.text_field" in err
+
+
+@pytest.fixture(scope="module")
+def lora(tmp_path_factory):
+    return user_script(FIXTURE / "train_lora.py", tmp_path_factory.mktemp("lora"), timeout=900)
+
+
+def test_a_lora_adapter_over_the_public_base_is_audited_merged(lora, tmp_path):
+    """The same task as a PEFT LoRA adapter (rank 8, 10 epochs): the audit loads base + adapter (peft,
+    safetensors only), merges it, and LOSS and the base reference find the leak (measured: AUC 0.82
+    both), controls at chance; the report names the adapter and scans the base's files too."""
+    assert audit_config((lora / "audit.yaml").read_text(), tmp_path) in (0, 1)
+    report, found = read_report(tmp_path / "r")
+    assert not report["errors"], report["errors"]
+    assert report["target"]["adapter"].startswith("PEFT") and report["data"]["checks"]["member_accuracy"] > 0.9
+    assert any(f.endswith("adapter_model.safetensors") for f in report["target"]["files"])
+    assert any(f.endswith("model.safetensors") and "adapter" not in f for f in report["target"]["files"])
+    for name in ("loss", "base-reference"):
+        assert found[name]["metrics"]["auc"]["value"] > 0.65, (name, found[name]["metrics"]["auc"])
+        control = found[f"{name}-control"]["metrics"]["auc"]["value"]
+        assert abs(control - 0.5) < 4 * mann_whitney_null_sigma(50, 50), name
+
+
+def test_an_adapter_without_its_base_is_one_line_exit_2(lora, tmp_path, capsys):
+    text = (lora / "audit.yaml").read_text()
+    cfg = text[: text.index("base:\n")] + text[text.index("data:") :]
+    cfg = cfg.replace("knowledge: [population_data, base_model]", "knowledge: [population_data]")
+    assert audit_config(cfg, tmp_path) == 2
+    assert "is a PEFT adapter (adapter_config.json) without its base model; add base:" in capsys.readouterr().err

@@ -24,6 +24,7 @@ from mlaudit.data.formats import existing
 from mlaudit.errors import InputError, UnsafeFileError
 from mlaudit.models.factory import build_from_factory, load_factory
 from mlaudit.supplychain.scan.onnx import looks_like_onnx
+from mlaudit.targets.huggingface import check_adapter
 from mlaudit.targets.safe_load import load_state_dict, sniff
 
 TREE = "sklearn.tree._tree.Tree"  # skops never trusts it by default; mlaudit checks every tree's nodes itself
@@ -41,6 +42,7 @@ class Inspection:
     notes: list[str] = field(default_factory=list)  # how each value was inferred
     edits: dict[str, str] = field(default_factory=dict)  # key -> what to put there (could not infer)
     hints: list[str] = field(default_factory=list)  # comments for the data section
+    base: str | None = None  # the base a model names, when it is a local folder (an adapter's base)
 
 
 def inspect_model(
@@ -181,9 +183,16 @@ def _huggingface(p: Path) -> Inspection:
     out = Inspection("huggingface", str(p), modality="text")
     cfg_path, adapter = p / "config.json", p / "adapter_config.json"
     if adapter.is_file():
-        base = json.loads(adapter.read_text()).get("base_model_name_or_path")
+        check_adapter(p)
+        base = json.loads(adapter.read_text(encoding="utf-8")).get("base_model_name_or_path")
         out.notes.append(f"a PEFT adapter over {base!r}")
-        out.edits["base"] = f"the local folder of the base model ({base})"
+        if base and Path(base).is_dir():
+            out.base = str(base)
+        else:
+            out.edits["base"] = f"the local folder of the base model ({base})"
+        out.num_classes = _adapter_classes(p / "adapter_model.safetensors")
+        if out.num_classes:
+            out.notes.append(f"num_classes {out.num_classes} from the adapter's saved classification head")
     if not cfg_path.is_file():
         if not adapter.is_file():
             raise InputError(f"{str(p)!r} has no config.json; it is not a Hugging Face model folder")
@@ -200,8 +209,18 @@ def _huggingface(p: Path) -> Inspection:
     return out
 
 
+def _adapter_classes(weights: Path) -> int | None:
+    """The class count of the head an adapter saved (modules_to_save), read from the safetensors header."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "np") as f:
+        heads = [k for k in f.keys() if k.endswith(("classifier.weight", "score.weight", "classifier.out_proj.weight"))]
+        return int(f.get_slice(heads[0]).get_shape()[0]) if heads else None
+
+
 def render_config(i: Inspection, *, base: str | None = None) -> str:
     """The audit.yaml text: every inferred value with how it was inferred, every gap marked `# EDIT:`."""
+    base = base if base is not None else i.base
     lines = [
         f"# written by 'mlaudit init {i.path}'; keys marked EDIT could not be inferred",
         "seed: 0",

@@ -86,10 +86,12 @@ def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Mod
     if t.kind == "huggingface":
         from mlaudit.targets.huggingface import HuggingFaceTarget
 
-        target: Target = HuggingFaceTarget(
-            path, num_labels=t.num_classes, max_length=t.max_length, seed=cfg.seed, trained_head=True
+        base = cfg.base.path if cfg.base is not None else None
+        hf = HuggingFaceTarget(
+            path, num_labels=t.num_classes, max_length=t.max_length, seed=cfg.seed, trained_head=True, base=base
         )
-        return target, sorted(str(p) for p in path.iterdir() if p.is_file()), None
+        folders = [path, Path(base)] if hf.adapter and base is not None else [path]  # an adapter loads its base too
+        return hf, sorted(str(p) for d in folders for p in d.iterdir() if p.is_file()), None
     if t.kind == "sklearn":
         target = SklearnTarget.from_skops(path, trusted=t.trusted)
         if target.num_classes != t.num_classes:

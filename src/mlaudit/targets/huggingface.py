@@ -66,34 +66,33 @@ class HuggingFaceTarget(Target):
         seed: int = 0,
         name: str | None = None,
         trained_head: bool = False,
+        base: str | Path | None = None,
     ) -> None:
         super().__init__()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a hub
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
         from transformers import logging as hf_logging
 
         p = existing(path, "Hugging Face model folder")
-        check_folder(p)
         hf_logging.set_verbosity_error()  # "newly initialised head" is expected here, not a warning to show
         hf_logging.disable_progress_bar()
-        self.tokenizer = AutoTokenizer.from_pretrained(p, local_files_only=True, trust_remote_code=False)
-        with torch.random.fork_rng():  # seed the fresh head's init without touching the caller's RNG
-            torch.manual_seed(seed)
-            self.model, info = AutoModelForSequenceClassification.from_pretrained(
-                p,
-                num_labels=num_labels,
-                local_files_only=True,
-                trust_remote_code=False,
-                use_safetensors=True,
-                output_loading_info=True,
-            )
-        self.model.eval()
-        if trained_head and info["missing_keys"]:
-            raise InputError(
-                f"{str(p)!r} is a {_architectures(p)} without a trained sequence-classification head (missing "
-                f"{', '.join(sorted(info['missing_keys'])[:3])}): auditing it would audit a random head; give the "
-                "fine-tuned classifier's folder (config.json architectures: *ForSequenceClassification)"
-            )
+        self.adapter = is_adapter(p)
+        if self.adapter:
+            if base is None:
+                raise InputError(
+                    f"{str(p)!r} is a PEFT adapter (adapter_config.json) without its base model; add base: "
+                    "{path: FOLDER} naming the local folder of the model it was trained on"
+                )
+            check_adapter(p)
+            model_dir = existing(base, "base model of the adapter")
+        else:
+            model_dir = p
+        check_folder(model_dir)
+        has_tokenizer = any((p / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"))
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            p if has_tokenizer else model_dir, local_files_only=True, trust_remote_code=False
+        )
+        self.model = _classifier(model_dir, num_labels, seed, p if self.adapter else None, trained_head)
         self.num_classes = num_labels
         self.max_length = max_length
         self.batch_size = batch_size
@@ -116,7 +115,64 @@ class HuggingFaceTarget(Target):
 
     def describe(self) -> dict[str, Any]:
         n = sum(p.numel() for p in self.model.parameters())
-        return {**super().describe(), "architecture": type(self.model).__name__, "parameters": n}
+        out = {**super().describe(), "architecture": type(self.model).__name__, "parameters": n}
+        return {**out, "adapter": "PEFT (merged into the base for the audit)"} if self.adapter else out
+
+
+def is_adapter(path: Path) -> bool:
+    """A PEFT adapter folder (adapter_config.json), as opposed to a whole model (config.json)."""
+    return path.is_dir() and (path / "adapter_config.json").is_file()
+
+
+def check_adapter(path: Path) -> None:
+    """An adapter loads from safetensors only, with a JSON config and no custom code."""
+    try:
+        cfg = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{str(path / 'adapter_config.json')!r} is not JSON ({e}); check the adapter") from None
+    if not isinstance(cfg, dict) or "peft_type" not in cfg:
+        raise InputError(f"{str(path / 'adapter_config.json')!r} has no peft_type; it is not a PEFT adapter config")
+    weights = path / "adapter_model.safetensors"
+    if not weights.is_file():
+        found = ", ".join(q.name for q in path.iterdir() if q.suffix in (".bin", ".pt", ".pth")) or "none"
+        raise UnsafeFileError(
+            f"{str(path)!r} has no adapter_model.safetensors (pickle-based weights: {found}); mlaudit loads "
+            "safetensors only: save the adapter with save_pretrained(..., safe_serialization=True)"
+        )
+    check_safetensors(weights)
+
+
+def _classifier(model_dir: Path, num_labels: int, seed: int, adapter: Path | None, trained_head: bool) -> Any:
+    """A sequence classifier from `model_dir` (a fresh head seeded by `seed` where it has none), with
+    the PEFT adapter merged in; with `trained_head`, refused when its head was never trained."""
+    from transformers import AutoModelForSequenceClassification
+
+    with torch.random.fork_rng():  # seed the fresh head's init without touching the caller's RNG
+        torch.manual_seed(seed)
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            model_dir,
+            num_labels=num_labels,
+            local_files_only=True,
+            trust_remote_code=False,
+            use_safetensors=True,
+            output_loading_info=True,
+        )
+    fresh = {k: v.clone() for k, v in model.state_dict().items() if k in set(info["missing_keys"])}
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=False).merge_and_unload()
+        state = model.state_dict()
+        fresh = {k: v for k, v in fresh.items() if k in state and torch.equal(state[k], v)}  # untouched by it
+    if trained_head and fresh:
+        what = f"the adapter {str(adapter)!r} over " if adapter is not None else ""
+        raise InputError(
+            f"{what}{str(model_dir)!r} ({_architectures(model_dir)}) has no trained sequence-classification head "
+            f"(fresh: {', '.join(sorted(fresh)[:3])}): auditing it would audit a random head; give the fine-tuned "
+            "classifier (config.json architectures: *ForSequenceClassification, or an adapter that saves the head "
+            "in modules_to_save)"
+        )
+    return model.eval()
 
 
 def _architectures(p: Path) -> str:
