@@ -193,8 +193,12 @@ class AuditConfig:
             )
         if mine:
             self._knowledge_exists()
-        if self.recipe is not None and self.target.kind != "torch":
-            raise ConfigError(f"recipe: is supported for target kind torch, not {self.target.kind!r} yet; remove it")
+        if self.recipe is not None and self.target.kind not in ("torch", "huggingface"):
+            raise ConfigError(f"recipe: is supported for target kinds torch and huggingface, not {self.target.kind!r}")
+        if self.recipe is not None and self.target.kind == "huggingface" and self.recipe.start != "base":
+            raise ConfigError(
+                "recipe.start for a Hugging Face model must be base (references fine-tune copies of base:)"
+            )
 
     def _knowledge_exists(self) -> None:
         """The adversary's knowledge must be something this config holds: the report lists it as theirs."""

@@ -70,3 +70,23 @@ def test_an_adapter_without_its_base_is_one_line_exit_2(lora, tmp_path, capsys):
     cfg = cfg.replace("knowledge: [population_data, base_model]", "knowledge: [population_data]")
     assert audit_config(cfg, tmp_path) == 2
     assert "is a PEFT adapter (adapter_config.json) without its base model; add base:" in capsys.readouterr().err
+
+
+def test_reference_minilms_fine_tuned_from_the_base_run_lira_offline(trained, tmp_path):
+    """Acceptance (b): with the user's recipe (AdamW 5e-5, 8 epochs, batch 16, all parameters, as
+    train.py did), 2 offline references are copies of the public MiniLM fine-tuned on population texts,
+    and LiRA offline runs on them (2 online ones train too). 100 vs 100 texts: a leak is AUC > 0.6,
+    the control within 4 null sigmas of chance. The fine-tuned references are kept for a rerun."""
+    text = (trained / "audit.yaml").read_text()
+    text = text.replace(
+        "knowledge: [population_data, base_model]", "knowledge: [population_data, base_model, training_recipe]"
+    )
+    text = text.replace("attacks: [loss, base-reference]", "attacks: [lira-offline]")
+    text += "recipe: {optimizer: adamw, lr: 5e-5, epochs: 8, batch_size: 16, start: base}\nreferences: 2\n"
+    assert audit_config(text, tmp_path) in (0, 1)
+    report, found = read_report(tmp_path / "r")
+    assert not report["errors"], report["errors"]
+    assert found["lira-offline"]["metrics"]["auc"]["value"] > 0.6, found["lira-offline"]["metrics"]["auc"]
+    control = found["lira-offline-control"]["metrics"]["auc"]["value"]
+    assert abs(control - 0.5) < 4 * mann_whitney_null_sigma(50, 50)
+    assert len(list((tmp_path / "r" / ".mlaudit" / "models").glob("own-*-offline-*.safetensors"))) == 2

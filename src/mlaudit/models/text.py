@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from mlaudit.models.train import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +110,62 @@ class MeanPoolClassifier(nn.Module):
         hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return self.head((hidden * m).sum(1) / m.sum(1).clamp(min=1.0))  # type: ignore[no-any-return]
+
+
+def finetune_all(
+    model: nn.Module,
+    tokenizer: object,
+    texts: list[str] | np.ndarray,
+    labels: np.ndarray,
+    config: TrainConfig,
+    *,
+    max_length: int,
+    generator: torch.Generator,
+) -> nn.Module:
+    """Fine-tune every parameter the way a user's plain transformers loop does (the recipe's optimizer,
+    learning rate, schedule, epochs and batch size); shuffling and dropout draw from `generator`."""
+    with torch.random.fork_rng():
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        opt = config.make_optimizer([p for p in model.parameters() if p.requires_grad])
+        schedule = config.make_schedule(opt)
+        texts = [str(t) for t in texts]
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        model.train()
+        for _ in range(config.epochs):
+            perm = torch.randperm(len(texts), generator=generator).tolist()
+            for i in range(0, len(texts), config.batch_size):
+                idx = perm[i : i + config.batch_size]
+                enc = tokenizer(  # type: ignore[operator]
+                    [texts[j] for j in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+                )
+                loss = nn.functional.cross_entropy(model(**enc).logits, y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            if schedule is not None:
+                schedule.step()
+    return model.eval()
+
+
+class TextModel:
+    """A fine-tuned sequence classifier as reference code scores it: predict_proba on texts (softmax
+    in float64 from the logits)."""
+
+    def __init__(self, model: nn.Module, tokenizer: object, *, max_length: int, batch_size: int = 32) -> None:
+        self.model, self.tokenizer, self.max_length, self.batch_size = model.eval(), tokenizer, max_length, batch_size
+
+    @torch.no_grad()
+    def predict_proba(self, texts: Any) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer(  # type: ignore[operator]
+                texts[i : i + self.batch_size],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            out.append(self.model(**enc).logits.double())
+        logits = torch.cat(out)
+        return torch.softmax(logits, dim=1).numpy()  # type: ignore[no-any-return]

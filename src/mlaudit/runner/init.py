@@ -250,6 +250,11 @@ def render_config(i: Inspection, *, base: str | None = None) -> str:
             "# recipe: how you trained it; with it and data.population, LiRA and RMIA train reference models",
             "#   {optimizer: adam, lr: 1e-3, schedule: cosine, epochs: 30, batch_size: 128, start: scratch}",
         ]
+    elif i.kind == "huggingface" and "PEFT adapter" not in " ".join(i.notes):
+        lines += [
+            "# recipe: how you fine-tuned it; with it, base: and data.population, reference models are copies of",
+            "#   the base fine-tuned alike: {optimizer: adamw, lr: 5e-5, epochs: 3, batch_size: 16, start: base}",
+        ]
     lines += ["data:", *_data(i)]
     lines += ["threat_model:", *_threat(i, base), f"attacks: {_attacks(i)}"]
     return "\n".join(lines) + "\n"
@@ -277,7 +282,7 @@ def _threat(i: Inspection, base: str | None) -> list[str]:
     knows = ["population_data", "training_recipe"] if i.kind == "sklearn" else ["population_data"]
     if i.kind in ("torch", "huggingface") and base is not None:
         knows.append("base_model")
-    hint = ["  # add training_recipe once recipe: is filled in"] if i.kind == "torch" else []
+    hint = ["  # add training_recipe once recipe: is filled in"] if i.kind in ("torch", "huggingface") else []
     return ["  access: probabilities", f"  knowledge: [{', '.join(knows)}]", *hint]
 
 

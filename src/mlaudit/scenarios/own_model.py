@@ -30,7 +30,7 @@ from mlaudit.models.train import TrainConfig
 from mlaudit.progress import Progress
 from mlaudit.scenarios.checks import check_fit
 from mlaudit.scenarios.record import AuditSetup, describe, wants_references
-from mlaudit.scenarios.references import reference_sets, refit_clones, train_references
+from mlaudit.scenarios.references import finetune_clones, reference_sets, refit_clones, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
 from mlaudit.targets.onnx import OnnxTarget
 from mlaudit.threat import Knowledge, ThreatModel
@@ -57,7 +57,8 @@ def prepare(
     torch_base = base if isinstance(base, TorchTarget) else None
     recipe = _recipe(cfg.recipe, make, torch_base) if cfg.recipe is not None and make is not None else None
     on = off = None
-    trainable = recipe is not None or isinstance(target, SklearnTarget)  # an estimator refits a clone of itself
+    # an estimator refits a clone of itself; a text classifier fine-tunes copies of its base
+    trainable = recipe is not None or isinstance(target, SklearnTarget) or _fine_tunes(cfg, target)
     if trainable and population is not None and wants_references(attacks, tm):
         on, off = _references(cfg, recipe, members, nonmembers, population, target, cache, progress, where or {})
     knows = Knowledge.POPULATION_DATA in tm.knowledge
@@ -156,11 +157,29 @@ def head_of(model: nn.Module, name: str | None) -> nn.Module:
     return linears[-1]
 
 
-def _recipe(rc: RecipeConfig, make: Callable[[], nn.Module], base: TorchTarget | None) -> Recipe:
-    config = TrainConfig(
+def _train_config(rc: RecipeConfig) -> TrainConfig:
+    return TrainConfig(
         epochs=rc.epochs, batch_size=rc.batch_size, lr=rc.lr, optimizer=rc.optimizer, momentum=rc.momentum,
         weight_decay=rc.weight_decay, schedule=rc.schedule,
     )  # fmt: skip
+
+
+def _fine_tunes(cfg: AuditConfig, target: Target) -> bool:
+    """Whether reference text classifiers are fine-tuned from the base with the recipe."""
+    from mlaudit.targets.huggingface import HuggingFaceTarget
+
+    if cfg.recipe is None or not isinstance(target, HuggingFaceTarget):
+        return False
+    if target.adapter:
+        raise InputError(
+            "recipe: for a PEFT adapter would need the adapter's own training (LoRA rank, modules), which mlaudit "
+            "does not reproduce yet; remove recipe: (LOSS and the base reference run without it)"
+        )
+    return True
+
+
+def _recipe(rc: RecipeConfig, make: Callable[[], nn.Module], base: TorchTarget | None) -> Recipe:
+    config = _train_config(rc)
     state = base.weights() if base is not None and rc.start == "base" else None
 
     def start(seed: int) -> nn.Module:
@@ -200,6 +219,8 @@ def _references(
 
     def train_set(pool: np.ndarray, name: str, seed: int, pairs: bool) -> tuple[list[Any], np.ndarray]:
         n_train = min(len(members), len(pool))
+        if recipe is None and cfg.target.kind == "huggingface":
+            return _text_references(cfg, target, x, y, pool, n_train, n_models, pairs, seed, cache, f"own-{key}-{name}")
         if recipe is None:
             assert isinstance(target, SklearnTarget)
             return refit_clones(
@@ -211,6 +232,21 @@ def _references(
         )  # fmt: skip
 
     return reference_sets(train_set, x, y, universe=halves, halves=halves, population=pop, seed=cfg.seed, target=target)
+
+
+def _text_references(
+    cfg: AuditConfig, target: Target, x: np.ndarray, y: np.ndarray, pool: np.ndarray, n_train: int, n_models: int,
+    pairs: bool, seed: int, cache: Path | None, key: str,
+) -> tuple[list[Any], np.ndarray]:  # fmt: skip
+    """Copies of the public base (fresh heads) fine-tuned in full with the user's recipe."""
+    from mlaudit.targets.huggingface import HuggingFaceTarget, classifier_from
+
+    assert isinstance(target, HuggingFaceTarget) and cfg.base is not None and cfg.recipe is not None
+    base, k = cfg.base.path, target.num_classes
+    return finetune_clones(
+        lambda s: classifier_from(base, k, s), target.tokenizer, x, y, pool, n_train=n_train, n_models=n_models,
+        halves=pairs, config=_train_config(cfg.recipe), max_length=target.max_length, seed=seed, cache=cache, key=key,
+    )  # fmt: skip
 
 
 def _numbered(

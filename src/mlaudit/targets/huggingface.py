@@ -142,6 +142,14 @@ def check_adapter(path: Path) -> None:
     check_safetensors(weights)
 
 
+def classifier_from(model_dir: str | Path, num_labels: int, seed: int) -> Any:
+    """The model in `model_dir` as a sequence classifier with a fresh head drawn from `seed` (a
+    reference model's start: the public base)."""
+    p = existing(model_dir, "Hugging Face model folder")
+    check_folder(p)
+    return _classifier(p, num_labels, seed, None, False)
+
+
 def _classifier(model_dir: Path, num_labels: int, seed: int, adapter: Path | None, trained_head: bool) -> Any:
     """A sequence classifier from `model_dir` (a fresh head seeded by `seed` where it has none), with
     the PEFT adapter merged in; with `trained_head`, refused when its head was never trained."""
