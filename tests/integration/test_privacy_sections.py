@@ -66,12 +66,12 @@ def test_full_profile_plans_every_privacy_section_and_quick_none(digits_split):
     assert "attribute-demo-control" not in with_control and "loss-control" in with_control
     assert not SECTIONS & quick, quick
     labels_only = _setup(digits_split, Access.LABELS)
-    assert "model-inversion" not in _ids(labels_only, "full", ("label-only",))
-    skipped = {s.attack: s for s in plan(selected(("label-only",), "full"), labels_only, "full", 0)[1]}
+    assert "model-inversion" not in _ids(labels_only, "full", ("profile", "label-only"))
+    skipped = {s.attack: s for s in plan(selected(("profile", "label-only"), "full"), labels_only, "full", 0)[1]}
     assert "probabilities" in skipped["model-inversion"].fix  # the reason names the config change
 
 
-def _ids(setup: AuditSetup, profile: str, attacks: tuple[str, ...] = ("loss",)) -> set[str]:
+def _ids(setup: AuditSetup, profile: str, attacks: tuple[str, ...] = ("profile", "loss")) -> set[str]:
     return {j.id for j in plan(selected(attacks, profile), setup, profile, 0)[0]}
 
 
@@ -145,7 +145,7 @@ def test_a_table_with_a_sensitive_column_gets_attribute_inference_on_itself(tmp_
 
     raw = {
         "profile": "full",
-        "attacks": ["loss"],
+        "attacks": ["profile", "loss"],
         "target": {"scenario": "cps1988-forest"},
         "threat_model": {"access": "probabilities", "knowledge": ["population_data"]},
     }

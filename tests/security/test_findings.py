@@ -98,7 +98,7 @@ def test_security_jobs_planned_only_for_image_classifiers_in_unit_range(digits01
         setup = AuditSetup(
             TorchTarget(digits_mlp, num_classes=10), ThreatModel(), {"main": AttackInputs(data, data)}, {}, {}
         )
-        planned, skipped = plan(selected(("loss",), "quick"), setup, "quick", 0)
+        planned, skipped = plan(selected(("profile", "loss"), "quick"), setup, "quick", 0)
         security = {"evasion", "backdoor-scan", "poisoning-demo"}
         return [j.id for j in planned if j.id in security], {s.attack: s.reason for s in skipped}
 
