@@ -85,13 +85,25 @@ def test_rerun_resumes_from_checkpoints(quick_report, quick_report_json):
 
 
 def test_audit_of_own_safetensors_model(tmp_path):
+    from mlaudit.models import TrainConfig, train
+
     rng = np.random.default_rng(0)
+    data = {
+        p: (rng.normal(size=(40, 16)).astype(np.float32), rng.integers(0, 3, 40)) for p in ("members", "nonmembers")
+    }
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = MLP(in_features=16, num_classes=3, hidden=(8,))
+    # trained on the members (the audit refuses data a model does not fit better than its majority label)
+    train(
+        model,
+        *data["members"],
+        TrainConfig(epochs=60, batch_size=40, lr=1e-2),
+        generator=torch.Generator().manual_seed(0),
+    )
     save_file(model.state_dict(), tmp_path / "model.safetensors")
-    for part in ("members", "nonmembers"):
-        np.savez(tmp_path / f"{part}.npz", x=rng.normal(size=(40, 16)).astype(np.float32), y=rng.integers(0, 3, 40))
+    for part, (x, y) in data.items():
+        np.savez(tmp_path / f"{part}.npz", x=x, y=y)
     cfg = {
         "target": {
             "kind": "torch",
