@@ -33,10 +33,12 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -m "not heavy"
+	$(PY) -m pytest -q -m "not heavy" -n 2 --dist loadfile
 
-# everything, including the tests marked heavy (each over about 20 s: real MiniLM / SmolLM2 / ViT runs,
-# Ray, resumed trainings); make test leaves them out to stay under 12 minutes on 2 cores
+# make test runs the test files on 2 workers (pytest-xdist; a file's tests stay on one worker, so its
+# module fixtures are built once). test-all: everything, including the tests marked heavy (each over
+# about 20 s: real MiniLM / SmolLM2 / ViT runs, Ray, resumed trainings); make test leaves them out to
+# stay under 12 minutes on 2 cores
 test-all: $(VENV)/.installed
 	@scripts/system-deps.sh --browser
 	$(PY) -m pytest -q
