@@ -33,11 +33,23 @@ def read_report(out: Path) -> tuple[dict, dict]:
 
 
 @pytest.fixture(scope="session")
-def quick_report(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    """The built-in default audit, quick profile, run once for the session through the real CLI."""
-    out = tmp_path_factory.mktemp("audit")
-    proc = run_cli("audit", "--profile", "quick", "--out", str(out))
-    return proc, out
+def quick_report(tmp_path_factory, worker_id) -> tuple[subprocess.CompletedProcess, Path]:
+    """The built-in default audit, quick profile, run once per test run through the real CLI. Under
+    pytest-xdist the workers share it (the first runs it under a file lock, the others read its result),
+    so two files that need it do not run two audits side by side on 2 cores."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if worker_id != "master" else base  # the run's folder, shared by its workers
+    out, done = root / "quick-audit", root / "quick-audit.json"
+    with FileLock(str(root / "quick-audit.lock")):
+        if not done.is_file():
+            proc = run_cli("audit", "--profile", "quick", "--out", str(out))
+            done.write_text(
+                json.dumps({"args": proc.args, "rc": proc.returncode, "out": proc.stdout, "err": proc.stderr})
+            )
+    d = json.loads(done.read_text())
+    return subprocess.CompletedProcess(d["args"], d["rc"], d["out"], d["err"]), out
 
 
 @pytest.fixture(scope="session")
