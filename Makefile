@@ -33,12 +33,12 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -m "not heavy" -n 2 --dist loadfile
+	$(PY) -m pytest -q -m "not heavy"
 
-# make test runs the test files on 2 workers (pytest-xdist; a file's tests stay on one worker, so its
-# module fixtures are built once). test-all: everything, including the tests marked heavy (each over
-# about 20 s: real MiniLM / SmolLM2 / ViT runs, Ray, resumed trainings); make test leaves them out to
-# stay under 12 minutes on 2 cores
+# test-all: everything, including the tests marked heavy (each over about 20 s: real MiniLM / SmolLM2 /
+# ViT runs, Ray, resumed trainings); make test leaves them out to stay under 12 minutes on 2 cores. (Two
+# pytest-xdist workers were measured slower here: 1094 s against about 640 s, torch's threads in each
+# worker and the audits' subprocesses oversubscribe 2 cores; xdist stays available: pytest -n 2.)
 test-all: $(VENV)/.installed
 	@scripts/system-deps.sh --browser
 	$(PY) -m pytest -q

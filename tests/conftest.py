@@ -74,7 +74,8 @@ def digits01(digits_data: Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 # Tests over about 20 s each, left out of `make test` (which stays under 12 minutes on 2 cores) and run by
-# `make test-all`: whole files, or single tests by name. Measured with --durations on this machine.
+# `make test-all`: whole files, single tests by name, or one parameter of a test by its full name
+# ("test_x[param]"). Measured with --durations on this machine.
 HEAVY: dict[str, str | tuple[str, ...] | None] = {
     "tests/privacy_backdoor/test_backdoor_cli.py": None,  # build + victim + reconstruct: 44 s, MiniLM folder: 25 s
     "tests/privacy_backdoor/test_vit_traps.py": "test_end_to_end_at_least_8_recognisable_reconstructions",  # 47 s
@@ -96,6 +97,12 @@ HEAVY: dict[str, str | tuple[str, ...] | None] = {
     "tests/integration/test_own_huggingface.py": None,  # fine-tunes MiniLM in the user's script
     # 10 s; the same check (scripts/check-env.py) runs whenever make builds an environment (setup, bench)
     "tests/unit/test_environment.py": "test_this_environment_keeps_bert_and_minilm_working",
+    "tests/integration/test_conformance.py": (  # the two slowest demonstrations (their own data): 20 s, 15 s
+        "test_every_entry_runs_on_a_tiny_setup_within_its_access_and_budget[attribute-demo]",
+        "test_every_entry_runs_on_a_tiny_setup_within_its_access_and_budget[backdoor-demo-minilm]",
+    ),
+    # 10 s: the planner's word `profile` is also tested in test_privacy_sections and test_findings
+    "tests/integration/test_input_validation.py": "test_the_word_profile_adds_the_profile_sections",
 }
 
 
@@ -104,5 +111,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         path = item.nodeid.split("::")[0]
         names = HEAVY.get(path, ())
         names = (names,) if isinstance(names, str) else names
-        if path in HEAVY and (names is None or item.name.split("[")[0] in names):
+        if path in HEAVY and (names is None or item.name in names or item.name.split("[")[0] in names):
             item.add_marker(pytest.mark.heavy)
