@@ -407,3 +407,19 @@ def test_the_evasion_title_names_only_what_ran():
     assert _title(R()) == "Adversarial examples: white-box and score-only"
     R.hsj_l2, R.transfers = np.ones(3), {"surrogate-pgd": None}
     assert _title(R()) == "Adversarial examples: white-box, score-only, label-only and transferred from a surrogate"
+
+
+def test_an_adapter_folder_loads_from_safetensors_only(tmp_path):
+    """An adapter with pickled weights, or pickled files beside its safetensors, is refused before loading."""
+    from mlaudit.errors import UnsafeFileError
+    from mlaudit.targets.huggingface import check_adapter
+
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA"}))
+    (tmp_path / "adapter_model.bin").write_bytes(b"\x80\x02}q\x00.")
+    with pytest.raises(UnsafeFileError, match="no adapter_model.safetensors"):
+        check_adapter(tmp_path)
+    save_file({"w": torch.zeros(2)}, tmp_path / "adapter_model.safetensors")
+    with pytest.raises(UnsafeFileError, match=r"pickle-based files \(adapter_model.bin\) beside"):
+        check_adapter(tmp_path)
+    (tmp_path / "adapter_model.bin").unlink()
+    check_adapter(tmp_path)  # safetensors alone: accepted

@@ -133,6 +133,12 @@ def check_adapter(path: Path) -> None:
     if not isinstance(cfg, dict) or "peft_type" not in cfg:
         raise InputError(f"{str(path / 'adapter_config.json')!r} has no peft_type; it is not a PEFT adapter config")
     weights = path / "adapter_model.safetensors"
+    pickled = sorted(q.name for q in path.iterdir() if q.suffix in (".bin", ".pt", ".pth", ".pkl", ".ckpt"))
+    if pickled and weights.is_file():  # a loader could prefer them: refuse rather than guess which is read
+        raise UnsafeFileError(
+            f"{str(path)!r} holds pickle-based files ({', '.join(pickled)}) beside adapter_model.safetensors; "
+            "remove them (mlaudit loads safetensors only)"
+        )
     if not weights.is_file():
         found = ", ".join(q.name for q in path.iterdir() if q.suffix in (".bin", ".pt", ".pth")) or "none"
         raise UnsafeFileError(
