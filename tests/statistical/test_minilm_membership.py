@@ -42,7 +42,7 @@ def report(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr("mlaudit.scenarios.rotten_tomatoes.settings", lambda profile: SMALL)
     try:
-        yield run_audit(_cfg(["loss", "base-reference", "lira"]), tmp_path_factory.mktemp("minilm"))
+        yield run_audit(_cfg(["profile", "loss", "base-reference", "lira"]), tmp_path_factory.mktemp("minilm"))
     finally:
         mp.undo()
 

@@ -68,27 +68,8 @@ def finetune_text(
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         body, head = _trainable(model, config.train_layers, config.train_embeddings)
         opt = torch.optim.AdamW([{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}])
-        texts = [str(t) for t in texts]
-        y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        model.train()
-        for epoch in range(config.epochs):
-            perm = torch.randperm(len(texts), generator=generator).tolist()
-            total = 0.0
-            for i in range(0, len(texts), config.batch_size):
-                idx = perm[i : i + config.batch_size]
-                enc = tokenizer(  # type: ignore[operator]
-                    [texts[j] for j in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=config.max_length,
-                    return_tensors="pt",
-                )
-                loss = nn.functional.cross_entropy(model(**enc).logits, y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            log.info("text fine-tuning epoch %d: loss %.4f", epoch, total / len(texts))
+        c = config
+        _epochs(model, tokenizer, texts, labels, opt, None, c.epochs, c.batch_size, c.max_length, generator)
         for p in model.parameters():
             p.requires_grad_(False)
         return model.eval()
@@ -112,6 +93,34 @@ class MeanPoolClassifier(nn.Module):
         return self.head((hidden * m).sum(1) / m.sum(1).clamp(min=1.0))  # type: ignore[no-any-return]
 
 
+def _epochs(
+    model: nn.Module, tokenizer: object, texts: list[str] | np.ndarray, labels: np.ndarray,
+    opt: torch.optim.Optimizer, schedule: torch.optim.lr_scheduler.LRScheduler | None, epochs: int, batch_size: int,
+    max_length: int, generator: torch.Generator,
+) -> None:  # fmt: skip
+    """The fine-tuning loop both recipes share: shuffled batches (from `generator`), cross-entropy, one
+    optimiser step per batch, the schedule stepped per epoch; the mean loss logged per epoch."""
+    texts = [str(t) for t in texts]
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    model.train()
+    for epoch in range(epochs):
+        perm = torch.randperm(len(texts), generator=generator).tolist()
+        total = 0.0
+        for i in range(0, len(texts), batch_size):
+            idx = perm[i : i + batch_size]
+            enc = tokenizer(  # type: ignore[operator]
+                [texts[j] for j in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            )
+            loss = nn.functional.cross_entropy(model(**enc).logits, y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        if schedule is not None:
+            schedule.step()
+        log.info("text fine-tuning epoch %d: loss %.4f", epoch, total / len(texts))
+
+
 def finetune_all(
     model: nn.Module,
     tokenizer: object,
@@ -128,23 +137,21 @@ def finetune_all(
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         opt = config.make_optimizer([p for p in model.parameters() if p.requires_grad])
         schedule = config.make_schedule(opt)
-        texts = [str(t) for t in texts]
-        y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        model.train()
-        for _ in range(config.epochs):
-            perm = torch.randperm(len(texts), generator=generator).tolist()
-            for i in range(0, len(texts), config.batch_size):
-                idx = perm[i : i + config.batch_size]
-                enc = tokenizer(  # type: ignore[operator]
-                    [texts[j] for j in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-                )
-                loss = nn.functional.cross_entropy(model(**enc).logits, y[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            if schedule is not None:
-                schedule.step()
+        _epochs(model, tokenizer, texts, labels, opt, schedule, config.epochs, config.batch_size, max_length, generator)
     return model.eval()
+
+
+@torch.no_grad()
+def text_logits(model: nn.Module, tokenizer: object, texts: Any, *, max_length: int, batch_size: int) -> torch.Tensor:
+    """(N, C) logits of a sequence classifier on `texts`, tokenised and run in batches."""
+    texts = [str(t) for t in texts]
+    out = []
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(  # type: ignore[operator]
+            texts[i : i + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
+        out.append(model(**enc).logits)
+    return torch.cat(out)
 
 
 class TextModel:
@@ -154,18 +161,6 @@ class TextModel:
     def __init__(self, model: nn.Module, tokenizer: object, *, max_length: int, batch_size: int = 32) -> None:
         self.model, self.tokenizer, self.max_length, self.batch_size = model.eval(), tokenizer, max_length, batch_size
 
-    @torch.no_grad()
     def predict_proba(self, texts: Any) -> np.ndarray:
-        texts = [str(t) for t in texts]
-        out = []
-        for i in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(  # type: ignore[operator]
-                texts[i : i + self.batch_size],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
-            out.append(self.model(**enc).logits.double())
-        logits = torch.cat(out)
-        return torch.softmax(logits, dim=1).numpy()  # type: ignore[no-any-return]
+        logits = text_logits(self.model, self.tokenizer, texts, max_length=self.max_length, batch_size=self.batch_size)
+        return torch.softmax(logits.double(), dim=1).numpy()  # type: ignore[no-any-return]

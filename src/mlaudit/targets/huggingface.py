@@ -12,6 +12,7 @@ import torch
 
 from mlaudit.data.formats import existing
 from mlaudit.errors import InputError, UnsafeFileError
+from mlaudit.models.text import text_logits
 from mlaudit.targets.base import Target
 from mlaudit.targets.safe_load import check_safetensors
 
@@ -103,12 +104,9 @@ class HuggingFaceTarget(Target):
             self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         )
 
-    @torch.no_grad()
     def _logits(self, x: Any) -> np.ndarray:
-        out = []
-        for i in range(0, len(x), self.batch_size):
-            out.append(self.model(**self.encode(x[i : i + self.batch_size])).logits)
-        return torch.cat(out).numpy().astype(np.float64)
+        logits = text_logits(self.model, self.tokenizer, x, max_length=self.max_length, batch_size=self.batch_size)
+        return logits.numpy().astype(np.float64)
 
     def _weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}
