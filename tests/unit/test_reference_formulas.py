@@ -115,3 +115,20 @@ def test_reference_draw_spread():
     d = reference_draw(lambda used: noise[used].mean(0), 4, 500, seed=0)
     assert d["auc_over_reference_draws"].ci_high - d["auc_over_reference_draws"].ci_low > 0.02
     assert reference_draw(lambda used: fixed, 1, 500, seed=0) == {}
+
+
+def test_logit_confidence_keeps_its_resolution_for_confident_outputs():
+    """phi = log p_y - log sum_{j != y} p_j, computed by hand: logits (40, 0, 0) give
+    p_y = 1 / (1 + 2e-40) and the rest 2e-40 / (1 + 2e-40), so phi = 40 - log 2 exactly. Taking the
+    rest as 1 - p_y (or sum(p) - p_y) rounds it to 0 in float64 (2e-40 is far below 1e-16) and
+    phi saturates at 690.8 for every confident example, which made LiRA's variance 0 and its
+    scores 2e17 (the quick Fashion-MNIST audit)."""
+    from mlaudit.attacks.membership.signals import logit_confidence, softmax
+
+    p = softmax(np.array([[40.0, 0.0, 0.0], [0.0, 3.0, 1.0]]))
+    phi = logit_confidence(p, np.array([0, 2]))
+    assert phi[0] == pytest.approx(40.0 - np.log(2.0), abs=1e-9)
+    assert phi[1] == pytest.approx(1.0 - np.log(1.0 + np.exp(3.0)), abs=1e-12)
+    # batched references (K, N, C) keep the same per-example values
+    both = logit_confidence(np.stack([p, p]), np.array([0, 2]))
+    np.testing.assert_allclose(both, np.stack([phi, phi]), rtol=0, atol=0)

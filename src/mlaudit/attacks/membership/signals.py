@@ -13,7 +13,9 @@ def logit_confidence(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarra
     p = np.asarray(probabilities, dtype=np.float64)
     idx = np.broadcast_to(labels.reshape((1,) * (p.ndim - 2) + (-1, 1)), p.shape[:-1] + (1,))
     py = np.take_along_axis(p, idx, axis=-1)[..., 0]
-    rest = p.sum(-1) - py
+    others = np.ones(p.shape, dtype=bool)
+    np.put_along_axis(others, idx, False, axis=-1)
+    rest = np.where(others, p, 0.0).sum(-1)  # not sum(p) - p_y: that difference is 0 once p_y rounds to 1
     return np.log(np.maximum(py, _TINY)) - np.log(np.maximum(rest, _TINY))  # type: ignore[no-any-return]
 
 
