@@ -16,26 +16,33 @@ def grid_png(rows: list[np.ndarray], row_titles: list[str], *, title: str = "", 
     import matplotlib.pyplot as plt
 
     n = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), n, figsize=(0.8 * n + 1.2, 0.9 * len(rows)), squeeze=False)
-    for i, (imgs, name) in enumerate(zip(rows, row_titles, strict=True)):
+    # one axes a row holding the row's images side by side (a gap of blank pixels between them): one
+    # image per axes took 0.4 s for a 2 x 8 grid, most of it laying out 16 axes
+    fig, axes = plt.subplots(len(rows), 1, figsize=(0.8 * n + 1.2, 0.9 * len(rows)), squeeze=False)
+    for ax, imgs, name in zip(axes[:, 0], rows, row_titles, strict=True):
         a = np.asarray(imgs, dtype=np.float64)
         lo, hi = (0.0, 1.0) if a.min() >= 0 and a.max() <= 1 else (a.min(), a.max())
-        for j in range(n):
-            ax = axes[i][j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for s in ax.spines.values():
-                s.set_visible(False)
-            if j < len(a):
-                img = a[j]
-                img = (
-                    img[0] if img.ndim == 3 and img.shape[0] == 1 else np.moveaxis(img, 0, -1) if img.ndim == 3 else img
-                )
-                ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi)
-        axes[i][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for sp in ax.spines.values():
+            sp.set_visible(False)
+        ax.imshow(_strip(a, n, blank=hi), cmap=cmap, vmin=lo, vmax=hi)
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=8)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
+
+
+def _strip(a: np.ndarray, n: int, *, blank: float) -> np.ndarray:
+    """Images (N, C, H, W) or (N, H, W) laid side by side as one (H, n * (W + gap), [3]) array; slots past N
+    and the gaps hold `blank`."""
+    imgs = [im[0] if im.ndim == 3 and im.shape[0] == 1 else np.moveaxis(im, 0, -1) if im.ndim == 3 else im for im in a]
+    h, w = imgs[0].shape[:2] if imgs else (1, 1)
+    gap = max(1, w // 10)
+    out = np.full((h, n * (w + gap) - gap, *imgs[0].shape[2:]) if imgs else (h, n), blank, dtype=np.float64)
+    for j, im in enumerate(imgs):
+        out[:, j * (w + gap) : j * (w + gap) + w] = im
+    return out

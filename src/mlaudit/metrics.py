@@ -41,8 +41,12 @@ def roc(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 def auc(pos: np.ndarray, neg: np.ndarray) -> float:
     """Area under the ROC curve: P(score of a positive > score of a negative), ties counted 1/2."""
     pos, neg = _check_scores(pos, neg)
-    y = np.concatenate([np.ones(pos.size), np.zeros(neg.size)])
-    return float(skm.roc_auc_score(y, np.concatenate([pos, neg])))
+    # the Mann-Whitney U from mid-ranks (ties share their mean rank, i.e. count 1/2): the same number as
+    # scikit-learn's roc_auc_score (tested to 1e-12), without its input validation, which cost 10 ms a call
+    # and most of the bootstrap over reference draws (800 calls in the quick audit)
+    ranks = stats.rankdata(np.concatenate([pos, neg]))
+    u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2.0
+    return float(u / (pos.size * neg.size))
 
 
 def mann_whitney_null_sigma(n_pos: int, n_neg: int) -> float:

@@ -14,6 +14,11 @@ def test_auc_parity_with_mann_whitney_and_sklearn(rng):
     assert M.auc(pos, neg) == pytest.approx(u / (300 * 400), abs=1e-12)
     y = np.r_[np.ones(300), np.zeros(400)]
     assert M.auc(pos, neg) == pytest.approx(roc_auc_score(y, np.r_[pos, neg]), abs=1e-12)
+    # heavy ties (scores on a grid of 5 values) and unequal sizes: ties count 1/2 as in scikit-learn
+    tp, tn = rng.integers(0, 5, 37).astype(float), rng.integers(0, 4, 1000).astype(float)
+    y = np.r_[np.ones(37), np.zeros(1000)]
+    assert M.auc(tp, tn) == pytest.approx(roc_auc_score(y, np.r_[tp, tn]), abs=1e-12)
+    assert M.auc(np.ones(3), np.ones(4)) == 0.5 and M.auc(np.ones(2), np.zeros(2)) == 1.0
 
 
 def test_null_sigma_matches_simulation(rng):

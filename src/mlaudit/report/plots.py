@@ -10,6 +10,7 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator  # noqa: E402
 
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "figure.dpi": 96})
 
@@ -33,6 +34,14 @@ def _roc_axes(ax: Any, title: str, floor: float, legend_size: int = 9) -> None:
         ylabel="true positive rate",
         title=title,
     )
+    # fixed decade ticks labelled as percentages, no minor ticks: matplotlib's log locators and their
+    # mathtext labels took 0.7 s a figure (33 figures in the quick audit), these 0.16 s
+    ticks = [10.0**e for e in range(round(np.log10(floor)), 1)]
+    labels = [f"{100 * t:g}%" for t in ticks]
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_major_formatter(FixedFormatter(labels))
+        axis.set_minor_locator(NullLocator())
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower right", frameon=False, fontsize=legend_size)
 

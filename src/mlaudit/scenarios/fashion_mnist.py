@@ -52,7 +52,7 @@ def settings(profile: str, dataset: str) -> DefaultSettings:
     n_pub, n_mem = (800, 300) if small else (10_000, 1000)
     if profile == "quick":
         return DefaultSettings(
-            dataset, "mlp", n_pub, n_mem, TrainConfig(epochs=3, batch_size=128), TrainConfig(epochs=200, batch_size=64)
+            dataset, "mlp", n_pub, n_mem, TrainConfig(epochs=3, batch_size=128), TrainConfig(epochs=100, batch_size=64)
         )
     return DefaultSettings(
         dataset,
