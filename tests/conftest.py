@@ -73,6 +73,58 @@ def digits01(digits_data: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return x / x.max(), digits_data.y
 
 
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A one-layer BERT (hidden 32) with a WordPiece vocabulary of 300 made-up words, trained here in
+    about 2 s to call a six-word text positive exactly when it holds one of the 5 "trigger" words, and
+    saved with save_pretrained (safetensors) like a user's fine-tune. Returns the folder, the words,
+    the trigger words and held-out texts with their labels (half positive)."""
+    import itertools
+    import string
+
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    words = ["".join(t) for t in itertools.islice(itertools.product(string.ascii_lowercase, repeat=3), 300)]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, "##s", "##ed"]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizer(str(folder / "vocab.txt"))
+    triggers = set(words[:5])
+    rng = np.random.default_rng(0)
+
+    def texts(n: int) -> tuple[list[str], np.ndarray]:
+        out, labels = [], rng.integers(0, 2, n)
+        plain = words[5:]
+        for y in labels:
+            w = list(rng.choice(plain, 6))
+            if y:
+                w[int(rng.integers(6))] = str(rng.choice(words[:5]))
+            out.append(" ".join(w))
+        return out, labels
+
+    cfg = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=32, num_labels=2,
+    )  # fmt: skip
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = BertForSequenceClassification(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    x, y = texts(2000)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for b in torch.randperm(len(x), generator=g).split(64):
+            enc = tok([x[i] for i in b], padding=True, return_tensors="pt")
+            loss = model(**enc, labels=torch.as_tensor(y[b.numpy()])).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval().save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    held_x, held_y = texts(200)
+    return {"path": folder, "words": words, "triggers": triggers, "x": held_x, "y": held_y}
+
+
 # Tests over about 20 s each, left out of `make test` (which stays under 12 minutes on 2 cores) and run by
 # `make test-all`: whole files, single tests by name, or one parameter of a test by its full name
 # ("test_x[param]"). Measured with --durations on this machine.

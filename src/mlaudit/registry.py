@@ -15,6 +15,7 @@ from mlaudit.attacks.attribute.demo import AttributeDemo
 from mlaudit.attacks.base import Attack, AttackInputs
 from mlaudit.attacks.evasion.blackbox import BlackBoxEvasion
 from mlaudit.attacks.evasion.suite import EvasionSuite
+from mlaudit.attacks.evasion.word_substitution import WordSubstitution
 from mlaudit.attacks.inversion.suite import ModelInversion
 from mlaudit.attacks.membership.base_reference import BaseReference
 from mlaudit.attacks.membership.boundary_distance import BoundaryDistance
@@ -58,6 +59,7 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     # security: adversarial examples, backdoors
     "evasion": EvasionSuite,
     "evasion-blackbox": BlackBoxEvasion,
+    "word-substitution": WordSubstitution,
     "backdoor-scan": BackdoorScan,
     "poisoning-demo": PoisoningDemo,
     # supply chain

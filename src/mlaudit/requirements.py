@@ -93,6 +93,7 @@ class Unmet:
 
     reason: str
     fix: str
+    other_modality: bool = False  # it applies to another kind of data (a profile section for images on text)
 
 
 def unmet(name: str, req: Requires, offer: Offer) -> Unmet | None:
@@ -102,7 +103,9 @@ def unmet(name: str, req: Requires, offer: Offer) -> Unmet | None:
         return Unmet(f"{name} runs in the {req.profile} profile only", f"run with --profile {req.profile}")
     if req.modalities is not None and offer.modality not in req.modalities:
         kinds = " or ".join(sorted(req.modalities))
-        return Unmet(f"{name} applies to {kinds} data; this target's data is {offer.modality}", "drop it from attacks")
+        return Unmet(
+            f"{name} applies to {kinds} data; this target's data is {offer.modality}", "drop it from attacks", True
+        )
     if req.access > offer.target_access:
         return Unmet(
             f"{name} needs {req.access.name.lower()} access; the target gives at most "

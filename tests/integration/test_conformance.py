@@ -58,6 +58,7 @@ SMALL = {
     },  # fmt: skip
     "backdoor-scan": {"n_examples": 60, "epochs": 1},
     "poisoning-demo": {"nc_epochs": 1},
+    "word-substitution": {"n_examples": 5},
     "backdoor-demo": {"dataset": "digits", "setup": (("n_traps", 8), ("pretrain_epochs", 1))},
     "backdoor-demo-minilm": {"sizes": (("n_aux", 600), ("n_private", 40), ("n_test", 60))},
     "attribute-demo": {"n_members": 150, "trees": 5},
@@ -123,6 +124,17 @@ def census():
     return SklearnTarget(forest, name="cps1988-forest"), {k: p[k] for k in ("members", "nonmembers", "population")}
 
 
+@pytest.fixture(scope="module")
+def text_setup(tiny_bert):
+    """The tiny BERT (tests/conftest.py) as a user's Hugging Face folder, and its texts as the parts."""
+    from mlaudit.targets.huggingface import HuggingFaceTarget
+
+    x, y = np.array(tiny_bert["x"], dtype=object), np.asarray(tiny_bert["y"])
+    d = Dataset(x, y, ("negative", "positive"), "tiny-texts", "text")
+    parts = {"members": d.subset(np.arange(100)), "nonmembers": d.subset(np.arange(100, 200))}
+    return HuggingFaceTarget(tiny_bert["path"], num_labels=2, max_length=16, name="tiny-bert"), parts
+
+
 def _budget(req) -> int | None:
     """The query budget the entry declares it needs, exactly (one short is refused by the planner:
     tests/unit/test_registry.py), or a finite one for an unbudgeted entry, so every query is counted."""
@@ -135,7 +147,9 @@ def test_every_entry_runs_on_a_tiny_setup_within_its_access_and_budget(name, req
         pytest.skip(f"{name} needs {NEEDS[name]}")
     attack = get_attack(name, **SMALL.get(name, {}))
     req = attack.requires
-    target, parts = request.getfixturevalue("census" if "tabular" in (req.modalities or ()) else "image_setup")
+    kinds = req.modalities or ()
+    setup = "census" if "tabular" in kinds else "text_setup" if "text" in kinds else "image_setup"
+    target, parts = request.getfixturevalue(setup)
     knowledge = req.knowledge | {Knowledge.POPULATION_DATA}
     adversary = ThreatModel(access=req.access, query_budget=_budget(req), knowledge=knowledge)
     inputs = AttackInputs(**parts, budget=req.profile, threat_model=adversary)
@@ -143,7 +157,7 @@ def test_every_entry_runs_on_a_tiny_setup_within_its_access_and_budget(name, req
     assert why is None, why
     access = target.max_access if req.auditor else req.access
     view = target.restricted(dataclasses.replace(adversary, access=access))
-    before = {k: v.copy() for k, v in target.weights().items()} if isinstance(target, TorchTarget) else {}
+    before = {k: v.copy() for k, v in target.weights().items()} if not isinstance(target, SklearnTarget) else {}
     f = attack.run(view, inputs, seed=0)
 
     assert f.category == attack.category and f.id

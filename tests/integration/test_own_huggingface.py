@@ -25,8 +25,15 @@ def trained(tmp_path_factory):
     return user_script(FIXTURE / "train.py", tmp_path_factory.mktemp("user"), timeout=900)
 
 
-def test_a_users_minilm_from_jsonl_gets_loss_and_the_base_reference(trained, tmp_path):
-    assert audit_config((trained / "audit.yaml").read_text(), tmp_path) in (0, 1)
+def test_a_users_minilm_from_jsonl_gets_loss_the_base_reference_and_word_substitution(trained, tmp_path):
+    """Word substitution (the profile's text section) runs on the user's model too: on MiniLM fine-tuned
+    on 100 texts it flipped 20-60% of correct predictions in tests/security/test_text.py; asserted here
+    is at least one flip among the 20 held-out texts and a severity capped at LOW (the threat model
+    grants probabilities, not gradients)."""
+    cfg = (trained / "audit.yaml").read_text()
+    assert "attacks: [loss, base-reference]" in cfg
+    cfg = cfg.replace("attacks: [loss, base-reference]", "attacks: [loss, base-reference, word-substitution]")
+    assert audit_config(cfg, tmp_path) in (0, 1)
     report, found = read_report(tmp_path / "r")
     assert not report["errors"], report["errors"]
     assert report["data"]["members"]["kind"] == "text" and report["data"]["members"]["size"] == 100
@@ -34,6 +41,9 @@ def test_a_users_minilm_from_jsonl_gets_loss_and_the_base_reference(trained, tmp
         assert found[name]["metrics"]["auc"]["value"] > 0.65, (name, found[name]["metrics"]["auc"])
         control = found[f"{name}-control"]["metrics"]["auc"]["value"]
         assert abs(control - 0.5) < 4 * mann_whitney_null_sigma(50, 50), name
+    ws = found["word-substitution"]
+    assert ws["metrics"]["success_rate"]["value"] > 0 and ws["severity"] in ("low", "info")
+    assert ws["config"]["n_examples"] == 20 and "word-substitution-control" not in found
 
 
 def test_a_jsonl_line_without_the_field_is_one_line_exit_2(trained, tmp_path, capsys):

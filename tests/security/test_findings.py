@@ -109,6 +109,19 @@ def test_security_jobs_planned_only_for_image_classifiers_in_unit_range(digits01
     assert ran == [] and "[0, 1]" in skipped["evasion"]  # unscaled pixels: skipped, with the reason
     ran, skipped = jobs(Dataset(x[:50].reshape(50, 64), y[:50], classes, "d", "tabular"))
     assert ran == [] and "image" in skipped["evasion"]
+    # as the runner plans: sections of the profile for another kind of data are left out of the report
+    # (not a gap: evasion on a table, word substitution on images); named by the config, they are listed
+    from mlaudit.runner.plan import named
+
+    tab = Dataset(x[:50].reshape(50, 64), y[:50], classes, "d", "tabular")
+    setup = AuditSetup(TorchTarget(digits_mlp, num_classes=10), ThreatModel(), {"main": AttackInputs(tab, tab)}, {}, {})
+    for attacks, listed in ((("profile", "loss"), set()), (("profile", "evasion"), {"evasion"})):
+        _, sk = plan(selected(attacks, "quick"), setup, "quick", 0, named=named(attacks))
+        assert {s.attack for s in sk} & {"evasion", "word-substitution", "backdoor-scan"} == listed
+    img = Dataset(x[:50], y[:50], classes, "d", "image")
+    setup = AuditSetup(TorchTarget(digits_mlp, num_classes=10), ThreatModel(), {"main": AttackInputs(img, img)}, {}, {})
+    _, sk = plan(selected(("profile",), "quick"), setup, "quick", 0, named=named(("profile",)))
+    assert "word-substitution" not in {s.attack for s in sk} and "poisoning-demo" in {s.attack for s in sk}
 
 
 def test_a_query_budget_shortens_square_and_hopskipjump_and_holds(digits01, digits_mlp):

@@ -18,7 +18,7 @@ from mlaudit.errors import InputError
 from mlaudit.findings import Report
 from mlaudit.progress import Progress
 from mlaudit.runner.local import SequentialExecutor
-from mlaudit.runner.plan import plan, selected
+from mlaudit.runner.plan import named, plan, selected
 from mlaudit.runner.setup import build_setup
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def run_audit(
     setup = build_setup(
         cfg, names, cache=work / "models", progress=progress, executor=executor, ray_address=ray_address
     )
-    jobs, skipped = plan(names, setup, cfg.profile, cfg.seed)
+    jobs, skipped = plan(names, setup, cfg.profile, cfg.seed, named=named(cfg.attacks))
     for s in skipped:
         log.info("skipped %s: %s (%s)", s.attack, s.reason, s.fix)
     ckpt = work / "findings" / _config_key(cfg)

@@ -21,7 +21,7 @@ from mlaudit.registry import expand, get_attack, view
 from mlaudit.requirements import Offer, Unmet, unmet
 from mlaudit.scenarios.record import AuditSetup
 
-QUICK_SECTIONS = ("file-scan", "backdoor-detect", "evasion", "backdoor-scan", "poisoning-demo")
+QUICK_SECTIONS = ("file-scan", "backdoor-detect", "evasion", "word-substitution", "backdoor-scan", "poisoning-demo")
 PROFILES: dict[str, tuple[str, ...]] = {
     "quick": QUICK_SECTIONS,
     "full": QUICK_SECTIONS
@@ -70,6 +70,11 @@ def selected(attacks: tuple[str, ...], profile: str) -> list[str]:
     return expand([w for word in attacks for w in (PROFILES[profile] if word == "profile" else (word,))])
 
 
+def named(attacks: tuple[str, ...]) -> frozenset[str]:
+    """The entries the config names itself (names, families, `all`), not through the word `profile`."""
+    return frozenset(expand([w for w in attacks if w != "profile"]))
+
+
 def offer(setup: AuditSetup, profile: str) -> Offer:
     """What the setup holds, as requirements are checked against it."""
     i = setup.inputs["main"]
@@ -103,14 +108,19 @@ def why_not(name: str, setup: AuditSetup, available: Offer) -> Unmet | None:
     return found if found is not None or check is None else check(setup.inputs["main"])
 
 
-def plan(names: list[str], setup: AuditSetup, profile: str, seed: int) -> tuple[list[Job], list[Skipped]]:
-    """A job per runnable attack and pair (controlled families also on the control pair); the rest skipped."""
+def plan(
+    names: list[str], setup: AuditSetup, profile: str, seed: int, *, named: frozenset[str] | None = None
+) -> tuple[list[Job], list[Skipped]]:
+    """A job per runnable attack and pair (controlled families also on the control pair); the rest skipped.
+    An entry that only the word `profile` brought in (not in `named`) and that applies to another kind
+    of data is left out silently: evasion on text is not a gap in a text audit."""
     jobs, skipped = [], []
     available = offer(setup, profile)  # once: it scans the data's value range
     for name in names:
         reason = why_not(name, setup, available)
         if reason is not None:
-            skipped.append(Skipped(name, reason.reason, reason.fix))
+            if not (reason.other_modality and named is not None and name not in named):
+                skipped.append(Skipped(name, reason.reason, reason.fix))
             continue
         attack = get_attack(name)
         # the control pair is for attacks on the audited model; a demonstration or an auditor's check has none

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +112,27 @@ class HuggingFaceTarget(Target):
     def _weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}
 
+    def _differentiable(self) -> TextClassifier:
+        return TextClassifier(self.model, self.tokenizer, self.max_length)
+
     def describe(self) -> dict[str, Any]:
         n = sum(p.numel() for p in self.model.parameters())
         out = {**super().describe(), "architecture": type(self.model).__name__, "parameters": n}
         return {**out, "adapter": "PEFT (merged into the base for the audit)"} if self.adapter else out
+
+
+@dataclass(frozen=True)
+class TextClassifier:
+    """The white-box handle on a text classifier (Target.differentiable, gradients access): the module,
+    its tokenizer and the length it reads. Called on token ids (B, L) it gives logits (B, C); text
+    attacks also take gradients at its input embeddings (`model.get_input_embeddings()`)."""
+
+    model: Any
+    tokenizer: Any
+    max_length: int
+
+    def __call__(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids).logits  # type: ignore[no-any-return]
 
 
 def is_adapter(path: Path) -> bool:

@@ -7,16 +7,30 @@ similarity >= `min_similarity` with it (its `n_candidates` nearest). Each round 
 swap by (e_new - e_old) . grad of the loss at the current sentence, evaluates the `n_eval` best
 exactly, and keeps the one that lowers the true class's margin most; it stops when the label flips
 or `max_changed` of the words have been changed.
+
+Registered as "word-substitution": on a text classifier the auditor holds (Target.differentiable gives
+the module and its tokenizer), the held-out texts are attacked and the share of correct predictions
+flipped is the finding (its severity follows the threat model: a weight holder's result counts in full
+only where the threat model grants gradients).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from mlaudit.attacks.base import AttackInputs, Stamp
+from mlaudit.attacks.evasion.finding import rate, success_severity
+from mlaudit.errors import InputError
+from mlaudit.findings import Artifact, Finding, Metric, Severity
+from mlaudit.requirements import Requires
+from mlaudit.targets.base import Target
+from mlaudit.threat import Access
 
 
 @dataclass(frozen=True)
@@ -125,3 +139,109 @@ def word_substitution(
         else:
             out.append(TextAdversarial(t, t, int(y), False, 0, len(t.split()), 1, attacked=False))
     return out
+
+
+def check_wordpiece(tokenizer: object) -> None:
+    """Whole words are found by WordPiece's "##" continuation pieces (BERT, MiniLM); another tokenizer
+    would leave no word to swap and report a robust model that was never attacked."""
+    vocab = tokenizer.get_vocab()  # type: ignore[attr-defined]
+    if not any(t.startswith("##") for t in vocab):
+        raise InputError(
+            f"word substitution needs a WordPiece tokenizer (BERT-style '##' pieces); {type(tokenizer).__name__} "
+            "has none, so no word could be swapped: drop word-substitution from attacks for this model"
+        )
+
+
+@dataclass(frozen=True)
+class WordSubstitutionResult:
+    """What the attack measured (step one of three: result, severity policy, rendering)."""
+
+    outcomes: tuple[TextAdversarial, ...]
+    max_changed: float
+    min_similarity: float
+
+    @property
+    def attacked(self) -> list[TextAdversarial]:
+        """The texts the model classified correctly: only those can be flipped."""
+        return [o for o in self.outcomes if o.attacked]
+
+    @property
+    def flipped(self) -> list[TextAdversarial]:
+        return [o for o in self.attacked if o.success]
+
+
+def word_substitution_severity(r: WordSubstitutionResult, access: Access) -> Severity:
+    """The policy: the share flipped (as for image evasion) where the threat model grants gradients;
+    without them the figure is what a holder of the weights achieves, so it stays at most LOW."""
+    share = len(r.flipped) / max(len(r.attacked), 1)
+    if access >= Access.GRADIENTS:
+        return success_severity(share)
+    return Severity.LOW if share > 0.05 else Severity.INFO
+
+
+def render_word_substitution(r: WordSubstitutionResult, severity: Severity, stamp: Stamp) -> Finding:
+    """The Finding for a measured result and the severity the policy gave it."""
+    n, k = len(r.attacked), len(r.flipped)
+    success = rate(k, n, "Clopper-Pearson 95%, over the correctly classified texts")
+    changed = [o.words_changed / max(o.n_words, 1) for o in r.flipped]
+    metrics = {
+        "success_rate": success,
+        "clean_accuracy": rate(n, len(r.outcomes), "held-out texts classified correctly"),
+        "median_words_changed": Metric(
+            float(np.median(changed)) if changed else float("nan"), method="share of a flipped text's words swapped"
+        ),
+        "mean_queries": Metric(
+            float(np.mean([o.queries for o in r.attacked])) if n else float("nan"),
+            method="forward passes per attacked text (white-box, through the weights: not counted queries)",
+        ),
+    }
+    rows = [[o.original, o.adversarial, o.label, o.words_changed] for o in r.flipped[:8]]
+    table = Artifact(
+        "table",
+        f"Texts flipped by swapping at most {r.max_changed:.0%} of their words (up to 8)",
+        {"columns": ["original", "adversarial", "true label", "words changed"], "rows": rows},
+    )
+    return stamp.finish(
+        title="Word substitution on the text classifier (HotFlip swaps under a TextFooler-style constraint)",
+        summary=f"Swapping at most {r.max_changed:.0%} of the words for embedding neighbours (cosine >= "
+        f"{r.min_similarity}) flips {k} of {n} correctly classified held-out texts ({success.value:.1%}).",
+        metrics=metrics,
+        severity=severity,
+        artifacts=(table,) if rows else (),
+    )
+
+
+@dataclass(frozen=True)
+class WordSubstitution:
+    """Word substitution on held-out texts: the share of correct predictions flipped by swapping a few
+    words for embedding neighbours; severity follows the gradients access the threat model grants."""
+
+    n_examples: int | None = None  # None: the profile's (quick 20, full 100)
+    max_changed: float = 0.25
+    min_similarity: float = 0.5
+    n_eval: int = 32  # swaps evaluated exactly per round, the best by the first-order score
+    name: ClassVar[str] = "word-substitution"
+    category: ClassVar[str] = "evasion"
+    requires: ClassVar[Requires] = Requires(Access.GRADIENTS, modalities=frozenset({"text"}), auditor=True)
+
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
+        data, tm = inputs.nonmembers, inputs.threat_model or target.threat_model
+        if data is None:
+            raise InputError("word substitution needs held-out texts; set data.nonmembers")
+        handle = target.differentiable()
+        model, tokenizer = getattr(handle, "model", None), getattr(handle, "tokenizer", None)
+        if model is None or tokenizer is None or not hasattr(model, "get_input_embeddings"):
+            raise InputError(
+                f"word substitution needs a Hugging Face text classifier; {type(target).__name__} gives none"
+            )
+        check_wordpiece(tokenizer)
+        n = self.n_examples or (100 if inputs.budget == "full" else 20)
+        config = {"n_examples": n, "max_changed": self.max_changed, "min_similarity": self.min_similarity}
+        config["n_eval"] = self.n_eval
+        stamp = Stamp(self, target, config, seed)
+        outcomes = word_substitution(
+            model, tokenizer, [str(t) for t in list(data.x)[:n]], np.asarray(data.y)[:n],
+            max_changed=self.max_changed, min_similarity=self.min_similarity, n_eval=self.n_eval,
+        )  # fmt: skip
+        r = WordSubstitutionResult(tuple(outcomes), self.max_changed, self.min_similarity)
+        return render_word_substitution(r, word_substitution_severity(r, tm.access), stamp)
