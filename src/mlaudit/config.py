@@ -18,6 +18,7 @@ TARGET_KINDS = ("default", "torch", "huggingface", "sklearn", "onnx")
 SCENARIOS = ("fashion-mnist", "cps1988-mlp", "cps1988-forest", "rotten-tomatoes-minilm")
 DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder", "jsonl")
 RECIPE_OPTIMIZERS = ("adam", "adamw", "sgd")
+RECIPE_AUGMENTATIONS = ("flip", "crop")  # models.train.AUGMENTATIONS (kept here: the config loads before torch)
 ONNX_OUTPUTS = ("auto", "logits", "probabilities")  # what an ONNX model's first output holds (auto: detected)
 RECIPE_SCHEDULES = ("constant", "cosine", "step")
 
@@ -124,6 +125,9 @@ class RecipeConfig:
     start: str = "base"  # base: fine-tune a copy of `base:` | scratch: the architecture's fresh initialisation
     fresh_head: bool = True  # start base: re-initialise the head (the last nn.Linear, or `head`)
     head: str | None = None  # the head's module name, e.g. "classifier"
+    trainable: tuple[str, ...] | None = None  # module names that train (e.g. [classifier], [layer4, fc]); None: all
+    label_smoothing: float = 0.0
+    augment: tuple[str, ...] = ()  # images: flip (horizontal), crop (pad 4, random crop)
 
     def __post_init__(self) -> None:
         _one_of("recipe.optimizer", self.optimizer, RECIPE_OPTIMIZERS)
@@ -133,6 +137,12 @@ class RecipeConfig:
             raise ConfigError(
                 f"recipe.epochs and recipe.batch_size must be at least 1, got {self.epochs}, {self.batch_size}"
             )
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"recipe.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        for a in self.augment:
+            _one_of("recipe.augment", a, RECIPE_AUGMENTATIONS)
+        if self.trainable is not None and not self.trainable:
+            raise ConfigError("recipe.trainable is empty: name the modules that train, or remove it (all train)")
         if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
             raise ConfigError(
                 f"recipe: lr must be > 0, weight_decay >= 0 and 0 <= momentum < 1; got lr={self.lr}, "
@@ -195,6 +205,8 @@ class AuditConfig:
             self._knowledge_exists()
         if self.recipe is not None and self.target.kind not in ("torch", "huggingface"):
             raise ConfigError(f"recipe: is supported for target kinds torch and huggingface, not {self.target.kind!r}")
+        if self.recipe is not None and self.target.kind == "huggingface" and self.recipe.augment:
+            raise ConfigError("recipe.augment (flip, crop) is for images; remove it for a text classifier")
         if self.recipe is not None and self.target.kind == "huggingface" and self.recipe.start != "base":
             raise ConfigError(
                 "recipe.start for a Hugging Face model must be base (references fine-tune copies of base:)"

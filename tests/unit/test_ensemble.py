@@ -22,6 +22,7 @@ def _models(k):
         TrainConfig(epochs=3, batch_size=32),
         TrainConfig(epochs=4, batch_size=32, optimizer="adamw", weight_decay=0.05, schedule="cosine"),
         TrainConfig(epochs=4, batch_size=32, lr=0.05, optimizer="sgd", schedule="step"),
+        TrainConfig(epochs=3, batch_size=32, label_smoothing=0.2),
     ],
 )
 def test_ensemble_equals_the_loop(cfg):
@@ -41,3 +42,16 @@ def test_ensemble_equals_the_loop(cfg):
     np.testing.assert_allclose(
         stacked_logits(ens, d.x[:5])[2], ens[2](torch.as_tensor(d.x[:5])).detach().numpy(), rtol=1e-6
     )
+
+
+def test_the_ensemble_refuses_what_it_cannot_reproduce():
+    """Augmentation draws per model and frozen parameters are not stacked: those recipes train model by
+    model (scenarios.references picks that path; tests/unit/test_recipe_extras.py checks it)."""
+    d = breast_cancer()
+    subsets = [np.arange(100), np.arange(100, 200)]
+    with pytest.raises(ValueError, match="model by model"):
+        train_ensemble(_models(2), subsets, d.x, d.y, TrainConfig(augment=("flip",)), seeds=[0, 1])
+    frozen = _models(2)
+    frozen[0].head.weight.requires_grad_(False)
+    with pytest.raises(ValueError, match="model by model"):
+        train_ensemble(frozen, subsets, d.x, d.y, TrainConfig(), seeds=[0, 1])

@@ -21,6 +21,11 @@ def _linears(m: MLP) -> list[nn.Linear]:
     return [layer for layer in m.features if isinstance(layer, nn.Linear)] + [m.head]
 
 
+def stackable(models: list[MLP]) -> bool:
+    """Whether every parameter trains: the stacked run trains them all."""
+    return all(p.requires_grad for m in models for p in m.parameters())
+
+
 def train_ensemble(
     models: list[MLP],
     subsets: list[np.ndarray],
@@ -35,6 +40,8 @@ def train_ensemble(
     k = len(models)
     if not (len(subsets) == len(seeds) == k) or len({len(s) for s in subsets}) != 1:
         raise ValueError("need one subset and one seed per model, all subsets of one size")
+    if config.augment or not stackable(models):
+        raise ValueError("augmented or partly frozen training runs model by model (models.train), not stacked")
     layers = [_linears(m) for m in models]
     # weights stacked as (K, in, out): contiguous operands for the batched matmul
     ws = [
@@ -63,7 +70,8 @@ def train_ensemble(
                 if j < len(ws) - 1:
                     h = torch.relu(h)
             # sum over members of each member's mean loss: the members' gradients stay independent
-            loss = nn.functional.cross_entropy(h.reshape(-1, h.shape[-1]), yt[batch].reshape(-1)) * k
+            logits, labels = h.reshape(-1, h.shape[-1]), yt[batch].reshape(-1)
+            loss = nn.functional.cross_entropy(logits, labels, label_smoothing=config.label_smoothing) * k
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -96,10 +96,11 @@ class MeanPoolClassifier(nn.Module):
 def _epochs(
     model: nn.Module, tokenizer: object, texts: list[str] | np.ndarray, labels: np.ndarray,
     opt: torch.optim.Optimizer, schedule: torch.optim.lr_scheduler.LRScheduler | None, epochs: int, batch_size: int,
-    max_length: int, generator: torch.Generator,
+    max_length: int, generator: torch.Generator, label_smoothing: float = 0.0,
 ) -> None:  # fmt: skip
-    """The fine-tuning loop both recipes share: shuffled batches (from `generator`), cross-entropy, one
-    optimiser step per batch, the schedule stepped per epoch; the mean loss logged per epoch."""
+    """The fine-tuning loop both recipes share: shuffled batches (from `generator`), cross-entropy (with
+    the recipe's label smoothing), one optimiser step per batch, the schedule stepped per epoch; the
+    mean loss logged per epoch."""
     texts = [str(t) for t in texts]
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     model.train()
@@ -111,7 +112,7 @@ def _epochs(
             enc = tokenizer(  # type: ignore[operator]
                 [texts[j] for j in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
             )
-            loss = nn.functional.cross_entropy(model(**enc).logits, y[idx])
+            loss = nn.functional.cross_entropy(model(**enc).logits, y[idx], label_smoothing=label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -131,13 +132,17 @@ def finetune_all(
     max_length: int,
     generator: torch.Generator,
 ) -> nn.Module:
-    """Fine-tune every parameter the way a user's plain transformers loop does (the recipe's optimizer,
-    learning rate, schedule, epochs and batch size); shuffling and dropout draw from `generator`."""
+    """Fine-tune every parameter that requires a gradient the way a user's plain transformers loop does
+    (the recipe's optimizer, learning rate, schedule, epochs, batch size and label smoothing); shuffling
+    and dropout draw from `generator`."""
     with torch.random.fork_rng():
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
         opt = config.make_optimizer([p for p in model.parameters() if p.requires_grad])
         schedule = config.make_schedule(opt)
-        _epochs(model, tokenizer, texts, labels, opt, schedule, config.epochs, config.batch_size, max_length, generator)
+        _epochs(
+            model, tokenizer, texts, labels, opt, schedule, config.epochs, config.batch_size, max_length, generator,
+            config.label_smoothing,
+        )  # fmt: skip
     return model.eval()
 
 

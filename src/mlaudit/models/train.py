@@ -1,4 +1,6 @@
-"""One training loop for every reference architecture: minibatch SGD / Adam on cross-entropy."""
+"""One training loop for every reference architecture: minibatch SGD / Adam on cross-entropy, with the
+recipe's label smoothing and image augmentations (random horizontal flip; random crop after 4 pixels of
+zero padding, as torchvision's RandomCrop(size, padding=4))."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+
+from mlaudit.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +28,8 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     schedule: str = "constant"  # learning rate per epoch: "constant" | "cosine" (to 0) | "step" (x0.1 at 1/2, 3/4)
+    label_smoothing: float = 0.0  # cross-entropy against (1 - s) one-hot + s / C uniform
+    augment: tuple[str, ...] = ()  # per batch, images only: "flip" (horizontal, p = 1/2), "crop" (pad 4, crop back)
 
     def make_optimizer(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
         """Adam and AdamW run fused (one kernel for every parameter): the same update as torch's default
@@ -73,8 +79,9 @@ def train(
         running = 0.0
         for i in range(0, n, config.batch_size):
             idx = perm[i : i + config.batch_size]
+            xb = augment_batch(xt[idx], config.augment, generator) if config.augment else xt[idx]
             opt.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
+            loss = nn.functional.cross_entropy(model(xb), yt[idx], label_smoothing=config.label_smoothing)
             loss.backward()
             opt.step()
             running += float(loss.detach()) * len(idx)
@@ -85,6 +92,51 @@ def train(
             schedule.step()
         log.debug("epoch %d loss %.4f", epoch, running / n)
     return model.eval()
+
+
+AUGMENTATIONS = ("flip", "crop")
+CROP_PADDING = 4
+
+
+def augment_batch(x: torch.Tensor, augment: tuple[str, ...], generator: torch.Generator) -> torch.Tensor:
+    """A batch of images (B, C, H, W) augmented as the recipe says, drawing from `generator`: "flip"
+    mirrors each image left-right with probability 1/2; "crop" pads 4 zero pixels on every side and
+    cuts an H x W window at a uniform offset per image (torchvision's RandomCrop(padding=4))."""
+    if x.ndim != 4:
+        raise InputError(
+            f"recipe.augment {list(augment)} is for images (N, C, H, W); this data has shape {tuple(x.shape)}"
+        )
+    if "flip" in augment:
+        mirror = torch.rand(len(x), generator=generator) < 0.5
+        x = torch.where(mirror[:, None, None, None], x.flip(-1), x)
+    if "crop" in augment:
+        p, (h, w) = CROP_PADDING, x.shape[-2:]
+        padded = nn.functional.pad(x, (p, p, p, p))
+        dy = torch.randint(0, 2 * p + 1, (len(x),), generator=generator)
+        dx = torch.randint(0, 2 * p + 1, (len(x),), generator=generator)
+        rows = (dy[:, None] + torch.arange(h))[:, None, :, None].expand(-1, x.shape[1], -1, padded.shape[-1])
+        x = padded.gather(2, rows)
+        cols = (dx[:, None] + torch.arange(w))[:, None, None, :].expand(-1, x.shape[1], h, -1)
+        x = x.gather(3, cols)
+    return x
+
+
+def check_modules(model: nn.Module, trainable: tuple[str, ...]) -> None:
+    """Every name in recipe.trainable is a module of `model`, or InputError naming the first that is not."""
+    modules = dict(model.named_modules())
+    unknown = [n for n in trainable if n not in modules]
+    if unknown:
+        names = ", ".join(n for n in list(modules)[1:12])
+        raise InputError(f"recipe.trainable names {unknown[0]!r}, not a module of the model; it has {names}, ...")
+
+
+def freeze_except(model: nn.Module, trainable: tuple[str, ...]) -> nn.Module:
+    """Only the parameters of the named modules (and their submodules) train; the rest are frozen
+    (requires_grad False), as a recipe that fine-tunes the head or the top blocks leaves them."""
+    check_modules(model, trainable)
+    for name, param in model.named_parameters():
+        param.requires_grad_(any(name == t or name.startswith(t + ".") for t in trainable))
+    return model
 
 
 @torch.no_grad()

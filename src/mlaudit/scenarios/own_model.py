@@ -26,7 +26,7 @@ from mlaudit.errors import InputError
 from mlaudit.models import build
 from mlaudit.models.factory import build_from_factory, load_factory
 from mlaudit.models.recipe import Recipe
-from mlaudit.models.train import TrainConfig
+from mlaudit.models.train import TrainConfig, check_modules, freeze_except
 from mlaudit.progress import Progress
 from mlaudit.scenarios.checks import check_fit
 from mlaudit.scenarios.record import AuditSetup, describe, wants_references
@@ -56,6 +56,12 @@ def prepare(
     base = _base(cfg, make)
     torch_base = base if isinstance(base, TorchTarget) else None
     recipe = _recipe(cfg.recipe, make, torch_base) if cfg.recipe is not None and make is not None else None
+    if cfg.recipe is not None and cfg.recipe.augment and members.kind != "image":
+        raise InputError(f"recipe.augment {list(cfg.recipe.augment)} is for images; this data is {members.kind}")
+    if cfg.recipe is not None and cfg.recipe.trainable:  # before any training: they must be modules of the model
+        model = make() if make is not None else getattr(target, "model", None)
+        if model is not None:
+            check_modules(model, cfg.recipe.trainable)
     on = off = None
     # an estimator refits a clone of itself; a text classifier fine-tunes copies of its base
     trainable = recipe is not None or isinstance(target, SklearnTarget) or _fine_tunes(cfg, target)
@@ -160,7 +166,7 @@ def head_of(model: nn.Module, name: str | None) -> nn.Module:
 def _train_config(rc: RecipeConfig) -> TrainConfig:
     return TrainConfig(
         epochs=rc.epochs, batch_size=rc.batch_size, lr=rc.lr, optimizer=rc.optimizer, momentum=rc.momentum,
-        weight_decay=rc.weight_decay, schedule=rc.schedule,
+        weight_decay=rc.weight_decay, schedule=rc.schedule, label_smoothing=rc.label_smoothing, augment=rc.augment,
     )  # fmt: skip
 
 
@@ -193,7 +199,7 @@ def _recipe(rc: RecipeConfig, make: Callable[[], nn.Module], base: TorchTarget |
                         reset = getattr(m, "reset_parameters", None)
                         if callable(reset):
                             reset()
-        return model
+        return freeze_except(model, rc.trainable) if rc.trainable else model
 
     return Recipe(start, config)
 
@@ -242,9 +248,14 @@ def _text_references(
     from mlaudit.targets.huggingface import HuggingFaceTarget, classifier_from
 
     assert isinstance(target, HuggingFaceTarget) and cfg.base is not None and cfg.recipe is not None
-    base, k = cfg.base.path, target.num_classes
+    base, k, trainable = cfg.base.path, target.num_classes, cfg.recipe.trainable
+
+    def start(seed: int) -> Any:
+        model = classifier_from(base, k, seed)
+        return freeze_except(model, trainable) if trainable else model
+
     return finetune_clones(
-        lambda s: classifier_from(base, k, s), target.tokenizer, x, y, pool, n_train=n_train, n_models=n_models,
+        start, target.tokenizer, x, y, pool, n_train=n_train, n_models=n_models,
         halves=pairs, config=_train_config(cfg.recipe), max_length=target.max_length, seed=seed, cache=cache, key=key,
     )  # fmt: skip
 

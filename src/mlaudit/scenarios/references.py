@@ -17,7 +17,7 @@ from mlaudit.attacks.membership.signals import softmax
 from mlaudit.attacks.references import References
 from mlaudit.models import MLP, TrainConfig
 from mlaudit.models.cache import ModelCache
-from mlaudit.models.ensemble import stacked_logits, train_ensemble
+from mlaudit.models.ensemble import stackable, stacked_logits, train_ensemble
 from mlaudit.models.text import TextModel, finetune_all
 from mlaudit.progress import NullProgress, Progress
 from mlaudit.scenarios.executors import FitTask, fit_all
@@ -84,7 +84,8 @@ def train_references(
         total = config.epochs * ((size + config.batch_size - 1) // config.batch_size)
         progress.start(key, f"training {len(todo)} reference models", total)
         mlps = [m for m in (models[k] for k in todo) if isinstance(m, MLP)]
-        if len(mlps) == len(todo) and executor == "local":  # one stacked run per subset size
+        stacked = len(mlps) == len(todo) and executor == "local" and not config.augment and stackable(mlps)
+        if stacked:  # one stacked run per subset size
             bar = progress
             for size in sorted({len(subsets[k]) for k in todo}):
                 group = [i for i, k in enumerate(todo) if len(subsets[k]) == size]
