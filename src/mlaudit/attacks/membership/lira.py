@@ -14,15 +14,19 @@ Variance, three estimators, and "auto" (the default) choosing between them:
 Offline there is only the OUT side, and "pooled" is "per-example".
 "auto": online "pooled"; offline "global" below 64 references (the paper's advice for few shadow
 models), "per-example" from there. Measured on the Fashion-MNIST CNN, full profile, online references
-on complementary halves (benchmarks/mia_quality.py), TPR at 1% FPR: online with 8 references pooled
-8.5%, per-example 3.4%, global 1.0%; offline with 1 / 2 / 4 / 8 references global 4.2 / 4.4 / 4.4 /
-3.8%, per-example 4.2 / 0.0 / 2.6 / 2.7% (a per-example variance from 2 values degenerates).
+on complementary halves (benchmarks/mia_quality.py, 2026-11-30), TPR at 1% FPR [Clopper-Pearson]:
+online with 8 references pooled 8.8% [7.1, 10.7], global 9.7% [7.9, 11.7], per-example 5.3%; offline
+with 1 / 2 / 4 / 8 references global 3.9 / 5.7 / 5.1 / 4.1%, per-example 3.9 / 2.3 / 2.7 / 3.1% (a
+per-example variance from 2 values degenerates). Pooled and global are within each other's intervals
+online; pooled stays the default as it keeps each example's own scale. (An earlier measurement gave
+global 1.0%: phi then saturated at 690.8 for confident examples, signals.logit_confidence, and those
+outliers inflated the one global variance.)
 
 Augmented queries (Section VI-A): for images, the target and the references are also queried on
 a mirror image and one-pixel shifts of each example (attacks.membership.augmentations); the
 attack averages the per-view scores. The paper's models train with those augmentations; the built-in
-recipe does not, and there the views add noise: TPR at 1% FPR 5.9% with views against 7.6% without
-(Fashion-MNIST CNN, 8 references). Registered as "lira-augmented"; "lira" queries the original only.
+recipe does not, and there the views add noise: TPR at 1% FPR 5.6% with views against 8.8% without
+(Fashion-MNIST CNN, 8 references, the same run). Registered as "lira-augmented"; "lira" queries the original only.
 """
 
 from __future__ import annotations
