@@ -144,7 +144,10 @@ HEAVY: dict[str, str | tuple[str, ...] | None] = {
         "test_rerun_resumes_from_checkpoints",  # 20 s
         "test_audit_of_own_safetensors_model",  # 11 s (tests/integration/test_own_model.py covers more)
     ),
-    "tests/integration/test_own_model.py": "test_init_writes_configs_that_run_once_the_data_paths_are_filled",  # 26 s
+    "tests/integration/test_own_model.py": (
+        "test_init_writes_configs_that_run_once_the_data_paths_are_filled",  # 26 s
+        "test_the_security_sections_run_on_the_users_cnn_with_its_recipe",  # 30 s
+    ),
     "tests/integration/test_own_sklearn.py": "test_init_writes_a_config_that_runs_once_the_data_is_named",  # 14 s
     "tests/integration/test_own_huggingface.py": None,  # fine-tunes MiniLM in the user's script
     # 10 s; the same check (scripts/check-env.py) runs whenever make builds an environment (setup, bench)

@@ -168,6 +168,7 @@ def _poisoning_metrics(r: PoisoningResult) -> dict[str, Metric]:
     metrics = {"clean_model_accuracy": Metric(r.clean_model_accuracy)}
     for run in r.runs:
         metrics[f"{run.name}_asr"] = run.asr
+        metrics[f"{run.name}_asr_clean_model"] = run.asr_clean_model  # the same trigger on the clean model
         metrics[f"{run.name}_clean_accuracy"] = Metric(run.clean_accuracy)
     metrics["spectral_signatures_recall"] = Metric(
         r.ss_recall, method=f"removal rate {r.ss_removal_rate:.3f} per class"
