@@ -16,7 +16,7 @@ PROFILES = ("quick", "full")
 TARGET_KINDS = ("default", "torch", "huggingface", "sklearn", "onnx")
 # the built-in targets (kind "default"): what is trained, on which real data
 SCENARIOS = ("fashion-mnist", "cps1988-mlp", "cps1988-forest", "rotten-tomatoes-minilm")
-DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder", "jsonl")
+DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder", "jsonl", "hf-disk")
 RECIPE_OPTIMIZERS = ("adam", "adamw", "sgd")
 RECIPE_AUGMENTATIONS = ("flip", "crop")  # models.train.AUGMENTATIONS (kept here: the config loads before torch)
 ONNX_OUTPUTS = ("auto", "logits", "probabilities")  # what an ONNX model's first output holds (auto: detected)
@@ -25,13 +25,14 @@ RECIPE_SCHEDULES = ("constant", "cosine", "step")
 
 @dataclass(frozen=True)
 class DataSourceConfig:
-    source: str = "builtin"  # builtin | idx | table | npz | image-folder | jsonl
+    source: str = "builtin"  # builtin | idx | table | npz | image-folder | jsonl | hf-disk (datasets' save_to_disk)
     name: str | None = None  # builtin dataset name (see `mlaudit list`)
     path: str | None = None  # file or folder (idx: the images file)
     labels_path: str | None = None  # idx: the labels file
     label_column: str = "label"  # table, jsonl (the label field)
-    text_field: str | None = None  # jsonl: the text field (default "text"); table: a text column (documents)
-    color_mode: str = "auto"  # image-folder: auto | grayscale | rgb
+    text_field: str | None = None  # jsonl: the text field (default "text"); table, hf-disk: a text column
+    split: str | None = None  # hf-disk: the split of a DatasetDict folder (train, test, ...)
+    color_mode: str = "auto"  # image-folder, hf-disk images: auto | grayscale | rgb
     x_key: str = "x"  # npz
     y_key: str = "y"  # npz
     limit: int | None = None  # use at most this many examples (the first ones)
@@ -48,8 +49,10 @@ class DataSourceConfig:
         _one_of("color_mode", self.color_mode, ("auto", "grayscale", "rgb"))
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"data limit must be at least 1 example, got {self.limit}")
-        if self.text_field is not None and self.source not in ("jsonl", "table"):
-            raise ConfigError(f"text_field is for jsonl and table sources, not {self.source!r}; remove it")
+        if self.text_field is not None and self.source not in ("jsonl", "table", "hf-disk"):
+            raise ConfigError(f"text_field is for jsonl, table and hf-disk sources, not {self.source!r}; remove it")
+        if self.split is not None and self.source != "hf-disk":
+            raise ConfigError(f"split is for hf-disk sources (a DatasetDict folder), not {self.source!r}; remove it")
         if self.sensitive_column is not None and self.source != "table":
             raise ConfigError(f"sensitive_column is for table sources, not {self.source!r}; remove it")
 

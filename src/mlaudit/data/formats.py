@@ -385,6 +385,13 @@ def read_image_folder(path: str | Path, *, size: tuple[int, int] | None = None, 
                 ys.append(label)
     if not images:
         raise InputError(f"no images found under {str(root)!r}; expected ROOT/<class>/<file>.png")
+    x = stack_images(images, color_mode, str(root), size=size)
+    return Dataset(x, np.asarray(ys, np.int64), tuple(d.name for d in class_dirs), root.name, "image")
+
+
+def stack_images(images: list[Any], color_mode: str, where: str, *, size: tuple[int, int] | None = None) -> np.ndarray:
+    """PIL images as one (N, C, H, W) float32 array in [0, 1]; color_mode auto: one channel when every
+    image is grayscale (PIL modes 1, L, I, F), else RGB."""
     gray = color_mode == "grayscale" or (color_mode == "auto" and all(im.mode in ("1", "L", "I", "F") for im in images))
     xs = []
     for im in images:
@@ -392,9 +399,130 @@ def read_image_folder(path: str | Path, *, size: tuple[int, int] | None = None, 
         xs.append(np.asarray(im.resize(size) if size is not None else im, np.float32) / 255.0)
     shapes = {a.shape for a in xs}
     if len(shapes) > 1:
-        raise InputError(
-            f"images under {str(root)!r} have different sizes {sorted(shapes)[:3]}; resize them to one size"
-        )
+        raise InputError(f"images in {where!r} have different sizes {sorted(shapes)[:3]}; resize them to one size")
     x = np.stack(xs)
-    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-    return Dataset(x, np.asarray(ys, np.int64), tuple(d.name for d in class_dirs), root.name, "image")
+    return x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # type: ignore[no-any-return]
+
+
+def read_hf_disk(
+    path: str | Path, *, split: str | None = None, text_field: str | None = None, label_field: str = "label",
+    color_mode: str = "auto",
+) -> Dataset:  # fmt: skip
+    """A Hugging Face `datasets` folder written by `save_to_disk` (a Dataset, or a DatasetDict with
+    `split` naming the part), read without the `datasets` library: its Arrow stream files with pyarrow
+    and its feature types from dataset_info.json. Labels: a ClassLabel's names are the classes; integer
+    labels are class indices; other labels, their sorted distinct values. Examples: the Image feature
+    (decoded with Pillow, scaled to [0, 1]) or the text column (`text_field`, or the only string one)."""
+    root = existing(path, "Hugging Face dataset folder")
+    folder = _hf_split(root, split)
+    state, info = (_hf_json(folder / name) for name in ("state.json", "dataset_info.json"))
+    if state.get("_indices_data_files"):
+        raise InputError(f"{str(folder)!r} holds an indices mapping; save it with save_to_disk after flatten_indices()")
+    table = _hf_table(folder, state)
+    raw = info.get("features")
+    features: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    if label_field not in table.column_names:
+        raise InputError(
+            f"{str(folder)!r} has no column {label_field!r} (it has {', '.join(table.column_names)}); "
+            "set data.label_column"
+        )
+    y, classes = _hf_labels(table.column(label_field).to_pylist(), features.get(label_field, {}), str(folder))
+    images = [c for c in table.column_names if features.get(c, {}).get("_type") == "Image"]
+    if images and text_field is None:
+        x = _hf_images(table.column(images[0]).to_pylist(), color_mode, str(folder))
+        return Dataset(x, y, classes, root.name, "image")
+    strings = [c for c in table.column_names if c != label_field and features.get(c, {}).get("dtype") == "string"]
+    field = text_field or (strings[0] if len(strings) == 1 else None)
+    if field is None or field not in table.column_names:
+        raise InputError(
+            f"{str(folder)!r}: name the text column with data.text_field "
+            f"(string columns: {', '.join(strings) or 'none'})"
+        )
+    texts = table.column(field).to_pylist()
+    if not all(isinstance(t, str) for t in texts):
+        raise InputError(f"{str(folder)!r}: column {field!r} is not text in every row")
+    return Dataset(np.array(texts, dtype=object), y, classes, root.name, "text")
+
+
+def _hf_split(root: Path, split: str | None) -> Path:
+    """The folder of one Dataset: ROOT itself, or ROOT/<split> of a DatasetDict."""
+    if not root.is_dir():
+        raise InputError(f"{str(root)!r} is a file; give the folder save_to_disk wrote")
+    if not (root / "dataset_dict.json").is_file():
+        if split is not None:
+            raise InputError(f"{str(root)!r} is one Dataset, not a DatasetDict; remove data.split")
+        return root
+    splits = _hf_json(root / "dataset_dict.json").get("splits", [])
+    if split is None or split not in splits:
+        given = f"data.split {split!r} is not one of them" if split else "name one with data.split"
+        raise InputError(f"{str(root)!r} is a DatasetDict with splits {', '.join(map(str, splits))}; {given}")
+    return root / split
+
+
+def _hf_json(p: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{str(p.parent)!r} has no {p.name}; is it a folder written by save_to_disk?") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError(f"{str(p)!r} is not JSON; is {str(p.parent)!r} a folder written by save_to_disk?") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{str(p)!r} is not a JSON object; is it a folder written by save_to_disk?")
+    return doc
+
+
+def _hf_table(folder: Path, state: dict[str, Any]) -> Any:
+    """The Arrow stream files state.json lists (names inside the folder only), as one table."""
+    import pyarrow as pa
+
+    files = [f.get("filename") for f in state.get("_data_files", []) if isinstance(f, dict)]
+    names = [f for f in files if isinstance(f, str) and f and Path(f).name == f]
+    if not names or len(names) != len(files):
+        raise InputError(f"{str(folder)!r}: state.json lists no data files inside the folder ({files!r})")
+    tables = []
+    for name in names:
+        try:
+            with pa.memory_map(str(existing(folder / name, "data file"))) as src:
+                tables.append(pa.ipc.open_stream(src).read_all())
+        except pa.ArrowInvalid as e:
+            raise InputError(f"{str(folder / name)!r} is not an Arrow stream ({e}); is it from save_to_disk?") from None
+    return pa.concat_tables(tables)
+
+
+def _hf_labels(values: list[Any], feature: dict[str, Any], where: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    if any(v is None for v in values):
+        raise InputError(f"{where!r}: {sum(v is None for v in values)} rows have no label")
+    names = feature.get("names") if feature.get("_type") == "ClassLabel" else None
+    if names:
+        y = np.asarray(values, np.int64)
+        if y.min() < 0 or y.max() >= len(names):
+            raise InputError(f"{where!r}: labels outside the ClassLabel's {len(names)} names (e.g. {int(y.min())})")
+        return y, tuple(map(str, names))
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        y = np.asarray(values, np.int64)
+        if y.min() < 0:
+            raise InputError(f"{where!r}: integer labels must be class indices >= 0, got {int(y.min())}")
+        return y, tuple(str(i) for i in range(int(y.max()) + 1))
+    classes = sorted({str(v) for v in values})
+    return np.asarray([classes.index(str(v)) for v in values], np.int64), tuple(classes)
+
+
+def _hf_images(cells: list[Any], color_mode: str, where: str) -> np.ndarray:
+    """The Image feature's cells ({bytes, path}) decoded from their bytes (a path alone is refused:
+    it points outside the folder)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    images = []
+    for i, cell in enumerate(cells):
+        data = cell.get("bytes") if isinstance(cell, dict) else None
+        if not data:
+            raise InputError(f"{where!r}: image {i} has no bytes (only a path); save it with embedded images")
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                images.append(im.copy())
+        except (UnidentifiedImageError, OSError) as e:
+            raise InputError(f"{where!r}: image {i} is not a readable image ({e})") from None
+    return stack_images(images, color_mode, where)

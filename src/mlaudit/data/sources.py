@@ -15,6 +15,7 @@ from mlaudit.data.dataset import Dataset
 from mlaudit.data.formats import (
     images_from_idx,
     read_frame,
+    read_hf_disk,
     read_image_folder,
     read_jsonl,
     read_npz,
@@ -80,6 +81,11 @@ def _load(src: DataSourceConfig, encoding: tuple[tuple[str, ...], tuple[str, ...
         d = read_jsonl(src.path or "", text_field=src.text_field or "text", label_field=src.label_column)
     elif src.source == "npz":
         d = read_npz(src.path or "", x_key=src.x_key, y_key=src.y_key)
+    elif src.source == "hf-disk":
+        d = read_hf_disk(
+            src.path or "", split=src.split, text_field=src.text_field, label_field=src.label_column,
+            color_mode=src.color_mode,
+        )  # fmt: skip
     else:
         d = read_image_folder(src.path or "", color_mode=src.color_mode)
     if src.limit is not None:
