@@ -150,6 +150,7 @@ HEAVY: dict[str, str | tuple[str, ...] | None] = {
     ),
     "tests/integration/test_own_sklearn.py": "test_init_writes_a_config_that_runs_once_the_data_is_named",  # 14 s
     "tests/integration/test_own_huggingface.py": None,  # fine-tunes MiniLM in the user's script
+    "tests/integration/test_own_hf_image.py": None,  # trains a tiny ViT in the user's script, evasion on it: 3 min
     # 10 s; the same check (scripts/check-env.py) runs whenever make builds an environment (setup, bench)
     "tests/unit/test_environment.py": "test_this_environment_keeps_bert_and_minilm_working",
     "tests/integration/test_conformance.py": (  # the two slowest demonstrations (their own data): 20 s, 15 s

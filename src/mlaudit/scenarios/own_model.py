@@ -32,6 +32,7 @@ from mlaudit.scenarios.checks import check_fit
 from mlaudit.scenarios.record import AuditSetup, describe, wants_references
 from mlaudit.scenarios.references import finetune_clones, reference_sets, refit_clones, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
+from mlaudit.targets.huggingface import image_classifier, is_image_classifier
 from mlaudit.targets.onnx import OnnxTarget
 from mlaudit.threat import Knowledge, ThreatModel
 
@@ -90,6 +91,13 @@ def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Mod
     """The audited model, its files, and (torch) how to build an empty one of its architecture."""
     t = cfg.target
     path = existing(t.path or "", "model")
+    if t.kind == "huggingface" and is_image_classifier(path):  # an image classifier: a torch module of images
+        files = sorted(str(p) for p in path.iterdir() if p.is_file())
+        return (
+            TorchTarget(image_classifier(path, t.num_classes), num_classes=t.num_classes, name=path.name),
+            files,
+            None,
+        )
     if t.kind == "huggingface":
         from mlaudit.targets.huggingface import HuggingFaceTarget
 

