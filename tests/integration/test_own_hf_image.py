@@ -51,3 +51,23 @@ def test_a_processor_that_does_not_rescale_is_refused(trained, tmp_path, capsys)
     (tmp_path / "b").mkdir()
     assert audit_config(cfg, tmp_path / "b") == 2
     assert "classifies 10 labels but target.num_classes is 7" in capsys.readouterr().err
+
+
+def test_init_writes_a_config_that_runs_once_the_data_is_named(trained, tmp_path):
+    """`mlaudit init` on the folder: an image config (npz data, no text recipe suggested) that runs with the
+    data paths filled in; a recipe for it is refused with the reason (not silently ignored)."""
+    from mlaudit.cli import main
+
+    out = tmp_path / "init.yaml"
+    assert main(["init", str(trained / "model"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "ViTForImageClassification" in text and "adamw" not in text and "source: npz" in text
+    for part in ("members", "nonmembers"):
+        text = text.replace(f"path: {part}.npz", f"path: {trained / f'{part}.npz'}")
+    text = text.replace("  population: {source: npz, path: population.npz}", "").replace("[population_data]", "[]")
+    text = text.replace("[profile, loss, label-only]", "[loss]")
+    assert audit_config(text, tmp_path) in (0, 1)
+    assert "loss" in read_report(tmp_path / "r")[1]
+    with_recipe = text.replace("data:", "recipe: {epochs: 3}\ndata:")
+    (tmp_path / "c").mkdir()
+    assert audit_config(with_recipe, tmp_path / "c") == 2

@@ -250,7 +250,7 @@ def render_config(i: Inspection, *, base: str | None = None) -> str:
             "# recipe: how you trained it; with it and data.population, LiRA and RMIA train reference models",
             "#   {optimizer: adam, lr: 1e-3, schedule: cosine, epochs: 30, batch_size: 128, start: scratch}",
         ]
-    elif i.kind == "huggingface" and "PEFT adapter" not in " ".join(i.notes):
+    elif i.kind == "huggingface" and i.modality == "text" and "PEFT adapter" not in " ".join(i.notes):
         lines += [
             "# recipe: how you fine-tuned it; with it, base: and data.population, reference models are copies of",
             "#   the base fine-tuned alike: {optimizer: adamw, lr: 5e-5, epochs: 3, batch_size: 16, start: base}",
@@ -296,6 +296,8 @@ def _attacks(i: Inspection) -> str:
         )
     if i.kind == "sklearn":
         return "[profile, loss, lira, rmia, rmia-offline, attribute-inference]"
-    if i.kind == "huggingface":  # reference models for Hugging Face models are not trained yet
+    if i.kind == "huggingface" and i.modality == "image":  # no recipe for image classifiers yet
+        return "[profile, loss, label-only]"
+    if i.kind == "huggingface":
         return "[profile, loss, base-reference]"
     return "[profile, loss, base-reference, lira, rmia, rmia-offline]"

@@ -92,6 +92,12 @@ def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Mod
     t = cfg.target
     path = existing(t.path or "", "model")
     if t.kind == "huggingface" and is_image_classifier(path):  # an image classifier: a torch module of images
+        if cfg.recipe is not None or cfg.base is not None:
+            raise InputError(
+                f"{str(path)!r} is an image classifier: reference models from a recipe and a base are not "
+                "reproduced for Hugging Face image models yet; remove recipe: and base: (LOSS, label-only, "
+                "evasion and the scans run without them)"
+            )
         files = sorted(str(p) for p in path.iterdir() if p.is_file())
         return (
             TorchTarget(image_classifier(path, t.num_classes), num_classes=t.num_classes, name=path.name),
