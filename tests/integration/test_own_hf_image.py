@@ -45,6 +45,12 @@ def test_a_processor_that_does_not_rescale_is_refused(trained, tmp_path, capsys)
     try:
         assert audit_config((trained / "audit.yaml").read_text(), tmp_path) == 2
         assert "does not rescale pixels" in capsys.readouterr().err
+        # a shortest-edge resize and centre crop (ResNet / ConvNeXT processors) is refused, not approximated
+        crop = {**proc, "size": {"shortest_edge": 8}, "do_center_crop": True, "crop_size": {"height": 8, "width": 8}}
+        (trained / "model" / "preprocessor_config.json").write_text(json.dumps(crop))
+        (tmp_path / "crop").mkdir()
+        assert audit_config((trained / "audit.yaml").read_text(), tmp_path / "crop") == 2
+        assert "then centre-crops" in capsys.readouterr().err
     finally:
         (trained / "model" / "preprocessor_config.json").write_text(json.dumps(proc))
     cfg = (trained / "audit.yaml").read_text().replace("num_classes: 10", "num_classes: 7")

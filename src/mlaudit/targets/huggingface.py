@@ -238,9 +238,18 @@ class ImageClassifier(torch.nn.Module):
     The image processor's resize (bilinear) and normalisation run in torch, so white-box attacks take
     gradients through them; one-channel inputs are repeated for a three-channel model."""
 
-    def __init__(self, model: Any, size: tuple[int, int], mean: list[float], std: list[float], channels: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        size: tuple[int, int],
+        mean: list[float],
+        std: list[float],
+        channels: int,
+        *,
+        resize: bool = True,
+    ) -> None:
         super().__init__()
-        self.model, self.size, self.channels = model.eval(), size, channels
+        self.model, self.size, self.channels, self.resize = model.eval(), size, channels, resize
         self.mean: torch.Tensor
         self.std: torch.Tensor
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
@@ -250,6 +259,10 @@ class ImageClassifier(torch.nn.Module):
         if x.shape[1] == 1 and self.channels == 3:
             x = x.expand(-1, 3, -1, -1)
         if tuple(x.shape[-2:]) != self.size:
+            if not self.resize:  # the model's own pipeline would not resize them either
+                raise InputError(
+                    f"images of {tuple(x.shape[-2:])} pixels; this model's processor takes {self.size} only"
+                )
             x = torch.nn.functional.interpolate(x, size=self.size, mode="bilinear", align_corners=False)
         return self.model(pixel_values=(x - self.mean) / self.std).logits  # type: ignore[no-any-return]
 
@@ -273,18 +286,22 @@ def image_classifier(path: str | Path, num_classes: int) -> ImageClassifier:
     channels = int(getattr(model.config, "num_channels", 3))
     size = proc.get("size", {})
     hw = (size.get("height"), size.get("width")) if isinstance(size, dict) else (size, size)
-    if not all(isinstance(v, int) and v > 0 for v in hw):
-        img = getattr(model.config, "image_size", None)
-        hw = (img, img) if isinstance(img, int) else hw
-    if not all(isinstance(v, int) and v > 0 for v in hw):
-        raise InputError(f"{str(p)!r}: no image size in preprocessor_config.json (size: {size!r}) or config.json")
+    if not all(isinstance(v, int) and v > 0 for v in hw) or proc.get("do_center_crop"):
+        # a shortest-edge resize followed by a centre crop (ResNet, ConvNeXT processors) is not reproduced:
+        # refused rather than audited on inputs the model never sees
+        raise InputError(
+            f"{str(p)!r}: {proc.get('image_processor_type', 'the processor')} resizes as {size!r}"
+            f"{' then centre-crops' if proc.get('do_center_crop') else ''}; mlaudit reproduces processors that "
+            "resize to a fixed height x width (ViT, DeiT, BEiT): export the model with its preprocessing to ONNX"
+        )
     normalize = proc.get("do_normalize", True)
     mean = proc.get("image_mean", [0.5] * channels) if normalize else [0.0] * channels
     std = proc.get("image_std", [0.5] * channels) if normalize else [1.0] * channels
     if proc.get("do_rescale") is False:
         raise InputError(f"{str(p)!r}: the processor does not rescale pixels; mlaudit feeds images in [0, 1]")
     height, width = (int(v) for v in hw)  # type: ignore[arg-type]  # both checked to be positive ints
-    return ImageClassifier(model, (height, width), list(mean), list(std), channels)
+    resize = proc.get("do_resize", True) is not False
+    return ImageClassifier(model, (height, width), list(mean), list(std), channels, resize=resize)
 
 
 def _json_object(p: Path) -> dict[str, Any]:
