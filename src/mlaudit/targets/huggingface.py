@@ -22,15 +22,8 @@ def check_folder(path: Path) -> None:
     """Refuse a folder that would need pickles or custom code to load."""
     if not path.is_dir():
         raise InputError(f"{str(path)!r} is not a folder; a Hugging Face model is a folder with config.json")
-    cfg_file = path / "config.json"
-    if not cfg_file.exists():
-        raise InputError(f"{str(path)!r} has no config.json; point target.path at a Hugging Face model folder")
-    try:
-        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{str(cfg_file)!r} is not a JSON config ({e}); check the model folder") from None
-    if not isinstance(cfg, dict):
-        raise InputError(f"{str(cfg_file)!r} is not a JSON object; check the model folder")
+    missing = f"{str(path)!r} has no config.json; point target.path at a Hugging Face model folder"
+    cfg = _json_object(path / "config.json", missing)
     if "auto_map" in cfg:
         raise UnsafeFileError(
             f"{str(path)!r} config.json has auto_map (custom model code); mlaudit never runs remote code: "
@@ -274,7 +267,9 @@ def image_classifier(path: str | Path, num_classes: int) -> ImageClassifier:
 
     p = existing(path, "Hugging Face model folder")
     check_folder(p)
-    proc = _json_object(p / "preprocessor_config.json")
+    proc = _json_object(
+        p / "preprocessor_config.json", f"{str(p)!r} has no preprocessor_config.json: save the image processor too"
+    )
     model = AutoModelForImageClassification.from_pretrained(
         p, local_files_only=True, trust_remote_code=False, use_safetensors=True
     )
@@ -304,13 +299,15 @@ def image_classifier(path: str | Path, num_classes: int) -> ImageClassifier:
     return ImageClassifier(model, (height, width), list(mean), list(std), channels, resize=resize)
 
 
-def _json_object(p: Path) -> dict[str, Any]:
+def _json_object(p: Path, missing: str) -> dict[str, Any]:
+    """A model folder's JSON file (config.json, preprocessor_config.json) as a mapping; InputError `missing`
+    when it is absent, or naming what is wrong with it."""
     if not p.is_file():
-        raise InputError(f"{str(p.parent)!r} has no {p.name}: save the image processor with the model")
+        raise InputError(missing)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{str(p)!r} is not JSON ({e})") from None
+        raise InputError(f"{str(p)!r} is not a JSON config ({e}); check the model folder") from None
     if not isinstance(doc, dict):
-        raise InputError(f"{str(p)!r} is not a JSON object")
+        raise InputError(f"{str(p)!r} is not a JSON object; check the model folder")
     return doc
