@@ -18,7 +18,7 @@ TARGET_KINDS = ("default", "torch", "huggingface", "sklearn", "onnx")
 SCENARIOS = ("fashion-mnist", "cps1988-mlp", "cps1988-forest", "rotten-tomatoes-minilm")
 DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder", "jsonl", "hf-disk")
 RECIPE_OPTIMIZERS = ("adam", "adamw", "sgd")
-RECIPE_AUGMENTATIONS = ("flip", "crop")  # models.train.AUGMENTATIONS (kept here: the config loads before torch)
+RECIPE_AUGMENTATIONS = ("flip", "crop")  # what models.train.augment_batch applies
 ONNX_OUTPUTS = ("auto", "logits", "probabilities")  # what an ONNX model's first output holds (auto: detected)
 RECIPE_SCHEDULES = ("constant", "cosine", "step")
 

@@ -460,14 +460,21 @@ def _hf_split(root: Path, split: str | None) -> Path:
 
 
 def _hf_json(p: Path) -> dict[str, Any]:
+    hint = f"is {str(p.parent)!r} a folder written by save_to_disk?"
+    return json_object(p, missing=f"{str(p.parent)!r} has no {p.name}; {hint}", hint=hint)
+
+
+def json_object(p: Path, *, missing: str, hint: str) -> dict[str, Any]:
+    """A JSON file that must hold an object (a model's config.json, a dataset's state.json) as a mapping;
+    InputError `missing` when it is absent, else naming what is wrong with it, followed by `hint`."""
+    if not p.is_file():
+        raise InputError(missing)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{str(p.parent)!r} has no {p.name}; is it a folder written by save_to_disk?") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InputError(f"{str(p)!r} is not JSON; is {str(p.parent)!r} a folder written by save_to_disk?") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{str(p)!r} is not JSON ({e}); {hint}") from None
     if not isinstance(doc, dict):
-        raise InputError(f"{str(p)!r} is not a JSON object; is it a folder written by save_to_disk?")
+        raise InputError(f"{str(p)!r} is not a JSON object; {hint}")
     return doc
 
 

@@ -21,9 +21,10 @@ def _linears(m: MLP) -> list[nn.Linear]:
     return [layer for layer in m.features if isinstance(layer, nn.Linear)] + [m.head]
 
 
-def stackable(models: list[MLP]) -> bool:
-    """Whether every parameter trains: the stacked run trains them all."""
-    return all(p.requires_grad for m in models for p in m.parameters())
+def stackable(models: list[MLP], config: TrainConfig) -> bool:
+    """Whether one stacked run reproduces training each model alone: no augmentation (drawn per model)
+    and every parameter trains (the stacked run trains them all)."""
+    return not config.augment and all(p.requires_grad for m in models for p in m.parameters())
 
 
 def train_ensemble(
@@ -40,7 +41,7 @@ def train_ensemble(
     k = len(models)
     if not (len(subsets) == len(seeds) == k) or len({len(s) for s in subsets}) != 1:
         raise ValueError("need one subset and one seed per model, all subsets of one size")
-    if config.augment or not stackable(models):
+    if not stackable(models, config):
         raise ValueError("augmented or partly frozen training runs model by model (models.train), not stacked")
     layers = [_linears(m) for m in models]
     # weights stacked as (K, in, out): contiguous operands for the batched matmul

@@ -94,7 +94,6 @@ def train(
     return model.eval()
 
 
-AUGMENTATIONS = ("flip", "crop")
 CROP_PADDING = 4
 
 

@@ -84,7 +84,7 @@ def train_references(
         total = config.epochs * ((size + config.batch_size - 1) // config.batch_size)
         progress.start(key, f"training {len(todo)} reference models", total)
         mlps = [m for m in (models[k] for k in todo) if isinstance(m, MLP)]
-        stacked = len(mlps) == len(todo) and executor == "local" and not config.augment and stackable(mlps)
+        stacked = len(mlps) == len(todo) and executor == "local" and stackable(mlps, config)
         if stacked:  # one stacked run per subset size
             bar = progress
             for size in sorted({len(subsets[k]) for k in todo}):

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlaudit.data.formats import existing
+from mlaudit.data.formats import existing, json_object
 from mlaudit.errors import InputError, UnsafeFileError
 from mlaudit.models.text import text_logits
 from mlaudit.targets.base import Target
@@ -23,7 +23,7 @@ def check_folder(path: Path) -> None:
     if not path.is_dir():
         raise InputError(f"{str(path)!r} is not a folder; a Hugging Face model is a folder with config.json")
     missing = f"{str(path)!r} has no config.json; point target.path at a Hugging Face model folder"
-    cfg = _json_object(path / "config.json", missing)
+    cfg = json_object(path / "config.json", missing=missing, hint="check the model folder")
     if "auto_map" in cfg:
         raise UnsafeFileError(
             f"{str(path)!r} config.json has auto_map (custom model code); mlaudit never runs remote code: "
@@ -267,9 +267,8 @@ def image_classifier(path: str | Path, num_classes: int) -> ImageClassifier:
 
     p = existing(path, "Hugging Face model folder")
     check_folder(p)
-    proc = _json_object(
-        p / "preprocessor_config.json", f"{str(p)!r} has no preprocessor_config.json: save the image processor too"
-    )
+    missing = f"{str(p)!r} has no preprocessor_config.json: save the image processor too"
+    proc = json_object(p / "preprocessor_config.json", missing=missing, hint="check the model folder")
     model = AutoModelForImageClassification.from_pretrained(
         p, local_files_only=True, trust_remote_code=False, use_safetensors=True
     )
@@ -297,17 +296,3 @@ def image_classifier(path: str | Path, num_classes: int) -> ImageClassifier:
     height, width = (int(v) for v in hw)  # type: ignore[arg-type]  # both checked to be positive ints
     resize = proc.get("do_resize", True) is not False
     return ImageClassifier(model, (height, width), list(mean), list(std), channels, resize=resize)
-
-
-def _json_object(p: Path, missing: str) -> dict[str, Any]:
-    """A model folder's JSON file (config.json, preprocessor_config.json) as a mapping; InputError `missing`
-    when it is absent, or naming what is wrong with it."""
-    if not p.is_file():
-        raise InputError(missing)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{str(p)!r} is not a JSON config ({e}); check the model folder") from None
-    if not isinstance(doc, dict):
-        raise InputError(f"{str(p)!r} is not a JSON object; check the model folder")
-    return doc

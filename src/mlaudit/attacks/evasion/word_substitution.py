@@ -236,8 +236,12 @@ class WordSubstitution:
             )
         check_wordpiece(tokenizer)
         n = self.n_examples or (100 if inputs.budget == "full" else 20)
-        config = {"n_examples": n, "max_changed": self.max_changed, "min_similarity": self.min_similarity}
-        config["n_eval"] = self.n_eval
+        config = {
+            "n_examples": n,
+            "max_changed": self.max_changed,
+            "min_similarity": self.min_similarity,
+            "n_eval": self.n_eval,
+        }
         stamp = Stamp(self, target, config, seed)
         outcomes = word_substitution(
             model, tokenizer, [str(t) for t in list(data.x)[:n]], np.asarray(data.y)[:n],
