@@ -58,24 +58,27 @@ def cnn_section() -> None:
 
 
 def transfer_section() -> None:
-    from mlaudit.attacks.evasion.finding import FULL, evasion_finding
-    from mlaudit.scenarios.fashion_mnist import build_default, surrogate
-    from mlaudit.threat import Access
+    from mlaudit.attacks import AttackInputs
+    from mlaudit.registry import get_attack, view
+    from mlaudit.scenarios.fashion_mnist import build_default, population_pool, recipe
+    from mlaudit.targets import TorchTarget
+    from mlaudit.threat import Access, Knowledge, ThreatModel
 
     with tempfile.TemporaryDirectory() as d:
         sc = build_default("full", seed=0, cache=Path(d))
-    t0 = time.perf_counter()
-    f = evasion_finding(
-        sc.finetuned,
-        sc.parts["nonmembers"].x,
-        sc.parts["nonmembers"].y,
-        access=Access.PROBABILITIES,
-        base_features=sc.base.features,
-        surrogate=surrogate(sc, seed=0),
-        budget=FULL,
-        seed=0,
-        threat_model={},
+    # the adversary of the default threat model: probabilities, knows the public base and the distribution
+    tm = ThreatModel(
+        access=Access.PROBABILITIES, knowledge=frozenset({Knowledge.BASE_MODEL, Knowledge.POPULATION_DATA})
     )
+    target = TorchTarget(sc.finetuned, num_classes=10, name="default fine-tuned CNN")
+    base = TorchTarget(sc.base, num_classes=10, name="public base model")
+    inputs = AttackInputs(
+        nonmembers=sc.parts["nonmembers"], base=base, recipe=recipe(sc), pool=population_pool(sc),
+        budget="full", threat_model=tm,
+    )  # fmt: skip
+    attack = get_attack("evasion")
+    t0 = time.perf_counter()
+    f = attack.run(view(target, tm, auditor=attack.requires.auditor), inputs, seed=0)
     print(f"\ndefault full profile (fine-tuned CNN), evasion finding in {time.perf_counter() - t0:.0f} s:")
     for k, v in f.metrics.items():
         ci = f" [{v.ci_low:.3f}, {v.ci_high:.3f}]" if v.ci_low is not None else ""

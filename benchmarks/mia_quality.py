@@ -94,8 +94,8 @@ def main() -> None:
     for n in ("lira", "rmia"):
         checks[f"online {n} ({a.refs} refs) beats every offline attack"] = tpr[(n, a.refs)] > best_offline
     checks["every attack within 0.5 +- 4 sigma on the control"] = ok_control
-    for c, v in checks.items():
-        print(f"{'PASS' if v else 'FAIL'}  {c}")
+    for check, v in checks.items():
+        print(f"{'PASS' if v else 'FAIL'}  {check}")
     print(f"quality_ok={all(checks.values())}")
 
 

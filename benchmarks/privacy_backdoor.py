@@ -175,7 +175,7 @@ def main() -> int:
         rows.append(
             (
                 "EfficientNet-Lite0",
-                load_weights(next((Path(list(spec.submodule_search_locations)[0]) / "models").glob("*.pth"))),
+                load_weights(next((Path(list(spec.submodule_search_locations or [])[0]) / "models").glob("*.pth"))),
             )
         )
     for name, sd in rows:

@@ -62,7 +62,7 @@ def main() -> int:
         float((a.weight - b.weight).detach().abs().max())
         for m1, m2 in zip(loop, ens, strict=True)
         for a, b in zip(m1.modules(), m2.modules(), strict=True)
-        if isinstance(a, torch.nn.Linear)
+        if isinstance(a, torch.nn.Linear) and isinstance(b, torch.nn.Linear)
     )
     print(
         f"loop      {t_loop:7.2f} s  {args.models / t_loop:6.1f} models/s  test acc {acc_loop.mean():.4f} "

@@ -143,8 +143,10 @@ def _legacy_torch(payload_in: int) -> Callable[[Path], Path]:
 
 
 def _joblib_compressed(kind: str) -> Callable[[Path], Path]:
-    comp = {"gzip": gzip.compress, "zlib": zlib.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind]
-    return _write(f"model.{kind}.joblib", comp(SYSTEM))
+    comp: dict[str, Callable[[bytes], bytes]] = {
+        "gzip": gzip.compress, "zlib": zlib.compress, "bz2": bz2.compress, "xz": lzma.compress,
+    }  # fmt: skip
+    return _write(f"model.{kind}.joblib", comp[kind](SYSTEM))
 
 
 def _npy_object() -> bytes:
