@@ -115,6 +115,26 @@ class BaseConfig:
 
 
 @dataclass(frozen=True)
+class LoraRecipeConfig:
+    """LoRA (Hu et al. 2021) as the recipe's trainable parameters: rank-`rank` updates scaled by
+    alpha / rank on the named modules, the head trained in full (peft)."""
+
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = ()  # e.g. [query, value]; module names (or name suffixes) of the model
+
+    def __post_init__(self) -> None:
+        if self.rank < 1 or not self.alpha > 0 or not 0 <= self.dropout < 1:
+            raise ConfigError(
+                f"recipe.lora: rank must be >= 1, alpha > 0 and 0 <= dropout < 1; got rank={self.rank}, "
+                f"alpha={self.alpha}, dropout={self.dropout}"
+            )
+        if not self.target_modules:
+            raise ConfigError("recipe.lora.target_modules is empty: name the modules LoRA adapts, e.g. [query, value]")
+
+
+@dataclass(frozen=True)
 class RecipeConfig:
     """How the target was trained, so that reference, shadow and surrogate models can be trained like it."""
 
@@ -131,6 +151,8 @@ class RecipeConfig:
     trainable: tuple[str, ...] | None = None  # module names that train (e.g. [classifier], [layer4, fc]); None: all
     label_smoothing: float = 0.0
     augment: tuple[str, ...] = ()  # images: flip (horizontal), crop (pad 4, random crop)
+    # LoRA adapters train instead of the weights (a PEFT adapter target: read from its adapter_config.json)
+    lora: LoraRecipeConfig | None = None
 
     def __post_init__(self) -> None:
         _one_of("recipe.optimizer", self.optimizer, RECIPE_OPTIMIZERS)
@@ -144,6 +166,10 @@ class RecipeConfig:
             raise ConfigError(f"recipe.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         for a in self.augment:
             _one_of("recipe.augment", a, RECIPE_AUGMENTATIONS)
+        if self.lora is not None and self.trainable is not None:
+            raise ConfigError(
+                "recipe.lora and recipe.trainable both choose what trains (LoRA: its adapters and the head); remove one"
+            )
         if self.trainable is not None and not self.trainable:
             raise ConfigError("recipe.trainable is empty: name the modules that train, or remove it (all train)")
         if not self.lr > 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:

@@ -25,6 +25,7 @@ from mlaudit.data.sources import load_sources
 from mlaudit.errors import InputError
 from mlaudit.models import build
 from mlaudit.models.factory import build_from_factory, load_factory
+from mlaudit.models.lora import LoraSpec
 from mlaudit.models.recipe import Recipe
 from mlaudit.models.train import TrainConfig, check_modules, freeze_except
 from mlaudit.progress import Progress
@@ -84,6 +85,9 @@ def prepare(
     info = {**target.describe(), "kind": cfg.target.kind}
     if cfg.recipe is not None:
         info["recipe"] = dataclasses.asdict(cfg.recipe)
+        spec = lora_spec(cfg, target)
+        if spec is not None and cfg.recipe.lora is None:
+            info["recipe"]["lora"] = {**dataclasses.asdict(spec), "read_from": "the adapter's adapter_config.json"}
     return AuditSetup(target, tm, inputs, info, data_info, files)
 
 
@@ -162,17 +166,23 @@ def _base(cfg: AuditConfig, make: Callable[[], nn.Module] | None) -> Target | No
 
 def head_of(model: nn.Module, name: str | None) -> nn.Module:
     """The classification head: the module `name`, or the last nn.Linear."""
+    return model.get_submodule(head_name(model, name))
+
+
+def head_name(model: nn.Module, name: str | None) -> str:
+    """The head's module name: `name`, checked, or the last nn.Linear's."""
+    modules = dict(model.named_modules())
     if name is not None:
-        modules = dict(model.named_modules())
         if name not in modules:
             raise InputError(
                 f"recipe.head {name!r} is not a module of the model; it has {', '.join(list(modules)[1:9])}"
             )
-        return modules[name]
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        return name
+    linears = [n for n, m in modules.items() if isinstance(m, nn.Linear)]
     if not linears:
         raise InputError(
-            "recipe.fresh_head needs a head: the model has no nn.Linear; set recipe.head or fresh_head: false"
+            "recipe.fresh_head and recipe.lora need a head: the model has no nn.Linear; set recipe.head "
+            "(or fresh_head: false without lora)"
         )
     return linears[-1]
 
@@ -190,12 +200,20 @@ def _fine_tunes(cfg: AuditConfig, target: Target) -> bool:
 
     if cfg.recipe is None or not isinstance(target, HuggingFaceTarget):
         return False
-    if target.adapter:
-        raise InputError(
-            "recipe: for a PEFT adapter would need the adapter's own training (LoRA rank, modules), which mlaudit "
-            "does not reproduce yet; remove recipe: (LOSS and the base reference run without it)"
-        )
     return True
+
+
+def lora_spec(cfg: AuditConfig, target: Target) -> LoraSpec | None:
+    """How reference models train LoRA adapters: recipe.lora, else (a PEFT adapter target) the settings
+    in its adapter_config.json; None: they train the recipe's parameters in full."""
+    from mlaudit.targets.huggingface import HuggingFaceTarget
+
+    lora = cfg.recipe.lora if cfg.recipe is not None else None
+    if lora is not None:
+        return LoraSpec(lora.rank, lora.alpha, lora.dropout, lora.target_modules)
+    if cfg.recipe is not None and isinstance(target, HuggingFaceTarget) and target.adapter:
+        return LoraSpec.from_adapter(Path(cfg.target.path or ""))
+    return None
 
 
 def _recipe(rc: RecipeConfig, make: Callable[[], nn.Module], base: TorchTarget | None) -> Recipe:
@@ -213,6 +231,10 @@ def _recipe(rc: RecipeConfig, make: Callable[[], nn.Module], base: TorchTarget |
                         reset = getattr(m, "reset_parameters", None)
                         if callable(reset):
                             reset()
+            if rc.lora is not None:  # the adapters draw their initialisation from `seed` too
+                lora = rc.lora
+                spec = LoraSpec(lora.rank, lora.alpha, lora.dropout, lora.target_modules, (head_name(model, rc.head),))
+                return spec.wrap(model)  # type: ignore[no-any-return]
         return freeze_except(model, rc.trainable) if rc.trainable else model
 
     return Recipe(start, config)
@@ -229,10 +251,11 @@ def _references(
     halves = np.arange(len(members) + len(nonmembers))
     pop = np.arange(len(halves), len(x))
     n_models = cfg.references or N_REFERENCES[cfg.profile]
+    lora = lora_spec(cfg, target)
     # the cache key covers the recipe, the model file, the seed and the data itself: other data, other references
-    h = hashlib.sha256(
-        json.dumps([dataclasses.asdict(cfg.recipe) if cfg.recipe else None, cfg.target.path, cfg.seed]).encode()
-    )
+    recipe_record = dataclasses.asdict(cfg.recipe) if cfg.recipe else None
+    lora_record = dataclasses.asdict(lora) if lora else None
+    h = hashlib.sha256(json.dumps([recipe_record, lora_record, cfg.target.path, cfg.seed]).encode())
     h.update(np.ascontiguousarray(x).tobytes())
     h.update(np.ascontiguousarray(y).tobytes())
     key = h.hexdigest()[:16]
@@ -240,7 +263,9 @@ def _references(
     def train_set(pool: np.ndarray, name: str, seed: int, pairs: bool) -> tuple[list[Any], np.ndarray]:
         n_train = min(len(members), len(pool))
         if recipe is None and cfg.target.kind == "huggingface":
-            return _text_references(cfg, target, x, y, pool, n_train, n_models, pairs, seed, cache, f"own-{key}-{name}")
+            return _text_references(
+                cfg, target, x, y, pool, n_train, n_models, pairs, seed, cache, f"own-{key}-{name}", lora
+            )
         if recipe is None:
             assert isinstance(target, SklearnTarget)
             return refit_clones(
@@ -256,9 +281,9 @@ def _references(
 
 def _text_references(
     cfg: AuditConfig, target: Target, x: np.ndarray, y: np.ndarray, pool: np.ndarray, n_train: int, n_models: int,
-    pairs: bool, seed: int, cache: Path | None, key: str,
+    pairs: bool, seed: int, cache: Path | None, key: str, lora: LoraSpec | None,
 ) -> tuple[list[Any], np.ndarray]:  # fmt: skip
-    """Copies of the public base (fresh heads) fine-tuned in full with the user's recipe."""
+    """Copies of the public base (fresh heads) fine-tuned with the user's recipe (LoRA adapters with `lora`)."""
     from mlaudit.targets.huggingface import HuggingFaceTarget, classifier_from
 
     assert isinstance(target, HuggingFaceTarget) and cfg.base is not None and cfg.recipe is not None
@@ -271,6 +296,7 @@ def _text_references(
     return finetune_clones(
         start, target.tokenizer, x, y, pool, n_train=n_train, n_models=n_models,
         halves=pairs, config=_train_config(cfg.recipe), max_length=target.max_length, seed=seed, cache=cache, key=key,
+        lora=lora,
     )  # fmt: skip
 
 

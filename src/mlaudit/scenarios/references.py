@@ -18,6 +18,7 @@ from mlaudit.attacks.references import References
 from mlaudit.models import MLP, TrainConfig
 from mlaudit.models.cache import ModelCache
 from mlaudit.models.ensemble import stackable, stacked_logits, train_ensemble
+from mlaudit.models.lora import LoraSpec, merged
 from mlaudit.models.text import TextModel, finetune_all
 from mlaudit.progress import NullProgress, Progress
 from mlaudit.scenarios.executors import FitTask, fit_all
@@ -111,11 +112,12 @@ def train_references(
 def finetune_clones(
     make_model: Callable[[int], nn.Module], tokenizer: object, x: np.ndarray, y: np.ndarray, pool: np.ndarray, *,
     n_train: int, n_models: int, halves: bool, config: TrainConfig, max_length: int, seed: int, cache: Path | None,
-    key: str, progress: Progress | None = None,
+    key: str, progress: Progress | None = None, lora: LoraSpec | None = None,
 ) -> tuple[list[TextModel], np.ndarray]:  # fmt: skip
-    """Reference text classifiers: `make_model(seed)` (the public base with a fresh head) fine-tuned in
-    full with the recipe on draw_subsets of `pool` (texts), one after another in this process (a
-    transformer is too large to train several at once on CPU); each saved when trained (safetensors)."""
+    """Reference text classifiers: `make_model(seed)` (the public base with a fresh head) fine-tuned
+    with the recipe on draw_subsets of `pool` (texts), one after another in this process (a transformer
+    is too large to train several at once on CPU); with `lora`, as LoRA adapters merged once trained;
+    each saved when trained (safetensors)."""
     subsets = draw_subsets(pool, n_train=n_train, n_models=n_models, halves=halves, rng=np.random.default_rng(seed))
     store = ModelCache(cache)
     progress = progress or NullProgress()
@@ -126,7 +128,12 @@ def finetune_clones(
         if not store.load(f"{key}-{k}", model):
             log.info("fine-tuning reference model %d of %d (%s)", k + 1, n_models, key)
             g = torch.Generator().manual_seed(seed * 1000 + 500 + k)
-            finetune_all(model, tokenizer, x[sub], y[sub], config, max_length=max_length, generator=g)
+            if lora is None:
+                finetune_all(model, tokenizer, x[sub], y[sub], config, max_length=max_length, generator=g)
+            else:
+                adapted = lora.wrap(model, task="SEQ_CLS")
+                finetune_all(adapted, tokenizer, x[sub], y[sub], config, max_length=max_length, generator=g)
+                model = merged(adapted).eval()
             store.save(f"{key}-{k}", model)
         models.append(TextModel(model, tokenizer, max_length=max_length))
         progress.update(key, k + 1)
