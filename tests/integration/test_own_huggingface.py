@@ -74,6 +74,26 @@ def test_a_lora_adapter_over_the_public_base_is_audited_merged(lora, tmp_path):
         assert abs(control - 0.5) < 4 * mann_whitney_null_sigma(50, 50), name
 
 
+def test_reference_lora_adapters_over_the_base_run_lira_offline(lora, tmp_path):
+    """Acceptance (c): the LoRA adapter with a recipe (AdamW 2e-3, 10 epochs, batch 16, as
+    train_lora.py): 2 offline references are LoRA adapters (rank 8 on query / value, read from the
+    adapter's config) over copies of the public MiniLM, trained on population texts and merged; LiRA
+    offline runs on them. A leak is AUC > 0.6 on 100 vs 100 texts, the control within 4 null sigmas."""
+    text = (lora / "audit.yaml").read_text()
+    text = text.replace(
+        "knowledge: [population_data, base_model]", "knowledge: [population_data, base_model, training_recipe]"
+    )
+    text = text.replace("attacks: [loss, base-reference]", "attacks: [lira-offline]")
+    text += "recipe: {optimizer: adamw, lr: 2e-3, epochs: 10, batch_size: 16, start: base}\nreferences: 2\n"
+    assert audit_config(text, tmp_path) in (0, 1)
+    report, found = read_report(tmp_path / "r")
+    assert not report["errors"], report["errors"]
+    assert report["target"]["recipe"]["lora"]["rank"] == 8
+    assert found["lira-offline"]["metrics"]["auc"]["value"] > 0.6, found["lira-offline"]["metrics"]["auc"]
+    control = found["lira-offline-control"]["metrics"]["auc"]["value"]
+    assert abs(control - 0.5) < 4 * mann_whitney_null_sigma(50, 50)
+
+
 def test_an_adapter_without_its_base_is_one_line_exit_2(lora, tmp_path, capsys):
     text = (lora / "audit.yaml").read_text()
     cfg = text[: text.index("base:\n")] + text[text.index("data:") :]

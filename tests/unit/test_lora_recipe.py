@@ -95,7 +95,8 @@ def test_bad_lora_recipes_are_config_errors(recipe, message):
 
 
 def _jsonl(path, texts, labels):
-    path.write_text("".join(json.dumps({"text": t, "label": int(y)}) + "\n" for t, y in zip(texts, labels, strict=True)))
+    rows = (json.dumps({"text": t, "label": int(y)}) for t, y in zip(texts, labels, strict=True))
+    path.write_text("".join(r + "\n" for r in rows))
 
 
 def test_references_of_a_lora_adapter_are_merged_adapters_over_the_base(tiny_bert, tmp_path):
