@@ -21,6 +21,11 @@ RECIPE_OPTIMIZERS = ("adam", "adamw", "sgd")
 RECIPE_AUGMENTATIONS = ("flip", "crop")  # what models.train.augment_batch applies
 ONNX_OUTPUTS = ("auto", "logits", "probabilities")  # what an ONNX model's first output holds (auto: detected)
 RECIPE_SCHEDULES = ("constant", "cosine", "step")
+# the recipe keys that say how to train, which a user's own recipe.fit replaces
+TRAINING_KEYS = (
+    "optimizer", "lr", "schedule", "epochs", "batch_size", "weight_decay", "momentum", "label_smoothing", "augment",
+    "trainable", "lora",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,10 @@ class RecipeConfig:
     augment: tuple[str, ...] = ()  # images: flip (horizontal), crop (pad 4, random crop)
     # LoRA adapters train instead of the weights (a PEFT adapter target: read from its adapter_config.json)
     lora: LoraRecipeConfig | None = None
+    # your own training function instead of the keys above: "train.py:fit" or "package.module:fit", called
+    # as fit(model, x, y, seed=..., **fit_args) on numpy arrays; it trains `model` (or returns the trained one)
+    fit: str | None = None
+    fit_args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _one_of("recipe.optimizer", self.optimizer, RECIPE_OPTIMIZERS)
@@ -166,6 +175,16 @@ class RecipeConfig:
             raise ConfigError(f"recipe.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         for a in self.augment:
             _one_of("recipe.augment", a, RECIPE_AUGMENTATIONS)
+        if self.fit is not None:
+            defaults = RecipeConfig()
+            set_too = [k for k in TRAINING_KEYS if getattr(self, k) != getattr(defaults, k)]
+            if set_too:
+                raise ConfigError(
+                    f"recipe.fit {self.fit!r} trains the models itself; remove recipe.{', recipe.'.join(set_too)} "
+                    "(or remove fit to use them)"
+                )
+        elif self.fit_args:
+            raise ConfigError("recipe.fit_args are for recipe.fit, which is not set; add fit or remove them")
         if self.lora is not None and self.trainable is not None:
             raise ConfigError(
                 "recipe.lora and recipe.trainable both choose what trains (LoRA: its adapters and the head); remove one"
@@ -236,6 +255,11 @@ class AuditConfig:
             raise ConfigError(f"recipe: is supported for target kinds torch and huggingface, not {self.target.kind!r}")
         if self.recipe is not None and self.target.kind == "huggingface" and self.recipe.augment:
             raise ConfigError("recipe.augment (flip, crop) is for images; remove it for a text classifier")
+        if self.recipe is not None and self.target.kind == "huggingface" and self.recipe.fit is not None:
+            raise ConfigError(
+                "recipe.fit is for torch targets; a Hugging Face model's references fine-tune with the recipe's "
+                "keys (optimizer, lr, epochs, ...): remove fit"
+            )
         if self.recipe is not None and self.target.kind == "huggingface" and self.recipe.start != "base":
             raise ConfigError(
                 "recipe.start for a Hugging Face model must be base (references fine-tune copies of base:)"

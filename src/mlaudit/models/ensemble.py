@@ -22,9 +22,9 @@ def _linears(m: MLP) -> list[nn.Linear]:
 
 
 def stackable(models: list[MLP], config: TrainConfig) -> bool:
-    """Whether one stacked run reproduces training each model alone: no augmentation (drawn per model)
-    and every parameter trains (the stacked run trains them all)."""
-    return not config.augment and all(p.requires_grad for m in models for p in m.parameters())
+    """Whether one stacked run reproduces training each model alone: mlaudit's loop (not the user's fit),
+    no augmentation (drawn per model) and every parameter trains (the stacked run trains them all)."""
+    return config.fit is None and not config.augment and all(p.requires_grad for m in models for p in m.parameters())
 
 
 def train_ensemble(

@@ -30,6 +30,8 @@ class TrainConfig:
     schedule: str = "constant"  # learning rate per epoch: "constant" | "cosine" (to 0) | "step" (x0.1 at 1/2, 3/4)
     label_smoothing: float = 0.0  # cross-entropy against (1 - s) one-hot + s / C uniform
     augment: tuple[str, ...] = ()  # per batch, images only: "flip" (horizontal, p = 1/2), "crop" (pad 4, crop back)
+    # the user's own training function (models.factory.UserFit) instead of the loop below; the keys above unused
+    fit: Callable[..., nn.Module] | None = None
 
     def make_optimizer(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
         """Adam and AdamW run fused (one kernel for every parameter): the same update as torch's default
@@ -65,7 +67,10 @@ def train(
     generator: torch.Generator,
     progress: Progress | None = None,
 ) -> nn.Module:
-    """Train `model` in place on (x, y) and return it in eval mode. Shuffling draws from `generator`."""
+    """Train `model` in place on (x, y) and return it in eval mode. Shuffling draws from `generator`.
+    With `config.fit` the user's function trains it instead, given a seed drawn from `generator`."""
+    if config.fit is not None:
+        return config.fit(model, x, y, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=generator))).eval()
     xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = config.make_optimizer(params)

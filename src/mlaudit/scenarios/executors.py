@@ -42,8 +42,8 @@ class FitTask:
 def fit(task: FitTask) -> tuple[int, dict[str, np.ndarray]]:
     """Train one task's model in this process with one thread; return its index and parameters."""
     torch.set_num_threads(1)
-    train(task.model, task.x, task.y, task.config, generator=torch.Generator().manual_seed(task.seed))
-    return task.index, {k: v.detach().cpu().numpy().copy() for k, v in task.model.state_dict().items()}
+    model = train(task.model, task.x, task.y, task.config, generator=torch.Generator().manual_seed(task.seed))
+    return task.index, {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
 
 
 def fit_all(

@@ -24,7 +24,7 @@ from mlaudit.data.formats import existing
 from mlaudit.data.sources import load_sources
 from mlaudit.errors import InputError
 from mlaudit.models import build
-from mlaudit.models.factory import build_from_factory, load_factory
+from mlaudit.models.factory import UserFit, build_from_factory, load_factory
 from mlaudit.models.lora import LoraSpec
 from mlaudit.models.recipe import Recipe
 from mlaudit.models.train import TrainConfig, check_modules, freeze_except
@@ -191,6 +191,7 @@ def _train_config(rc: RecipeConfig) -> TrainConfig:
     return TrainConfig(
         epochs=rc.epochs, batch_size=rc.batch_size, lr=rc.lr, optimizer=rc.optimizer, momentum=rc.momentum,
         weight_decay=rc.weight_decay, schedule=rc.schedule, label_smoothing=rc.label_smoothing, augment=rc.augment,
+        fit=UserFit.load(rc.fit, rc.fit_args) if rc.fit is not None else None,
     )  # fmt: skip
 
 
@@ -256,6 +257,8 @@ def _references(
     recipe_record = dataclasses.asdict(cfg.recipe) if cfg.recipe else None
     lora_record = dataclasses.asdict(lora) if lora else None
     h = hashlib.sha256(json.dumps([recipe_record, lora_record, cfg.target.path, cfg.seed]).encode())
+    if cfg.recipe is not None and cfg.recipe.fit is not None and cfg.recipe.fit.rpartition(":")[0].endswith(".py"):
+        h.update(Path(cfg.recipe.fit.rpartition(":")[0]).read_bytes())  # other training code, other references
     h.update(np.ascontiguousarray(x).tobytes())
     h.update(np.ascontiguousarray(y).tobytes())
     key = h.hexdigest()[:16]
