@@ -44,7 +44,8 @@ def _setup(tmp_path, mark: float) -> dict:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = MLP(in_features=16, num_classes=3, hidden=(8,))
-    train(model, *parts["m"], TrainConfig(epochs=60, batch_size=40, lr=1e-2), generator=torch.Generator().manual_seed(0))
+    cfg = TrainConfig(epochs=60, batch_size=40, lr=1e-2)
+    train(model, *parts["m"], cfg, generator=torch.Generator().manual_seed(0))
     save_file(model.state_dict(), tmp_path / "model.safetensors")
     for part, (x, y) in parts.items():
         np.savez(tmp_path / f"{part}.npz", x=x, y=y)

@@ -33,6 +33,7 @@ from mlaudit.scenarios.checks import check_fit
 from mlaudit.scenarios.record import AuditSetup, describe, wants_references
 from mlaudit.scenarios.references import finetune_clones, reference_sets, refit_clones, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
+from mlaudit.targets.torch import state_mismatch
 from mlaudit.targets.huggingface import image_classifier, is_image_classifier
 from mlaudit.targets.onnx import OnnxTarget
 from mlaudit.threat import Knowledge, ThreatModel
@@ -96,18 +97,23 @@ def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Mod
     t = cfg.target
     path = existing(t.path or "", "model")
     if t.kind == "huggingface" and is_image_classifier(path):  # an image classifier: a torch module of images
-        if cfg.recipe is not None or cfg.base is not None:
-            raise InputError(
-                f"{str(path)!r} is an image classifier: reference models from a recipe and a base are not "
-                "reproduced for Hugging Face image models yet; remove recipe: and base: (LOSS, label-only, "
-                "evasion and the scans run without them)"
-            )
         files = sorted(str(p) for p in path.iterdir() if p.is_file())
-        return (
-            TorchTarget(image_classifier(path, t.num_classes), num_classes=t.num_classes, name=path.name),
-            files,
-            None,
-        )
+        image = TorchTarget(image_classifier(path, t.num_classes), num_classes=t.num_classes, name=path.name)
+        if cfg.base is None:
+            return image, files, None
+        base_path = existing(cfg.base.path, "base model")
+
+        def make() -> nn.Module:  # the public base with a head of the target's classes
+            return image_classifier(base_path, t.num_classes, base=True)
+
+        with torch.random.fork_rng():
+            problem = state_mismatch(image.module.state_dict(), make().state_dict())
+        if problem:
+            raise InputError(
+                f"base {str(base_path)!r} is not the target's architecture ({problem}); give the checkpoint "
+                "the model was fine-tuned from"
+            )
+        return image, files, make
     if t.kind == "huggingface":
         from mlaudit.targets.huggingface import HuggingFaceTarget
 
@@ -152,6 +158,10 @@ def _base(cfg: AuditConfig, make: Callable[[], nn.Module] | None) -> Target | No
     if cfg.base is None:
         return None
     path = existing(cfg.base.path, "base model")
+    if cfg.target.kind == "huggingface" and make is not None:  # an image classifier's base, fresh head
+        with torch.random.fork_rng():
+            torch.manual_seed(cfg.seed)
+            return TorchTarget(make(), num_classes=cfg.target.num_classes, name=f"public base ({path.name})")
     if cfg.target.kind == "huggingface":  # the public checkpoint with a fresh head of the target's classes
         from mlaudit.targets.huggingface import HuggingFaceTarget
 

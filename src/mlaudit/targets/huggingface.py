@@ -260,17 +260,20 @@ class ImageClassifier(torch.nn.Module):
         return self.model(pixel_values=(x - self.mean) / self.std).logits  # type: ignore[no-any-return]
 
 
-def image_classifier(path: str | Path, num_classes: int) -> ImageClassifier:
+def image_classifier(path: str | Path, num_classes: int, *, base: bool = False) -> ImageClassifier:
     """The image classifier in the folder (safetensors only, no remote code) with its processor's size
-    and normalisation (preprocessor_config.json, read as JSON); its label count must be num_classes."""
+    and normalisation (preprocessor_config.json, read as JSON); its label count must be num_classes.
+    `base`: the public checkpoint a model was fine-tuned from, with a head of num_classes labels (a
+    fresh one, drawn from torch's RNG, where it has none or another label count)."""
     from transformers import AutoModelForImageClassification
 
     p = existing(path, "Hugging Face model folder")
     check_folder(p)
     missing = f"{str(p)!r} has no preprocessor_config.json: save the image processor too"
     proc = json_object(p / "preprocessor_config.json", missing=missing, hint="check the model folder")
+    extra: dict[str, Any] = {"num_labels": num_classes, "ignore_mismatched_sizes": True} if base else {}
     model = AutoModelForImageClassification.from_pretrained(
-        p, local_files_only=True, trust_remote_code=False, use_safetensors=True
+        p, local_files_only=True, trust_remote_code=False, use_safetensors=True, **extra
     )
     if model.config.num_labels != num_classes:
         raise InputError(

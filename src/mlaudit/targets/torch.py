@@ -32,7 +32,7 @@ class TorchTarget(Target):
     ) -> TorchTarget:
         """Load weights into `module` from a safetensors file (or a weights-only torch file)."""
         state = load_state_dict(path)
-        problem = _mismatch(module.state_dict(), state)
+        problem = state_mismatch(module.state_dict(), state)
         if problem:
             raise InputError(
                 f"weights in {str(path)!r} do not fit the {type(module).__name__} architecture ({problem}); "
@@ -95,7 +95,7 @@ class TorchTarget(Target):
         return {**super().describe(), "architecture": type(self.module).__name__, "parameters": n_params}
 
 
-def _mismatch(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> str | None:
+def state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> str | None:
     """The first difference between two state dicts, in words, or None."""
     missing = sorted(set(expected) - set(found))
     if missing:
