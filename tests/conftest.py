@@ -132,7 +132,10 @@ HEAVY: dict[str, str | tuple[str, ...] | None] = {
     "tests/privacy_backdoor/test_backdoor_cli.py": None,  # build + victim + reconstruct: 44 s, MiniLM folder: 25 s
     "tests/privacy_backdoor/test_vit_traps.py": "test_end_to_end_at_least_8_recognisable_reconstructions",  # 47 s
     "tests/unit/test_smollm2.py": None,  # SmolLM2-135M from its GGUF: 37 s to set up
-    "tests/unit/test_executors.py": "test_ray_gives_the_local_executor_models",  # starts Ray: 17 s
+    "tests/unit/test_executors.py": (  # each starts Ray: 17 s
+        "test_ray_gives_the_local_executor_models",
+        "test_ray_trains_a_users_network_and_fit_from_their_file",
+    ),
     "tests/unit/test_reference_resume.py": None,  # 27 s
     "tests/statistical/test_model_inversion.py": None,  # 40 s
     "tests/statistical/test_minilm_membership.py": None,  # fine-tunes MiniLM: 23 s to set up

@@ -52,6 +52,62 @@ def test_ray_gives_the_local_executor_models(digits01, in_process, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"ray-{k}.safetensors" for k in range(3)]
 
 
+USER_CODE = """
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU())
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+def make():
+    return Net()
+
+def fit(model, x, y, *, seed):
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    for _ in range(3):
+        for b in torch.randperm(len(xt), generator=g).split(32):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xt[b]), yt[b]).backward()
+            opt.step()
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (pip install 'mlaudit[ray]')")
+def test_ray_trains_a_users_network_and_fit_from_their_file(digits01, tmp_path):
+    """The user's own class and training function, imported from a file the config names (a module Ray's
+    workers cannot import by name), train on Ray to the models the in-process executor trains."""
+    import dataclasses
+
+    from mlaudit.models.factory import UserFit, load_factory
+
+    (tmp_path / "user.py").write_text(USER_CODE)
+    factory = load_factory(f"{tmp_path / 'user.py'}:make")
+    config = TrainConfig(fit=UserFit.load(f"{tmp_path / 'user.py'}:fit", {}))
+
+    def make(seed: int):
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return factory()
+
+    x, y = digits01
+    kw = {**KW, "config": config}
+    local, keep_local = train_references(make, x, y, np.arange(300), key="u", workers=1, **kw)
+    on_ray, keep = train_references(make, x, y, np.arange(300), key="u", executor="ray", **kw)
+    np.testing.assert_array_equal(keep, keep_local)
+    _same(on_ray, local)
+    untrained = make(5 * 1000)
+    assert not torch.equal(local[0].head.weight, untrained.head.weight)  # the user's fit trained it
+    assert dataclasses.replace(config, fit=None) == TrainConfig()
+
+
 def test_unknown_executor_is_refused(digits01):
     x, y = digits01
     with pytest.raises(ConfigError, match="unknown executor 'dask'; use one of: local, ray"):

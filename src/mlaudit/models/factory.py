@@ -23,6 +23,10 @@ from mlaudit.errors import InputError
 
 log = logging.getLogger(__name__)
 
+# modules imported from the user's files are registered under this prefix (other processes cannot import
+# them by name: an executor sends them by value, see scenarios.executors)
+USER_MODULE_PREFIX = "mlaudit_user_"
+
 
 def load_factory(spec: str, *, base_dir: Path | None = None, key: str = "target.factory") -> Callable[..., Any]:
     """The callable `spec` names: `path/to/file.py:name` (relative to `base_dir`, the config's folder)
@@ -35,7 +39,7 @@ def load_factory(spec: str, *, base_dir: Path | None = None, key: str = "target.
         if not path.is_file():
             raise InputError(f"{key} names {path}, which is not a file; give the path to your .py file")
         log.warning("importing your code from %s (named by %s in the config)", path, key)
-        mod_name = f"mlaudit_user_{abs(hash(str(path.resolve())))}"
+        mod_name = f"{USER_MODULE_PREFIX}{abs(hash(str(path.resolve())))}"
         loader_spec = importlib.util.spec_from_file_location(mod_name, path)
         if loader_spec is None or loader_spec.loader is None:
             raise InputError(f"cannot import {path} as a Python module")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 from mlaudit.errors import ConfigError, InputError
+from mlaudit.models.factory import USER_MODULE_PREFIX
 from mlaudit.models.train import TrainConfig, train
 
 EXECUTORS = ("local", "ray")
@@ -83,6 +85,11 @@ def _on_ray(tasks: list[FitTask], address: str | None) -> Iterator[tuple[int, di
         import ray
     except ImportError:
         raise InputError("the ray executor needs Ray: pip install 'mlaudit[ray]'") from None
+    # the user's network or fit function from a file named in the config: Ray's workers cannot import
+    # that module by name, so its code travels with the tasks (cloudpickle by value)
+    for name, module in list(sys.modules.items()):
+        if name.startswith(USER_MODULE_PREFIX):
+            ray.cloudpickle.register_pickle_by_value(module)
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -33,9 +33,9 @@ from mlaudit.scenarios.checks import check_fit
 from mlaudit.scenarios.record import AuditSetup, describe, wants_references
 from mlaudit.scenarios.references import finetune_clones, reference_sets, refit_clones, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
-from mlaudit.targets.torch import state_mismatch
 from mlaudit.targets.huggingface import image_classifier, is_image_classifier
 from mlaudit.targets.onnx import OnnxTarget
+from mlaudit.targets.torch import state_mismatch
 from mlaudit.threat import Knowledge, ThreatModel
 
 N_REFERENCES = {"quick": 4, "full": 8}  # per set (online and offline)
