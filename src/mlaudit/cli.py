@@ -42,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
         help="where reference models train: local (a vectorised ensemble or a process pool) or ray",
     )
     a.add_argument("--ray-address", help="the Ray cluster to join with --executor ray (default: start a local one)")
+    a.add_argument(
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
+        help="console output: text (a line per finding) or markdown (the summary, also written as OUT/report.md)",
+    )
+    c = sub.add_parser("compare", help="compare two report.json files: did any risk rise beyond its intervals?")
+    c.add_argument("baseline", type=Path, metavar="BASELINE.json")
+    c.add_argument("new", type=Path, metavar="NEW.json")
+    c.add_argument("--fail-on", default="high", help="exit 1 on a regression at or above this (default: %(default)s)")
+    c.add_argument("--output", type=Path, help="also write the Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
     sub.add_parser("list", help="list attacks, the access each requires, and the built-in datasets")
     i = sub.add_parser("init", help="inspect a model file or folder and write a commented audit.yaml for it")
     i.add_argument("path", type=Path, metavar="PATH", help="a .safetensors, .skops or .onnx file, or a model folder")
@@ -139,6 +150,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     from mlaudit.report.html import write_html
     from mlaudit.report.json import write_json
+    from mlaudit.report.markdown import write_markdown
     from mlaudit.runner.audit import exclusive, run_audit
 
     out: Path = args.out
@@ -159,8 +171,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
             )
         json_path = write_json(report, out / "report.json")
         html_path = write_html(report, out / "report.html")
-    for f in report.findings:
-        print(f"  [{f.severity.name.lower():>8}] {f.id}: {f.summary}")
+        md_path = write_markdown(json_path, out / "report.md")
+    if args.format == "markdown":
+        print(md_path.read_text(), end="")
+    else:
+        for f in report.findings:
+            print(f"  [{f.severity.name.lower():>8}] {f.id}: {f.summary}")
     print(f"report: {html_path.resolve()}\njson:   {json_path.resolve()}")
     for s in report.skipped:
         print(f"  [ skipped] {s['attack']}: {s['reason']}; {s['fix']}")
@@ -372,6 +388,21 @@ def cmd_backdoor(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(f.severity >= fail_on for f in found) else EXIT_CLEAN
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Exit 1 when a finding at or above --fail-on rose beyond its intervals (or appeared), else 0."""
+    from mlaudit.findings import Severity
+    from mlaudit.report.markdown import compare, compare_markdown, load_report
+
+    fail_on = Severity.parse(args.fail_on)
+    before, after = load_report(args.baseline), load_report(args.new)
+    changes = compare(before, after, fail_on)
+    text = compare_markdown(changes, fail_on, (str(args.baseline), str(args.new)))
+    print(text, end="")
+    if args.output is not None:
+        args.output.write_text(text, encoding="utf-8")
+    return EXIT_FINDINGS if any(c.regression for c in changes) else EXIT_CLEAN
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.verbose or args.command == "audit":
@@ -388,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "scan": cmd_scan,
             "manifest": cmd_manifest,
             "backdoor": cmd_backdoor,
+            "compare": cmd_compare,
         }
         return commands[args.command](args)
     except MLAuditError as e:

@@ -94,7 +94,9 @@ class Finding:
 
 
 def finding_from_dict(d: dict[str, Any]) -> Finding:
-    """Inverse of Finding.to_dict (used to resume an audit from its checkpoints)."""
+    """Inverse of Finding.to_dict (used to resume an audit from its checkpoints; a report.json finding's
+    mitigations are the report's words, not part of the result)."""
+    d = {k: v for k, v in d.items() if k != "mitigations"}
     return Finding(
         **{
             **d,
@@ -122,7 +124,7 @@ class JobError:
         return {"job": self.job, "type": self.type, "message": self.message, "fix": self.fix}
 
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"  # 1.2: summary, findings[].mitigations (written by mlaudit.report)
 
 
 @dataclass(frozen=True)

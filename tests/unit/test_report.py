@@ -97,7 +97,7 @@ def test_roc_line_draws_a_tie_from_the_origin_down_to_the_floor():
 
 
 def test_metric_keys_read_as_words():
-    from mlaudit.report.html import metric_words
+    from mlaudit.report.summary import metric_words
 
     assert metric_words("tpr_at_0.001_fpr") == "TPR at 0.1% FPR"
     assert metric_words("tpr_at_0.01_fpr_over_reference_draws") == "TPR at 1% FPR, over reference-model draws"

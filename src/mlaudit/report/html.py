@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import html
-import re
 from pathlib import Path
 from typing import Any
 
 from mlaudit.findings import Finding, Report, Severity
+from mlaudit.report.json import measured
 from mlaudit.report.plots import DRAW
+from mlaudit.report.summary import MITIGATIONS, control_verdict, figure, metric_words, summarize
 
 _COLORS = {
     Severity.INFO: "#7f8c8d",
@@ -28,6 +29,11 @@ td,th{border-bottom:1px solid #e3e7ec;padding:.25rem .8rem .25rem 0;text-align:l
 th{color:#52606d;font-weight:600}.sev{display:inline-block;color:#fff;border-radius:4px;padding:.05rem .5rem;
 font-size:.8rem;font-weight:600;text-transform:uppercase;margin-right:.5rem}.plots{display:flex;flex-wrap:wrap;gap:1rem}
 .plots figure{margin:0}.plots img{max-width:100%}.muted{color:#52606d;font-size:.85rem}code{background:#eef1f4;padding:0 .25rem;border-radius:3px}
+.verdict{font-size:1.05rem;font-weight:600}details{margin:.5rem 0}summary{cursor:pointer;color:#1f4e79;font-weight:600}
+details.control{margin-left:1rem}.todo-head{margin:.4rem 0 .1rem;font-weight:600}ul.todo{margin:.1rem 0 .4rem}
+nav#contents ol{columns:2;font-size:.9rem}nav#contents{background:#fff;border-radius:8px;padding:.6rem 1.4rem}
+@media print{body{background:#fff}header{background:#fff;color:#000;border-bottom:2px solid #000}
+section,nav#contents{box-shadow:none;break-inside:auto}figure,table,tr,h2{break-inside:avoid}svg,img{max-width:100%}}
 """
 
 
@@ -48,45 +54,25 @@ def _fmt(v: Any) -> str:
     if isinstance(v, dict):
         return _kv_table(v)
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return f"{v:.3g}"
     if isinstance(v, list | tuple):
         return _e(", ".join(map(str, v))) if v else "<span class='muted'>none</span>"
     return _e(v) if v is not None else "<span class='muted'>none</span>"
 
 
-_WORDS = {
-    "auc": "AUC",
-    "auc_null_sigma": "AUC spread at chance (null sigma)",
-    "advantage": "membership advantage (TPR - FPR, best threshold)",
-    "n_members": "members",
-    "n_nonmembers": "non-members",
-}
-
-
-def metric_words(name: str) -> str:
-    """A metric key in words for people (report.json keeps the key): tpr_at_0.001_fpr -> TPR at 0.1% FPR."""
-    if name in _WORDS:
-        return _WORDS[name]
-    m = re.fullmatch(r"tpr_at_([0-9.]+)_fpr(_over_reference_draws)?", name)
-    if m:
-        words = f"TPR at {100 * float(m.group(1)):g}% FPR"
-        return words + (", over reference-model draws" if m.group(2) else "")
-    if name == "auc_over_reference_draws":
-        return "AUC, over reference-model draws"
-    text = name.replace("_", " ")
-    return re.sub(r"\beps([0-9.]+)", r"at eps \1", text)
+def _figure(name: str, value: float | None, low: float | None, high: float | None) -> str:
+    text = figure(name, value, low, high)
+    return f"<span class='muted'>{text}</span>" if text == "not measured" else _e(text)
 
 
 def _metrics_table(f: Finding) -> str:
-    rows = []
-    for name, m in f.metrics.items():
-        ci = f"[{m.ci_low:.4g}, {m.ci_high:.4g}]" if m.ci_low is not None and m.ci_high is not None else ""
-        rows.append(
-            f"<tr><td title='{_e(name)}'>{_e(metric_words(name))}</td><td>{m.value:.4g}</td><td>{ci}</td>"
-            f"<td class='muted'>{_e(m.method or '')}</td></tr>"
-        )
-    head = "<tr><th>metric</th><th>value</th><th>interval</th><th>method</th></tr>"
-    return f"<table>{head}{''.join(rows)}</table>"
+    rows = "".join(
+        f"<tr><td title='{_e(name)}'>{_e(metric_words(name))}</td>"
+        f"<td>{_figure(name, m.value, m.ci_low, m.ci_high)}</td><td class='muted'>{_e(m.method or '')}</td></tr>"
+        for name, m in f.metrics.items()
+    )
+    head = "<tr><th>metric</th><th>value [95% interval]</th><th>method</th></tr>"
+    return f"<table>{head}{rows}</table>"
 
 
 def _cell(v: Any, percent: bool) -> str:
@@ -108,7 +94,8 @@ def _table(data: dict[str, Any], title: str = "") -> str:
     return f"<table>{caption}<tr>{head}</tr>{rows}</table>"
 
 
-def _finding(f: Finding) -> str:
+def _evidence(f: Finding) -> str:
+    """A finding's metrics, tables, plots and images."""
     figs = "".join(f"<figure>{DRAW[a.kind](a.data, a.title)}</figure>" for a in f.artifacts if a.kind in DRAW)
     tables = "".join(_table(a.data, a.title) for a in f.artifacts if a.kind == "table")
     figs += "".join(
@@ -122,12 +109,41 @@ def _finding(f: Finding) -> str:
         for a in f.artifacts
         if a.kind == "scores"
     )
+    return f"{_metrics_table(f)}{tables}<div class='plots'>{figs}</div>"
+
+
+def _control_words(c: dict[str, Any] | None) -> str:
+    if c is None:
+        return ""
+    if c["at_chance"] is None:
+        return f" · control <a href='#{_e(c['id'])}'>{_e(c['id'])}</a>: not measured"
+    z = f"{c['z']:+.1f}"
+    if c["at_chance"]:
+        return f" · control AUC {c['auc']:.3f}, at chance ({z} sigma)"
+    return (
+        f" · <strong>control AUC {c['auc']:.3f}, not at chance ({z} sigma): the measurement itself is biased "
+        "(members and non-members differ in more than membership)</strong>"
+    )
+
+
+def _finding(f: Finding, control: Finding | None) -> str:
+    """One section: the one-line result with the control's verdict, what to do, the evidence folded."""
+    verdict = control_verdict(control.to_dict()) if control is not None else None
+    todo = "".join(f"<li>{_e(m)}</li>" for m in MITIGATIONS.get(f.category, ()))
+    nested = ""
+    if control is not None:
+        nested = (
+            f"<details class='control' id='{_e(control.id)}'><summary>Control pair (two halves of the non-members; "
+            f"expected at chance): {_e(control.summary)}</summary>{_evidence(control)}</details>"
+        )
     return (
         f'<section class="finding" id="finding-{_e(f.id)}" data-severity="{f.severity.name.lower()}">'
         f"<h2>{_sev(f.severity)}{_e(f.title)} <span class='muted'>({_e(f.id)})</span></h2>"
-        f"<p>{_e(f.summary)}</p>{_metrics_table(f)}{tables}<div class='plots'>{figs}</div>"
+        f"<p class='result'>{_e(f.summary)}{_control_words(verdict)}</p>"
+        + (f"<p class='todo-head'>What to do</p><ul class='todo'>{todo}</ul>" if todo else "")
+        + f"<details class='evidence'><summary>Evidence</summary>{_evidence(f)}{nested}</details>"
         f"<p class='muted'>attack <code>{_e(f.attack)}</code> · category {_e(f.category)} · seed {f.seed} · "
-        f"{f.duration_s:.2f} s · {f.config.get('queries', 0)} queries</p></section>"
+        f"{f.duration_s:.3g} s · {f.config.get('queries', 0)} queries</p></section>"
     )
 
 
@@ -140,68 +156,112 @@ def _membership_overview(report: Report) -> str:
     if len(curves) < 2:
         return ""
 
-    def cell(f: Finding, key: str, fmt: str) -> str:
+    def cell(f: Finding, key: str) -> str:
         m = f.metrics.get(key)
-        return format(m.value, fmt) if m is not None else ""
+        return _figure(key, m.value, m.ci_low, m.ci_high) if m is not None else ""
 
     rows = "".join(
-        f"<tr><td>{_e(f.id)}</td><td>{cell(f, 'auc', '.3f')}</td><td>{cell(f, 'tpr_at_0.001_fpr', '.2%')}</td>"
-        f"<td>{cell(f, 'tpr_at_0.01_fpr', '.2%')}</td><td>{_sev(f.severity)}</td></tr>"
+        f"<tr><td><a href='#finding-{_e(f.id)}'>{_e(f.id)}</a></td><td>{cell(f, 'auc')}</td>"
+        f"<td>{cell(f, 'tpr_at_0.001_fpr')}</td><td>{cell(f, 'tpr_at_0.01_fpr')}</td><td>{_sev(f.severity)}</td></tr>"
         for f in mia
     )
     head = "<tr><th>attack</th><th>AUC</th><th>TPR at 0.1% FPR</th><th>TPR at 1% FPR</th><th>severity</th></tr>"
     return (
         f'<section id="membership-overview"><h2>Membership inference: every attack</h2>'
-        f"<div class='plots'><figure>{roc_overlay_svg(curves, 'ROC of every attack (log-log)')}</figure>"
-        f"<table>{head}{rows}</table></div></section>"
+        f"<table>{head}{rows}</table><details><summary>ROC of every attack</summary><div class='plots'><figure>"
+        f"{roc_overlay_svg(curves, 'ROC of every attack (log-log)')}</figure></div></details></section>"
     )
 
 
-def _not_run(report: Report) -> str:
-    """Jobs that failed (the audit is incomplete) and selected attacks that were skipped, with the fix."""
-    out = ""
-    if report.errors:
-        rows = "".join(
-            f"<tr><td>{_e(e.job)}</td><td>{_e(e.type)}: {_e(e.message)}</td><td>{_e(e.fix)}</td></tr>"
-            for e in report.errors
+def _summary(summary: dict[str, Any], n_findings: int) -> str:
+    """The verdict, a row per risk (asset, risk, severity, headline with interval, access, evidence,
+    control), and what did not run."""
+    rows = []
+    for r in summary["risks"]:
+        what = f"<td>{_e(r['asset'])}</td><td>{_e(r['risk'])}</td>"
+        if r["finding"] is None:
+            how = ", ".join(r.get("to_measure") or []) or "no attack in mlaudit yet"
+            rows.append(
+                f"<tr class='unmeasured'>{what}<td colspan='5' class='muted'>not measured ({_e(how)})</td></tr>"
+            )
+            continue
+        h = r["headline"]
+        fig = (
+            f"{_e(metric_words(h['metric']))} {_figure(h['metric'], h['value'], h['ci_low'], h['ci_high'])}"
+            if h
+            else ""
         )
-        out += (
-            "<section id='errors'><h2>Incomplete: jobs that failed</h2><p>These jobs raised; every other job ran "
-            f"and is reported below.</p><table><tr><th>job</th><th>error</th><th>fix</th></tr>{rows}</table></section>"
+        c = r["control"]
+        ctl = "" if c is None else ("at chance" if c["at_chance"] else "<strong>NOT at chance</strong>")
+        rows.append(
+            f"<tr>{what}<td>{_sev(Severity.parse(r['severity']))}</td><td>{fig}</td><td>{_e(r['access'] or '')}</td>"
+            f"<td><a href='#finding-{_e(r['finding'])}'>{_e(r['finding'])}</a></td><td>{ctl}</td></tr>"
         )
-    if report.skipped:
-        rows = "".join(
-            f"<tr><td>{_e(s['attack'])}</td><td>{_e(s['reason'])}</td><td>{_e(s['fix'])}</td></tr>"
-            for s in report.skipped
+    head = (
+        "<tr><th>asset</th><th>risk</th><th>severity</th><th>headline (95% interval)</th><th>adversary needs</th>"
+        "<th>evidence</th><th>control</th></tr>"
+    )
+    extra = ""
+    if summary["not_run"]:
+        items = "".join(
+            f"<li><code>{_e(s['attack'])}</code>: {_e(s['reason'])}; {_e(s['fix'])}</li>" for s in summary["not_run"]
         )
-        out += (
-            "<section id='skipped'><h2>Not run</h2><table><tr><th>attack</th><th>why</th><th>to enable it</th></tr>"
-            f"{rows}</table></section>"
-        )
-    return out
+        extra += f"<p><strong>Not run</strong> (selected, requirements not met):</p><ul>{items}</ul>"
+    if summary["failed"]:
+        extra += f"<p><strong>Incomplete</strong>: jobs failed: {_e(', '.join(summary['failed']))} (see below).</p>"
+    if summary["demonstrations"]:
+        demos = ", ".join(f"<a href='#finding-{_e(d)}'>{_e(d)}</a>" for d in summary["demonstrations"])
+        extra += f"<p class='muted'>Demonstrations on built-in data (not about this model): {demos}.</p>"
+    worst = Severity.parse(summary["worst"])
+    return (
+        f"<section id='summary'><h2>{_sev(worst)}Summary</h2><p class='verdict'>{_e(summary['verdict'])}</p>"
+        f"<table class='risks'>{head}{''.join(rows)}</table>{extra}"
+        f"<p class='muted'>{n_findings} findings; each section below opens with its result and its control's verdict, "
+        "what to do, and the evidence folded.</p></section>"
+    )
+
+
+def _errors(report: Report) -> str:
+    """Jobs that failed: the audit is incomplete (the summary names them)."""
+    if not report.errors:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(e.job)}</td><td>{_e(e.type)}: {_e(e.message)}</td><td>{_e(e.fix)}</td></tr>"
+        for e in report.errors
+    )
+    return (
+        "<section id='errors'><h2>Incomplete: jobs that failed</h2><p>These jobs raised; every other job ran "
+        f"and is reported here.</p><table><tr><th>job</th><th>error</th><th>fix</th></tr>{rows}</table></section>"
+    )
+
+
+def _contents(findings: list[Finding]) -> str:
+    items = "".join(f"<li>{_sev(f.severity)}<a href='#finding-{_e(f.id)}'>{_e(f.title)}</a></li>" for f in findings)
+    return f"<nav id='contents'><h2>Contents</h2><ol>{items}</ol></nav>"
 
 
 def render_html(report: Report) -> str:
-    worst = report.worst()
+    summary = summarize(measured(report.to_dict()))
     data = {k: v for k, v in report.data.items() if k != "splits"}
-    overview = "".join(
-        f"<tr><td>{_sev(f.severity)}</td><td><a href='#finding-{_e(f.id)}'>{_e(f.title)}</a></td>"
-        f"<td class='muted'>{_e(f.id)}</td></tr>"
-        for f in report.findings
-    )
+    controls = {f.id: f for f in report.findings if f.id.endswith("-control")}
+    main = [f for f in report.findings if not f.id.endswith("-control")]
+    name = _e(report.target.get("name", "target"))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>mlaudit report: {_e(report.target.get("name", "target"))}</title><style>{_CSS}</style></head>
-<body><header><h1>mlaudit report: {_e(report.target.get("name", "target"))}</h1>
-<p>{len(report.findings)} findings · worst severity {_sev(worst)} · created {_e(report.created)} · mlaudit {_e(report.mlaudit_version)}</p></header>
+<title>mlaudit report: {name}</title><style>{_CSS}</style></head>
+<body><header><h1>mlaudit report: {name}</h1>
+<p>worst severity {_sev(report.worst())} · {len(main)} findings · created {_e(report.created)} · mlaudit {_e(report.mlaudit_version)}</p></header>
 <main>
-<section id="threat-model"><h2>Threat model</h2>{_kv_table(report.threat_model)}</section>
-<section id="target"><h2>Target</h2>{_kv_table(report.target)}</section>
-<section id="data"><h2>Data</h2>{_kv_table(data)}<p class="muted">Split indices and their sha256 are in report.json.</p></section>
-<section id="overview"><h2>Findings</h2><table>{overview}</table></section>
-{_not_run(report)}
+{_summary(summary, len(main))}
+{_contents(main)}
+{_errors(report)}
 {_membership_overview(report)}
-{"".join(_finding(f) for f in report.findings)}
+{"".join(_finding(f, controls.get(f"{f.id}-control")) for f in main)}
+<section id="about"><h2>Threat model, target and data</h2>
+<details id="threat-model"><summary>Threat model: {_e(report.threat_model.get("access"))} access</summary>{_kv_table(report.threat_model)}</details>
+<details id="target"><summary>Target: {name}</summary>{_kv_table(report.target)}</details>
+<details id="data"><summary>Data</summary>{_kv_table(data)}<p class="muted">Split indices and their sha256 are in report.json.</p></details>
+</section>
 </main></body></html>
 """
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mlaudit.findings import Report
+from mlaudit.report.summary import MITIGATIONS, summarize
 
 
 def schema() -> dict[str, Any]:
@@ -29,21 +30,24 @@ def _default(o: Any) -> Any:
     raise TypeError(f"cannot write {type(o).__name__} to report.json")
 
 
-def _measured(o: Any) -> Any:
+def measured(o: Any) -> Any:
     """NaN and infinities (a rate over no inputs, a median of no successes) become null: not measured."""
     if isinstance(o, float | np.floating):
         return float(o) if np.isfinite(o) else None
     if isinstance(o, dict):
-        return {k: _measured(v) for k, v in o.items()}
+        return {k: measured(v) for k, v in o.items()}
     if isinstance(o, list | tuple):
-        return [_measured(v) for v in o]
+        return [measured(v) for v in o]
     return o
 
 
 def to_json(report: Report, figures: Path | None = None) -> str:
     """The report as JSON. With `figures` (a folder), images are written there as PNG files and the
     JSON names them (path relative to the folder's parent, and sha256) instead of holding base64."""
-    doc = _measured(report.to_dict())
+    doc = measured(report.to_dict())
+    doc["summary"] = summarize(doc)
+    for f in doc["findings"]:
+        f["mitigations"] = list(MITIGATIONS.get(f["category"], ()))
     if figures is not None:
         _write_figures(doc, figures)
     return json.dumps(doc, default=_default, indent=1, allow_nan=False)
