@@ -48,16 +48,60 @@ def test_report_renders_every_finding(browser, quick_report, quick_report_json):
     assert browser.title.startswith("mlaudit report")
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
-    for section in ("threat-model", "target", "data", "overview"):
-        assert browser.find_element(By.ID, section).is_displayed()
-    for f in quick_report_json["findings"]:
+    # the summary is the first thing in the page's main part, and it is on the first screen
+    first = browser.find_element(By.CSS_SELECTOR, "main > *")
+    assert first.get_attribute("id") == "summary" and first.location["y"] < 200
+    summary = browser.find_element(By.ID, "summary").text
+    assert quick_report_json["summary"]["verdict"] in summary
+    main = [f for f in quick_report_json["findings"] if not f["id"].endswith("-control")]
+    contents = browser.find_element(By.ID, "contents")
+    for f in main:
         el = browser.find_element(By.ID, f"finding-{f['id']}")
         assert el.is_displayed() and f["title"] in el.text
-        svgs = el.find_elements(By.TAG_NAME, "svg")
+        assert el.find_element(By.CSS_SELECTOR, "h2 .sev").text.lower() == f["severity"]  # its severity
+        link = contents.find_element(By.CSS_SELECTOR, f"a[href='#finding-{f['id']}']")
+        item = link.find_element(By.XPATH, "..")
+        assert item.find_element(By.CSS_SELECTOR, ".sev").text.lower() == f["severity"]
+        evidence = el.find_element(By.CSS_SELECTOR, "details.evidence")
+        assert evidence.find_elements(By.TAG_NAME, "table")  # the metrics, folded
+        browser.execute_script("arguments[0].open = true", evidence)  # opened: the plots render
+        svgs = [
+            s
+            for s in evidence.find_elements(By.TAG_NAME, "svg")
+            if not s.find_elements(By.XPATH, "ancestor::details[contains(@class, 'control')]")
+        ]
         expected = sum(a["kind"] in ("roc", "histogram", "curve") for a in f["artifacts"])
         assert len(svgs) == expected and all(s.size["width"] > 100 and s.size["height"] > 100 for s in svgs)
+    for f in quick_report_json["findings"]:
+        if not f["id"].endswith("-control"):
+            continue
+        # every control sits inside its finding, never as a section of its own
+        assert not browser.find_elements(By.ID, f"finding-{f['id']}")
+        parent = browser.find_element(By.ID, f"finding-{f['id'].removesuffix('-control')}")
+        assert parent.find_elements(By.ID, f["id"]), f["id"]
+        assert "control AUC" in parent.find_element(By.CSS_SELECTOR, "p.result").text
     for img in browser.find_elements(By.CSS_SELECTOR, ".finding img"):  # inline PNGs decode and show
+        browser.execute_script("arguments[0].closest('details').open = true", img)
         assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 100", img)
-    # the threat model is at the top, before any finding
-    tm_y = browser.find_element(By.ID, "threat-model").location["y"]
-    assert all(tm_y < e.location["y"] for e in browser.find_elements(By.CLASS_NAME, "finding"))
+    # the threat model, target and data come last
+    about_y = browser.find_element(By.ID, "about").location["y"]
+    assert all(about_y > e.location["y"] for e in browser.find_elements(By.CLASS_NAME, "finding"))
+
+
+def test_report_prints_to_pdf(quick_report, tmp_path):
+    """Chromium's --print-to-pdf: the page prints (A4 / Letter pages, evidence folded); a page count
+    between 3 (summary, contents, findings) and 40 (a runaway layout) for the quick report."""
+    import re
+    import subprocess
+
+    _, out = quick_report
+    pdf = tmp_path / "report.pdf"
+    subprocess.run(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'p'}",
+         "--no-pdf-header-footer", f"--print-to-pdf={pdf}", (out / "report.html").resolve().as_uri()],
+        check=True, timeout=120, capture_output=True,
+    )  # fmt: skip
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
+    assert 3 <= pages <= 40, pages

@@ -9,7 +9,15 @@ from typing import Any
 from mlaudit.findings import Finding, Report, Severity
 from mlaudit.report.json import measured
 from mlaudit.report.plots import DRAW
-from mlaudit.report.summary import MITIGATIONS, control_verdict, figure, metric_words, summarize
+from mlaudit.report.summary import (
+    MITIGATIONS,
+    control_verdict,
+    defences_measured,
+    figure,
+    headline,
+    metric_words,
+    summarize,
+)
 
 _COLORS = {
     Severity.INFO: "#7f8c8d",
@@ -126,10 +134,28 @@ def _control_words(c: dict[str, Any] | None) -> str:
     )
 
 
-def _finding(f: Finding, control: Finding | None) -> str:
+def _todo(f: Finding, first_of_kind: Finding | None, defences: list[dict[str, Any]]) -> str:
+    """What to do: the mitigations of this kind of finding (once per kind; later ones point back to it),
+    and any defence this audit measured against it."""
+    measured = "".join(
+        f"<li class='measured'>Measured in this audit: <a href='#finding-{_e(d['id'])}'>{_e(d['id'])}</a>"
+        + (f" ({_e(metric_words(h[0]))} {_figure(h[0], h[1]['value'], h[1]['ci_low'], h[1]['ci_high'])})" if h else "")
+        + "</li>"
+        for d in defences
+        for h in [headline(d)]
+    )
+    if first_of_kind is not None:
+        see = f"as for <a href='#finding-{_e(first_of_kind.id)}'>{_e(first_of_kind.id)}</a>"
+        return f"<p class='todo-head'>What to do: <span class='muted'>{see}</span></p>" + (
+            f"<ul class='todo'>{measured}</ul>" if measured else ""
+        )
+    todo = "".join(f"<li>{_e(m)}</li>" for m in MITIGATIONS.get(f.category, ()))
+    return f"<p class='todo-head'>What to do</p><ul class='todo'>{todo}{measured}</ul>" if todo or measured else ""
+
+
+def _finding(f: Finding, control: Finding | None, todo: str) -> str:
     """One section: the one-line result with the control's verdict, what to do, the evidence folded."""
     verdict = control_verdict(control.to_dict()) if control is not None else None
-    todo = "".join(f"<li>{_e(m)}</li>" for m in MITIGATIONS.get(f.category, ()))
     nested = ""
     if control is not None:
         nested = (
@@ -139,12 +165,25 @@ def _finding(f: Finding, control: Finding | None) -> str:
     return (
         f'<section class="finding" id="finding-{_e(f.id)}" data-severity="{f.severity.name.lower()}">'
         f"<h2>{_sev(f.severity)}{_e(f.title)} <span class='muted'>({_e(f.id)})</span></h2>"
-        f"<p class='result'>{_e(f.summary)}{_control_words(verdict)}</p>"
-        + (f"<p class='todo-head'>What to do</p><ul class='todo'>{todo}</ul>" if todo else "")
-        + f"<details class='evidence'><summary>Evidence</summary>{_evidence(f)}{nested}</details>"
+        f"<p class='result'>{_e(f.summary)}{_control_words(verdict)}</p>{todo}"
+        f"<details class='evidence'><summary>Evidence</summary>{_evidence(f)}{nested}</details>"
         f"<p class='muted'>attack <code>{_e(f.attack)}</code> · category {_e(f.category)} · seed {f.seed} · "
         f"{f.duration_s:.3g} s · {f.config.get('queries', 0)} queries</p></section>"
     )
+
+
+def _findings(report: Report, doc: dict[str, Any]) -> str:
+    controls = {f.id: f for f in report.findings if f.id.endswith("-control")}
+    first: dict[str, Finding] = {}
+    out = []
+    for f in report.findings:
+        if f.id.endswith("-control"):
+            continue
+        defences = [d for d in defences_measured(f.category, doc["findings"]) if d["id"] != f.id]
+        todo = _todo(f, first.get(f.category), defences)
+        first.setdefault(f.category, f)
+        out.append(_finding(f, controls.get(f"{f.id}-control"), todo))
+    return "".join(out)
 
 
 def _membership_overview(report: Report) -> str:
@@ -241,9 +280,9 @@ def _contents(findings: list[Finding]) -> str:
 
 
 def render_html(report: Report) -> str:
-    summary = summarize(measured(report.to_dict()))
+    doc = measured(report.to_dict())
+    summary = summarize(doc)
     data = {k: v for k, v in report.data.items() if k != "splits"}
-    controls = {f.id: f for f in report.findings if f.id.endswith("-control")}
     main = [f for f in report.findings if not f.id.endswith("-control")]
     name = _e(report.target.get("name", "target"))
     return f"""<!DOCTYPE html>
@@ -256,7 +295,7 @@ def render_html(report: Report) -> str:
 {_contents(main)}
 {_errors(report)}
 {_membership_overview(report)}
-{"".join(_finding(f, controls.get(f"{f.id}-control")) for f in main)}
+{_findings(report, doc)}
 <section id="about"><h2>Threat model, target and data</h2>
 <details id="threat-model"><summary>Threat model: {_e(report.threat_model.get("access"))} access</summary>{_kv_table(report.threat_model)}</details>
 <details id="target"><summary>Target: {name}</summary>{_kv_table(report.target)}</details>

@@ -137,6 +137,25 @@ def metric_words(name: str) -> str:
     return re.sub(r"\beps([0-9.]+)", r"at eps \1", text)
 
 
+# findings that measure a defence against a risk (a DP audit, a backdoor scan), by the risk's category: shown
+# beside that risk's mitigations when the audit ran them
+DEFENCES: dict[str, tuple[str, ...]] = {
+    "membership": ("dp_audit",),
+    "inversion": ("dp_audit",),
+    "memorization": ("dp_audit",),
+    "attribute": ("dp_audit",),
+    "poisoning": ("backdoor-scan",),
+}
+
+
+def defences_measured(category: str, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The findings of this audit that measure a defence against `category` (by category or attack)."""
+    names = DEFENCES.get(category, ())
+    return [
+        f for f in findings if not f["id"].endswith("-control") and (f["category"] in names or f["attack"] in names)
+    ]
+
+
 def headline(finding: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """The finding's headline metric (name, metric record), or None when it has no metric."""
     metrics = finding["metrics"]
@@ -161,7 +180,7 @@ def control_verdict(control: dict[str, Any] | None) -> dict[str, Any] | None:
     auc, sigma = m.get("auc", {}).get("value"), m.get("auc_null_sigma", {}).get("value")
     if auc is None or not sigma:
         return {"id": control["id"], "auc": auc, "z": None, "at_chance": None}
-    z = (auc - 0.5) / sigma
+    z = (auc - 0.5) / sigma + 0.0  # no -0.0
     return {"id": control["id"], "auc": auc, "z": z, "at_chance": abs(z) <= 4}
 
 
