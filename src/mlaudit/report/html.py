@@ -40,8 +40,8 @@ font-size:.8rem;font-weight:600;text-transform:uppercase;margin-right:.5rem}.plo
 .verdict{font-size:1.05rem;font-weight:600}details{margin:.5rem 0}summary{cursor:pointer;color:#1f4e79;font-weight:600}
 details.control{margin-left:1rem}.todo-head{margin:.4rem 0 .1rem;font-weight:600}ul.todo{margin:.1rem 0 .4rem}
 nav#contents ol{columns:2;font-size:.9rem}nav#contents{background:#fff;border-radius:8px;padding:.6rem 1.4rem}
-@media print{body{background:#fff}header{background:#fff;color:#000;border-bottom:2px solid #000}
-section,nav#contents{box-shadow:none;break-inside:auto}figure,table,tr,h2{break-inside:avoid}svg,img{max-width:100%}}
+@media print{details::details-content{content-visibility:visible;display:contents}body{background:#fff}header{background:#fff;color:#000;border-bottom:2px solid #000}
+section,nav#contents{box-shadow:none;break-inside:auto}figure,svg,img,tr,h2,summary{break-inside:avoid}h2,summary{break-after:avoid}svg,img{max-width:100%}}
 """
 
 
