@@ -6,6 +6,7 @@ internal error: a defect in mlaudit, one line on stderr (--debug prints the trac
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,19 @@ def _parser() -> argparse.ArgumentParser:
         default="text",
         help="console output: text (a line per finding) or markdown (the summary, also written as OUT/report.md)",
     )
+    d = sub.add_parser("dp", help="differential privacy: accounting of DP-SGD (Opacus's RDP and PRV accountants)")
+    dsub = d.add_subparsers(dest="dp_command", required=True, parser_class=_Parser)
+    de = dsub.add_parser(
+        "epsilon", help="epsilon of DP-SGD steps, or with --epsilon the noise multiplier that reaches it"
+    )
+    de.add_argument("--sample-rate", type=float, required=True, help="batch size / dataset size (Poisson sampling)")
+    de.add_argument("--steps", type=int, required=True, help="optimizer steps (epochs / sample rate)")
+    given = de.add_mutually_exclusive_group(required=True)
+    given.add_argument("--noise-multiplier", type=float, help="sigma: noise std / clipping norm")
+    given.add_argument("--epsilon", type=float, help="the target epsilon: print the noise multiplier instead")
+    de.add_argument("--delta", type=float, default=1e-5, help="delta (default: %(default)s)")
+    de.add_argument("--accountant", choices=("prv", "rdp"), default="prv", help="default: %(default)s (tight)")
+    de.add_argument("--format", choices=("text", "json"), default="text")
     c = sub.add_parser("compare", help="compare two report.json files: did any risk rise beyond its intervals?")
     c.add_argument("baseline", type=Path, metavar="BASELINE.json")
     c.add_argument("new", type=Path, metavar="NEW.json")
@@ -388,6 +402,27 @@ def cmd_backdoor(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(f.severity >= fail_on for f in found) else EXIT_CLEAN
 
 
+def cmd_dp(args: argparse.Namespace) -> int:
+    from mlaudit.defenses.dp import accounting
+
+    kw = {"sample_rate": args.sample_rate, "steps": args.steps, "delta": args.delta, "accountant": args.accountant}
+    if args.epsilon is not None:
+        sigma = accounting.noise_multiplier(epsilon=args.epsilon, **kw)
+        eps = accounting.epsilon(noise_multiplier=sigma, **kw)  # what that noise gives (<= the target)
+    else:
+        sigma = args.noise_multiplier
+        eps = accounting.epsilon(noise_multiplier=sigma, **kw)
+    record = {**kw, "noise_multiplier": sigma, "epsilon": eps}
+    if args.format == "json":
+        print(json.dumps(record))
+    else:
+        print(
+            f"epsilon {eps:.4g} at delta {args.delta:g} ({args.accountant}): noise multiplier {sigma:.4g}, "
+            f"sample rate {args.sample_rate:g}, {args.steps} steps"
+        )
+    return EXIT_CLEAN
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Exit 1 when a finding at or above --fail-on rose beyond its intervals (or appeared), else 0."""
     from mlaudit.findings import Severity
@@ -420,6 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "manifest": cmd_manifest,
             "backdoor": cmd_backdoor,
             "compare": cmd_compare,
+            "dp": cmd_dp,
         }
         return commands[args.command](args)
     except MLAuditError as e:

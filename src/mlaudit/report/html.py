@@ -86,7 +86,7 @@ def _metrics_table(f: Finding) -> str:
 def _cell(v: Any, percent: bool) -> str:
     """A table cell: numbers formatted here (report.json keeps them as numbers)."""
     if isinstance(v, float):
-        return f"{v:.2%}" if percent else f"{v:.4g}"
+        return f"{100 * v:.3g}%" if percent else f"{v:.3g}"
     return _e(v)
 
 
