@@ -80,3 +80,49 @@ def test_joblib_sklearn_estimators_are_info(tmp_path, compress):
     )
     (r,) = _assert_clean([tmp_path / "est.joblib"])
     assert "sklearn.linear_model._logistic.LogisticRegression" in r.safe_imports
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_numpy_scalar_types_ufuncs_and_namespaces_in_real_checkpoints_are_clean(tmp_path, seed):
+    """Issue 21, class 9: fitted pipelines holding a numpy scalar type (OneHotEncoder(dtype=...)) or an
+    elementwise ufunc (FunctionTransformer(np.log1p)), a training checkpoint with its argparse.Namespace,
+    and structured arrays whose field names contain "O": each file built here, with a variant drawn
+    from `seed`, written by the real libraries."""
+    import argparse
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+
+    rng = np.random.default_rng(seed)
+    dtype = [np.float64, np.float32, np.int64, np.int32, np.uint8, np.bool_][rng.integers(6)]
+    ufunc = [np.log1p, np.sqrt, np.abs, np.exp, np.square, np.tanh, np.floor][rng.integers(7)]
+    x = np.array([["a"], ["b"], ["a"], ["c"]] * 3)
+    ohe = make_pipeline(OneHotEncoder(dtype=dtype), LogisticRegression()).fit(x, [0, 1, 0, 1] * 3)
+    joblib.dump(ohe, tmp_path / "ohe.joblib")
+    xs = rng.random((12, 3))
+    fn = make_pipeline(FunctionTransformer(ufunc), LogisticRegression()).fit(xs, [0, 1] * 6)
+    joblib.dump(fn, tmp_path / "fn.joblib")
+    args = argparse.Namespace(lr=float(rng.random()), epochs=int(rng.integers(1, 9)), name="run")
+    torch.save({"args": args, "model": nn.Linear(2, 2).state_dict()}, tmp_path / "ckpt.pt")
+    names = ["Out", "Obj", "LOOP", "o"][rng.integers(4)]
+    rows = np.zeros(3, dtype=[(names, "<f4"), ("id", "<i8", (2,)), ("nested", [("Ox", "<f8")])])
+    np.save(tmp_path / "rows.npy", rows)
+    results = _assert_clean([tmp_path])
+    assert all(not r.issues for r in results), [(r.path, r.issues) for r in results]
+
+
+def test_an_object_field_in_a_structured_array_is_still_an_object_array(tmp_path):
+    rows = np.empty(2, dtype=[("name", "O"), ("x", "<f4")])
+    rows["name"] = ["a", "b"]
+    np.save(tmp_path / "rows.npy", rows, allow_pickle=True)
+    (r,) = scan_paths([tmp_path / "rows.npy"])
+    assert "numpy/object-array" in {i.rule for i in r.issues}
+
+
+def test_numpy_functions_beyond_the_elementwise_ufuncs_stay_flagged():
+    from mlaudit.supplychain.scan.policy import classify
+
+    for name in ("load", "fromfile", "frompyfunc", "vectorize", "save", "memmap"):
+        assert classify("numpy", name).severity >= Severity.MEDIUM, name
+    assert classify("numpy", "log1p").severity == Severity.INFO
+    assert classify("argparse", "ArgumentParser").severity >= Severity.MEDIUM  # the Namespace only

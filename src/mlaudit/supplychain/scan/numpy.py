@@ -13,6 +13,18 @@ from mlaudit.supplychain.scan.pickle import Reader, analyse, to_issues
 MAGIC = b"\x93NUMPY"
 
 
+def holds_objects(descr: object) -> bool:
+    """Whether a .npy dtype description has an object field: a type string whose kind is 'O' ('|O',
+    '<O8'), or, in a structured dtype's list of (name, type[, shape]) fields, any field's type (field
+    names are not types: a field called "Out" holds no object). Anything unreadable counts as objects."""
+    if isinstance(descr, str):
+        return descr.lstrip("<>|=")[:1] == "O"
+    if isinstance(descr, list) and descr:
+        fields = [f for f in descr if isinstance(f, tuple) and len(f) in (2, 3)]
+        return len(fields) != len(descr) or any(holds_objects(f[1]) for f in fields)
+    return True
+
+
 def scan_npy(f: BinaryIO, location: str, res: FileResult) -> None:
     r = Reader(f)
     head = r.read(8)
@@ -27,7 +39,7 @@ def scan_npy(f: BinaryIO, location: str, res: FileResult) -> None:
     except (ValueError, SyntaxError):
         raise ScanError(".npy header is not a Python literal") from None
     descr = header.get("descr") if isinstance(header, dict) else None
-    if "O" not in repr(descr):
+    if not holds_objects(descr):
         return  # numeric data: nothing to execute, nothing read
     res.issues.append(
         Issue(

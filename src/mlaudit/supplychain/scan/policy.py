@@ -90,8 +90,27 @@ _TORCH_REBUILD = [
     "_rebuild_from_type_v2",
 ]
 
+# numpy scalar types, as fitted scikit-learn objects hold them (OneHotEncoder(dtype=np.float64)): classes
+# whose construction makes a number
+_NUMPY_SCALARS = [
+    "bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32",
+    "float64", "longdouble", "complex64", "complex128", "str_", "bytes_", "intc", "uintc", "intp", "uintp",
+    # numpy 2 pickles some by these names (np.bool_ as numpy.bool)
+    "bool", "byte", "ubyte", "short", "ushort", "longlong", "ulonglong", "half", "single", "double", "csingle",
+    "cdouble", "clongdouble", "datetime64", "timedelta64",
+]  # fmt: skip
+# elementwise math ufuncs, as FunctionTransformer(np.log1p) pickles them (by name): importing or calling one
+# computes on the numbers it is given and nothing else
+_NUMPY_UFUNCS = [
+    "absolute", "abs", "negative", "positive", "sign", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p",
+    "sqrt", "cbrt", "square", "reciprocal", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh",
+    "tanh", "arcsinh", "arccosh", "arctanh", "floor", "ceil", "trunc", "rint", "add", "subtract", "multiply",
+    "divide", "true_divide", "power", "maximum", "minimum", "fmax", "fmin", "isnan", "isfinite", "isinf",
+]  # fmt: skip
+
 SAFE: frozenset[str] = frozenset(
     [
+        "argparse.Namespace",  # a training script's arguments in a checkpoint: sets attributes, nothing else
         "collections.OrderedDict",
         "collections.defaultdict",
         "collections.Counter",
@@ -155,6 +174,7 @@ SAFE: frozenset[str] = frozenset(
         "torch.jit._pickle.build_boollist",
         "torch.jit._pickle.restore_type_tag",
     ]
+    + [f"numpy.{t}" for t in _NUMPY_SCALARS + _NUMPY_UFUNCS]
     + [f"torch.{s}" for s in _TORCH_STORAGES + _TORCH_DTYPES]
     + [f"torch._utils.{f}" for f in _TORCH_REBUILD]
 )
