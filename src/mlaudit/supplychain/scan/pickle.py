@@ -9,6 +9,7 @@ stream breaks, what came before is still reported (the unpickler runs it before 
 
 from __future__ import annotations
 
+import codecs
 import pickletools
 import re
 import struct
@@ -76,6 +77,7 @@ class Reader:
 
     def __init__(self, f: BinaryIO | Any) -> None:
         self.f = f
+        self.cut = False  # the last text argument was longer than MAX_LINE (see readline)
         self.pos = 0
 
     def read(self, n: int) -> bytes:
@@ -94,11 +96,21 @@ class Reader:
             n -= len(b)
 
     def readline(self) -> bytes:
+        """One text argument without its newline. CPython reads text arguments of any length: a longer
+        one than MAX_LINE is read through to its newline and returned cut to MAX_LINE bytes (with
+        `self.cut` set), never refused (a refusal would make the bytes "not a pickle")."""
         line = self.f.readline(MAX_LINE + 1)
         self.pos += len(line)
+        self.cut = False
+        while not line.endswith(b"\n") and len(line) > MAX_LINE:  # the rest of an over-long line, skipped
+            more = self.f.readline(_CHUNK)
+            if not more:
+                raise EOFError(f"stream ends inside a text argument at byte {self.pos}")
+            self.pos += len(more)
+            self.cut = True
+            if more.endswith(b"\n"):
+                return line[:MAX_LINE]
         if not line.endswith(b"\n"):
-            if len(line) > MAX_LINE:
-                raise ScanError(f"text argument longer than {MAX_LINE} bytes at byte {self.pos}")
             raise EOFError(f"stream ends inside a text argument at byte {self.pos}")
         return line[:-1]
 
@@ -130,8 +142,9 @@ def _len_arg(r: Reader, nbytes: int, signed: bool = False) -> int:
     return int.from_bytes(r.read(nbytes), "little", signed=signed)
 
 
-def _read_arg(r: Reader, name: str) -> Any:
-    """Read one opcode argument by pickletools' descriptor name; large blobs are skipped, not read."""
+def _read_arg(r: Reader, name: str, opcode: str = "") -> Any:
+    """Read one opcode argument by pickletools' descriptor name, as CPython's unpickler reads it for
+    `opcode`; large blobs are skipped, not read."""
     fixed = {"uint1": (1, False), "uint2": (2, False), "int4": (4, True), "uint4": (4, False), "uint8": (8, False)}
     if name in fixed:
         n, signed = fixed[name]
@@ -169,21 +182,41 @@ def _read_arg(r: Reader, name: str) -> Any:
             return raw.decode("latin-1")  # protocol 0-2 str: STACK_GLOBAL accepts these as names
         return raw
     line = r.readline()
-    if name == "stringnl_noescape_pair":
-        return (line.decode("latin-1"), r.readline().decode("latin-1"))
-    if name in ("stringnl", "stringnl_noescape"):
-        text = line.decode("latin-1")
-        return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
+    if name == "stringnl_noescape_pair":  # GLOBAL, INST: module and name lines, UTF-8, taken as they are
+        return (line.decode("utf-8"), r.readline().decode("utf-8"))
+    if name == "stringnl_noescape":  # PERSID: ASCII, as it is
+        return line.decode("ascii")
+    if name == "stringnl":  # STRING: quoted, then escape-decoded (a name may be spelt with \x escapes)
+        if r.cut:
+            return Large(MAX_LINE)
+        if len(line) < 2 or line[:1] != line[-1:] or line[:1] not in (b"'", b'"'):
+            raise ScanError(f"the STRING argument {line[:20]!r} at byte {r.pos} is not quoted (CPython refuses it)")
+        return codecs.escape_decode(line[1:-1])[0].decode("latin-1")
     if name == "unicodestringnl":
         return line.decode("raw_unicode_escape")
     if name in ("decimalnl_short", "decimalnl_long"):
-        try:
-            return int(line.rstrip(b"L") or b"0")
-        except ValueError:
-            raise ScanError(f"bad integer {line[:20]!r} at byte {r.pos}") from None
+        return _decimal(line, opcode, r)
     if name == "floatnl":
         return Opaque()
     raise ScanError(f"unsupported argument kind {name}")
+
+
+def _decimal(line: bytes, opcode: str, r: Reader) -> Any:
+    """A text integer as CPython's unpickler reads it: INT gives False / True for "00" / "01", else
+    int(s, 0) (so 0x1f, 0o17, 0b101 and 1_000 are numbers); LONG drops one trailing L, then int(s, 0);
+    GET, PUT and the other memo opcodes take base 10."""
+    if r.cut:
+        return Opaque()  # more digits than anything reads back as an index: a number, not tracked
+    try:
+        if opcode == "INT" and line in (b"00", b"01"):
+            return line == b"01"
+        if opcode == "INT":
+            return int(line, 0)
+        if opcode == "LONG":
+            return int(line[:-1] if line.endswith(b"L") else line, 0)
+        return int(line)
+    except ValueError:
+        raise ScanError(f"bad integer {line[:20]!r} for {opcode} at byte {r.pos}") from None
 
 
 class _Machine:
@@ -372,7 +405,7 @@ def analyse_stream(r: Reader, out: PickleAnalysis, *, build_hook: BuildHook | No
         op = _CODE2OP.get(code.decode("latin-1"))
         if op is None:
             raise ScanError(f"byte {code!r} at offset {offset} is not a pickle opcode")
-        arg = _read_arg(r, op.arg.name) if op.arg is not None else None
+        arg = _read_arg(r, op.arg.name, op.name) if op.arg is not None else None
         out.opcodes += 1
         if m.step(op, arg, offset, r):
             return
