@@ -30,6 +30,10 @@ from mlaudit.supplychain.scan.templates import check_template
 MAX_DEPTH = 4
 SPOOL_MEMORY = 32 << 20
 MAX_ONNX = 2 << 30
+# a compressed stream or member that expands past BOMB_MIN bytes at more than BOMB_RATIO times its
+# compressed size is a decompression bomb: reported, and not expanded (model weights compress ~1-3x)
+BOMB_MIN = 256 << 20
+BOMB_RATIO = 100
 # names a model file goes by: one of these that mlaudit cannot parse is an error (never clean); other
 # unrecognised files in a folder (images, sentencepiece models, ...) are listed at LOW
 MODEL_SUFFIXES = frozenset(
@@ -106,7 +110,11 @@ def _scan_seekable(
     elif kind == "7z":
         _scan_7z(f, loc, res, depth)
     elif kind in ("gzip", "bz2", "lzma", "zlib", "lz4"):
-        with _decompress(f, kind) as inner, _spool(inner) as (g, n):
+        cap = max(BOMB_MIN, BOMB_RATIO * size)
+        with _decompress(f, kind) as inner, _spool(inner, cap) as (g, n):
+            if n > cap:
+                _bomb(n, size, f"{loc}!{kind}", res, more=True)
+                return
             _scan_seekable(g, n, f"{loc}!{kind}", res, depth + 1, name, None)
     elif kind == "npy":
         scan_npy(f, loc, res)
@@ -237,6 +245,8 @@ def _scan_zip(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
         if m.name in storages or m.name in pickles or m.name.endswith("/"):
             continue  # raw tensor bytes (never unpickled by torch), or a data.pkl already analysed
         sub = f"{loc}!{m.name}"
+        if _bomb(m.file_size, m.compress_size, sub, res):
+            continue
         stream = zipmod.open_member(f, m)
         if m.name == "config.json" and res.format == "keras":
             check_keras_json(stream.read(64 << 20), sub, res)
@@ -253,10 +263,13 @@ def _torch_storages(f: BinaryIO, ms: list[zipmod.Member], loc: str, res: FileRes
             continue
         prefix = m.name[: -len("data.pkl")]
         hook = JoblibHook()
+        if _bomb(m.file_size, m.compress_size, f"{loc}!{m.name}", res):
+            pickles.add(m.name)
+            continue
         try:
             stream = zipmod.open_member(f, m)
             # a data.pkl is small next to its tensors: read it whole, then walk it at C speed
-            source = io.BytesIO(stream.read()) if m.file_size <= SPOOL_MEMORY else stream
+            source = io.BytesIO(stream.read(m.file_size)) if m.file_size <= SPOOL_MEMORY else stream
             analyses = analyse(Reader(source), build_hook=hook)
         except ScanError as e:
             res.issues.append(
@@ -274,6 +287,25 @@ def _torch_storages(f: BinaryIO, ms: list[zipmod.Member], loc: str, res: FileRes
     if storages:
         res.format = "pytorch-zip"
     return storages, pickles
+
+
+def _bomb(size: int, compressed: int, loc: str, res: FileResult, *, more: bool = False) -> bool:
+    """Report (and say to skip) a member that would expand past BOMB_MIN at more than BOMB_RATIO x;
+    `more`: the expansion was stopped at `size`, the whole is larger."""
+    if size <= BOMB_MIN or size <= BOMB_RATIO * max(compressed, 1):
+        return False
+    at_least = "at least " if more else ""
+    res.issues.append(
+        Issue(
+            Severity.MEDIUM,
+            "archive/decompression-bomb",
+            f"expands {compressed} bytes to {at_least}{size} ({size / max(compressed, 1):.0f}x): a loader exhausts "
+            "memory "
+            "or disk; not expanded, so not scanned",
+            loc,
+        )
+    )
+    return True
 
 
 def _scan_member(stream: Any, size: int, loc: str, res: FileResult, depth: int, name: str) -> None:
@@ -378,18 +410,23 @@ def _decompress(f: BinaryIO, kind: str) -> Any:
 class _spool:
     """Copy a stream into a temporary file (in memory up to 32 MB, then on disk) for random access."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, cap: int | None = None) -> None:
         import tempfile
 
-        self.stream = stream
+        self.stream, self.cap = stream, cap  # copy at most cap + 1 bytes: more says "beyond the cap"
         self.tmp: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
 
     def __enter__(self) -> tuple[BinaryIO, int]:
         import lzma
-        import shutil
 
+        left = (1 << 62) if self.cap is None else self.cap + 1
         try:
-            shutil.copyfileobj(self.stream, self.tmp, 1 << 20)
+            while left > 0:
+                chunk = self.stream.read(min(1 << 20, left))
+                if not chunk:
+                    break
+                self.tmp.write(chunk)
+                left -= len(chunk)
         except (OSError, EOFError, zlib.error, lzma.LZMAError) as e:
             raise ScanError(f"cannot decompress ({e})") from None
         n = self.tmp.tell()

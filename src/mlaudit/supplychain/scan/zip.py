@@ -30,6 +30,9 @@ class Member:
     file_size: int
 
 
+_STEP = 4 << 20  # most decompressed bytes one refill produces
+
+
 class MemberStream:
     """A read-only stream of one member's (decompressed) bytes, read lazily from the archive."""
 
@@ -40,6 +43,7 @@ class MemberStream:
             raise ScanError(f"member {m.name!r} uses compression method {m.compress_type}, which mlaudit cannot read")
         self.buf = b""
         self.at = 0  # read position in buf
+        self.out = 0  # bytes decompressed so far
 
     def _raw(self, n: int) -> bytes:
         n = min(n, self.left)
@@ -52,16 +56,32 @@ class MemberStream:
         return b
 
     def read(self, n: int = -1) -> bytes:
+        """Up to n decompressed bytes. Decompression is bounded per step (a megabyte of deflate can
+        expand a thousandfold) and stops at the member's declared size, as the loaders read it."""
         n = (1 << 62) if n is None or n < 0 else n
         while len(self.buf) - self.at < n:
-            raw = self._raw(1 << 20)
-            if not raw:
-                if self.z is not None:
-                    self.buf = self.buf[self.at :] + self.z.flush()
-                    self.at, self.z = 0, None
+            room = self.m.file_size - self.out
+            if self.z is None:
+                raw = self._raw(min(1 << 20, max(room, 0) + 1))
+                if not raw:
+                    break
+                more = raw
+            else:
+                raw = self.z.unconsumed_tail or self._raw(1 << 20)
+                if not raw:
+                    more, self.z = self.z.flush(), None
+                else:
+                    more = self.z.decompress(raw, max(1, min(n - (len(self.buf) - self.at), _STEP)))
+            self.out += len(more)
+            if self.out > self.m.file_size:
+                raise ScanError(
+                    f"member {self.m.name!r} holds more than its declared {self.m.file_size} bytes "
+                    "(readers disagree on its content)"
+                )
+            if not more and self.z is None:
                 break
             # compact once per refill, not per read: small reads stay O(1)
-            self.buf = self.buf[self.at :] + (self.z.decompress(raw) if self.z is not None else raw)
+            self.buf = self.buf[self.at :] + more
             self.at = 0
         out = self.buf[self.at : self.at + n]
         self.at += len(out)
