@@ -66,3 +66,25 @@ def test_a_member_larger_than_it_declares_is_never_clean(tmp_path):
     path.write_bytes(bytes(raw))
     (r,) = scan_paths([path])
     assert r.error is not None or r.issues, "reported clean"
+
+
+def _bigint(n: int) -> bytes:
+    return b"J" + struct.pack("<i", n)  # BININT
+
+
+@pytest.mark.parametrize(
+    "data, flagged",
+    [
+        (b"\x80\x02cbuiltins\nbytearray\n" + _bigint(1 << 30) + b"\x85R.", True),  # bytearray(2**30)
+        (b"\x80\x02c__builtin__\nbytes\n" + _bigint(1 << 27) + b"\x85R.", True),
+        (b"\x80\x02cbuiltins\nlist\ncbuiltins\nrange\n" + _bigint(1 << 30) + b"\x85R\x85R.", True),  # list(range)
+        (b"\x80\x02cbuiltins\nbytearray\n" + _bigint(4096) + b"\x85R.", False),  # a small buffer is data
+        (b"\x80\x02cbuiltins\nrange\n" + _bigint(1 << 30) + b"\x85R.", False),  # a range alone is lazy
+    ],
+)
+def test_safe_constructors_with_huge_constant_arguments_are_flagged(tmp_path, data, flagged):
+    """Never loaded here (bytearray(2**30) would allocate a gigabyte): the bytes are hand-assembled."""
+    (tmp_path / "x.pkl").write_bytes(data)
+    (r,) = scan_paths([tmp_path / "x.pkl"])
+    assert r.error is None, r.error
+    assert ("pickle/allocation" in {i.rule for i in r.issues}) is flagged, r.issues

@@ -448,6 +448,32 @@ def plausible(a: PickleAnalysis) -> bool:
     )
 
 
+# allocations a "safe" constructor makes from a constant argument: bytearray(n) / bytes(n) allocate n bytes,
+# and list / tuple / set / ... over range(n) build n objects
+_SIZED = frozenset({"builtins.bytearray", "builtins.bytes", "__builtin__.bytearray", "__builtin__.bytes"})
+_COLLECT = frozenset(
+    f"{m}.{n}"
+    for m in ("builtins", "__builtin__")
+    for n in ("list", "tuple", "set", "frozenset", "dict", "bytearray", "bytes")
+)
+MAX_ALLOCATION = 1 << 26  # 64 Mi bytes or items from one constant: far beyond any state a checkpoint rebuilds
+
+
+def _allocation(c: Call) -> int | None:
+    """The bytes or items a call to a safe constructor allocates from constant arguments, when known."""
+    name = c.func.full if isinstance(c.func, Global) else None
+    args = c.args if isinstance(c.args, tuple) else ()
+    if name in _SIZED and args and type(args[0]) is int:
+        return abs(args[0])
+    if name in _COLLECT and args and isinstance(args[0], Call) and isinstance(args[0].func, Global):
+        inner = args[0]
+        if inner.func.full in ("builtins.range", "__builtin__.xrange") and isinstance(inner.args, tuple):
+            ints = [a for a in inner.args if type(a) is int]
+            if len(ints) == len(inner.args) and 1 <= len(ints) <= 3:
+                return len(range(*ints))
+    return None
+
+
 def to_issues(analyses: list[PickleAnalysis], location: str) -> tuple[list[Issue], set[str]]:
     """Classify every import of every pickle; safe ones are returned by name, the rest as issues."""
     issues: list[Issue] = []
@@ -474,6 +500,19 @@ def to_issues(analyses: list[PickleAnalysis], location: str) -> tuple[list[Issue
             how = "calls" if id(g) in called else "imports"
             issues.append(Issue(v.severity, f"pickle/{v.kind}", f"{how} {g.full}: {v.why}", location, g.offset, g.full))
         issues.extend(Issue(x.severity, x.rule, x.message, location, x.offset, x.trigger) for x in a.issues)
+        for c in a.calls:
+            n = _allocation(c)
+            if n is not None and n > MAX_ALLOCATION:
+                issues.append(
+                    Issue(
+                        Severity.MEDIUM,
+                        "pickle/allocation",
+                        f"calls {c.func.full} to build {n} bytes or items from one constant: loading exhausts memory",
+                        location,
+                        c.offset,
+                        c.func.full,
+                    )
+                )
         if a.error is not None:
             if i > 0 and a.opcodes == 0 and not a.imports:
                 issues.append(
