@@ -1,8 +1,8 @@
 """Issue 21, class 3: decompression bombs are reported, not expanded, and the scanner's own memory
-stays bounded: 288 MiB of zeros (past the 256 MiB floor) deflated into a zip member (a torch data.pkl, and a plain member) and
-gzip-compressed as a whole file, each scanned in a subprocess whose peak resident memory must stay
-under 200 MB (the zip member alone took 3.1 GB before); a member whose deflate stream holds more than
-its declared size is never clean."""
+stays bounded: 288 MiB of zeros (past the 256 MiB floor) deflated into a zip member (a torch
+data.pkl, and a plain member) and gzip-compressed as a whole file, each scanned in a subprocess
+whose peak resident memory must stay under 200 MB (the zip member alone took 3.1 GB before); a
+member whose deflate stream holds more than its declared size is never clean."""
 
 from __future__ import annotations
 

@@ -166,4 +166,4 @@ def test_the_page_puts_the_summary_first_controls_inside_and_mitigations_once_pe
     assert "What to do: <span class='muted'>as for <a href='#finding-lira'>lira</a>" in page
     # the backdoor scan this audit ran is shown beside the poisoning mitigations
     assert "Measured in this audit: <a href='#finding-backdoor-scan'>backdoor-scan</a> (flagged labels 1)" in page
-    assert main.index("id=\"about\"") > main.index('id="finding-backdoor-scan"')
+    assert main.index('id="about"') > main.index('id="finding-backdoor-scan"')

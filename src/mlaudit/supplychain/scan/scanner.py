@@ -17,6 +17,7 @@ from typing import IO, Any, BinaryIO
 from mlaudit.findings import Severity
 from mlaudit.supplychain.scan import zip as zipmod
 from mlaudit.supplychain.scan.gguf import scan_gguf
+from mlaudit.supplychain.scan.git import check_git_config, check_hooks
 from mlaudit.supplychain.scan.issues import FileResult, Issue, ScanError
 from mlaudit.supplychain.scan.joblib import JoblibHook
 from mlaudit.supplychain.scan.keras import check_keras_json, scan_h5
@@ -53,11 +54,38 @@ def scan_paths(paths: Iterable[str | Path]) -> list[FileResult]:
 
 
 def scan_folder(root: Path) -> list[FileResult]:
+    """Every file, and of a .git folder what can run code or hold a model: its config, its hooks and
+    its LFS objects (git's own packed objects are compressed history, read by git only)."""
     results = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        dirnames.sort()
+        if ".git" in dirnames:
+            results.extend(scan_git(Path(dirpath) / ".git", root))
+            dirnames.remove(".git")
         for name in sorted(filenames):
             results.append(scan_file(Path(dirpath) / name, root=root))
+    return results
+
+
+def scan_git(git: Path, root: Path) -> list[FileResult]:
+    results = []
+    config = git / "config"
+    if config.is_file() and not config.is_symlink():
+        res = FileResult(str(config))
+        res.format = "git-config"
+        check_git_config(config.read_bytes()[: 1 << 20], str(config), res)
+        results.append(res)
+    hooks = git / "hooks"
+    if hooks.is_dir() and not hooks.is_symlink():
+        res = FileResult(str(hooks))
+        res.format = "git-hooks"
+        check_hooks(hooks, res)
+        results.append(res)
+    lfs = git / "lfs" / "objects"
+    if lfs.is_dir() and not lfs.is_symlink():
+        for dirpath, dirnames, filenames in os.walk(lfs):
+            dirnames.sort()
+            results.extend(scan_file(Path(dirpath) / n, root=root) for n in sorted(filenames))
     return results
 
 
@@ -242,8 +270,10 @@ def _scan_zip(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
     if "config.json" in names and any(n.endswith(".weights.h5") for n in names):
         res.format = "keras"
     for m in ms:
-        if m.name in storages or m.name in pickles or m.name.endswith("/"):
-            continue  # raw tensor bytes (never unpickled by torch), or a data.pkl already analysed
+        if m.name in storages and _raw_bytes(f, m):
+            continue  # raw tensor bytes: torch never unpickles them, and no other reader parses them
+        if m.name in pickles or m.name.endswith("/"):
+            continue  # a data.pkl already analysed
         sub = f"{loc}!{m.name}"
         if _bomb(m.file_size, m.compress_size, sub, res):
             continue
@@ -252,6 +282,16 @@ def _scan_zip(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
             check_keras_json(stream.read(64 << 20), sub, res)
             continue
         _scan_member(stream, m.file_size, sub, res, depth, m.name.rsplit("/", 1)[-1])
+
+
+def _raw_bytes(f: BinaryIO, m: zipmod.Member) -> bool:
+    """Whether a member torch reads as a storage is only that: numpy.load on the same archive reads a
+    member named *.npy (or starting with the .npy magic) as an array, with its pickle if it holds
+    objects, so such a member is scanned, not skipped."""
+    if m.name.endswith(".npy"):
+        return False
+    head = zipmod.open_member(f, m).read(6)
+    return head != b"\x93NUMPY"
 
 
 def _torch_storages(f: BinaryIO, ms: list[zipmod.Member], loc: str, res: FileResult) -> tuple[set[str], set[str]]:
