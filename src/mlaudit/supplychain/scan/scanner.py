@@ -16,6 +16,7 @@ from typing import IO, Any, BinaryIO
 
 from mlaudit.findings import Severity
 from mlaudit.supplychain.scan import zip as zipmod
+from mlaudit.supplychain.scan.configs import check_targets, check_weight_map
 from mlaudit.supplychain.scan.gguf import scan_gguf
 from mlaudit.supplychain.scan.git import check_git_config, check_hooks
 from mlaudit.supplychain.scan.issues import FileResult, Issue, ScanError
@@ -34,6 +35,7 @@ MAX_ONNX = 2 << 30
 # a compressed stream or member that expands past BOMB_MIN bytes at more than BOMB_RATIO times its
 # compressed size is a decompression bomb: reported, and not expanded (model weights compress ~1-3x)
 BOMB_MIN = 256 << 20
+MAX_CONFIG = 64 << 20  # JSON / YAML configs read whole up to this size
 BOMB_RATIO = 100
 # names a model file goes by: one of these that mlaudit cannot parse is an error (never clean); other
 # unrecognised files in a folder (images, sentencepiece models, ...) are listed at LOW
@@ -226,14 +228,30 @@ def _scan_text(f: BinaryIO, size: int, loc: str, res: FileResult, name: str) -> 
                 loc,
             )
         )
-    if not name.endswith(".json") or size > 64 << 20:
+    config = name.endswith((".json", ".yaml", ".yml"))
+    if config and size > MAX_CONFIG:
+        res.issues.append(
+            Issue(
+                Severity.MEDIUM,
+                "config/unchecked",
+                f"a {size}-byte config file, over the {MAX_CONFIG}-byte limit this scanner reads: not checked",
+                loc,
+            )
+        )
+        return
+    if not config:
         return
     try:
-        doc = json.loads(f.read())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        raw = f.read()
+        doc = json.loads(raw) if name.endswith(".json") else _yaml(raw)
+    except (UnicodeDecodeError, ValueError):
         return
     if not isinstance(doc, dict):
         return
+    check_targets(doc, loc, res)
+    weight_map = doc.get("weight_map")
+    if isinstance(weight_map, dict):
+        check_weight_map(weight_map, loc, res)
     if "auto_map" in doc:
         res.issues.append(
             Issue(
@@ -250,6 +268,15 @@ def _scan_text(f: BinaryIO, size: int, loc: str, res: FileResult, name: str) -> 
         text = t.get("template") if isinstance(t, dict) else t
         if isinstance(text, str):
             check_template(text, f"{loc}!chat_template", res)
+
+
+def _yaml(raw: bytes) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)  # safe_load: plain data, no tags that construct objects
+    except yaml.YAMLError as e:
+        raise ValueError(str(e)) from None
 
 
 def _scan_zip(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
