@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -112,6 +113,7 @@ def scan_file(path: Path, *, root: Path | None = None) -> FileResult:
         res.bytes_scanned = size
         with open(path, "rb") as f:
             _scan_seekable(f, size, str(path), res, 0, path.name, path.parent)
+            _other_views(f, size, str(path), res)
     except ScanError as e:
         res.error = str(e)
     except (OSError, EOFError, ValueError, MemoryError, RecursionError) as e:
@@ -158,6 +160,53 @@ def _scan_seekable(
         found = _scan_other(f, size, head, kind, loc, res, name, folder)
         if depth == 0:
             res.format = found
+
+
+_ZIP_VIEWS = ("zip", "pytorch-zip", "keras", "torchscript")
+
+
+def _other_views(f: BinaryIO, size: int, loc: str, res: FileResult) -> None:
+    """Formats a reader finds elsewhere than at byte 0: a zip by its end-of-central-directory record
+    (zipfile, numpy.load's npz and torch's miniz look at the end), HDF5 after a user block (at 512,
+    1024, 2048, ... bytes, as h5py looks). Each such view is scanned too, and the file is reported as
+    a polyglot: two readers see two files."""
+    views = []
+    if res.format not in _ZIP_VIEWS:
+        tail = min(size, 22 + 0xFFFF)
+        f.seek(size - tail)
+        at = f.read(tail).rfind(b"PK\x05\x06")
+        f.seek(0)
+        if at >= 0 and zipfile.is_zipfile(f):  # a record that parses, not four bytes of tensor data
+            views.append(("zip", size - tail + at))
+    if res.format != "hdf5":
+        offset = 512
+        while offset + 8 <= size and offset <= 1 << 30:
+            f.seek(offset)
+            if f.read(8) == b"\x89HDF\r\n\x1a\n":
+                views.append(("hdf5", offset))
+                break
+            offset *= 2
+    for kind, offset in views:
+        res.issues.append(
+            Issue(
+                Severity.MEDIUM,
+                "format/polyglot",
+                f"also a {kind} file (found at byte {offset}) besides {res.format}: readers of each format see "
+                "different content; both are scanned",
+                loc,
+                offset,
+            )
+        )
+        f.seek(0)
+        try:
+            if kind == "zip":
+                _scan_zip(f, f"{loc}!as-zip", res, 1)
+            else:
+                scan_h5(f, f"{loc}!as-hdf5", res)
+        except ScanError as e:
+            res.issues.append(
+                Issue(Severity.MEDIUM, "format/polyglot", f"its {kind} view cannot be read ({e})", loc, offset)
+            )
 
 
 def _scan_other(
