@@ -277,7 +277,7 @@ def _scan_text(f: BinaryIO, size: int, loc: str, res: FileResult, name: str) -> 
                 loc,
             )
         )
-    config = name.endswith((".json", ".yaml", ".yml"))
+    config = name.endswith((".json", ".yaml", ".yml", ".jinja"))
     if config and size > MAX_CONFIG:
         res.issues.append(
             Issue(
@@ -289,6 +289,9 @@ def _scan_text(f: BinaryIO, size: int, loc: str, res: FileResult, name: str) -> 
         )
         return
     if not config:
+        return
+    if name.endswith(".jinja"):  # a chat template saved beside the tokenizer (chat_template.jinja)
+        check_template(f.read().decode("utf-8", "replace"), loc, res)
         return
     try:
         raw = f.read()
@@ -313,6 +316,8 @@ def _scan_text(f: BinaryIO, size: int, loc: str, res: FileResult, name: str) -> 
             )
         )
     template = doc.get("chat_template")
+    if isinstance(template, dict):  # {name: template}
+        template = list(template.values())
     for t in template if isinstance(template, list) else [template]:
         text = t.get("template") if isinstance(t, dict) else t
         if isinstance(text, str):

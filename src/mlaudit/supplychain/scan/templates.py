@@ -5,6 +5,8 @@ never rendered."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlaudit.findings import Severity
 from mlaudit.supplychain.scan.issues import FileResult, Issue
 
@@ -20,6 +22,39 @@ _DANGEROUS_NAMES = {
     "__builtins__",
     "globals",
 }
+
+
+MAX_LOOP = 100_000  # iterations of one range() a chat template may ask for
+
+
+def _computed_names(tree: Any) -> list[tuple[Severity, str, str]]:
+    """Item or attribute names built while rendering (x[a ~ b], x['_' * 2 ~ 'class'], x[y|join]):
+    the parse tree cannot tell what they reach. An index from a loop variable (messages[i]) is data."""
+    from jinja2 import nodes
+
+    building = (nodes.Concat, nodes.Filter, nodes.Call, nodes.CondExpr, nodes.Mul, nodes.Add, nodes.Mod)
+    out = []
+    for node in tree.find_all(nodes.Getitem):
+        if isinstance(node.arg, building):
+            out.append((Severity.HIGH, "reads an item whose name is built while rendering", type(node.arg).__name__))
+    return out
+
+
+def _long_loops(tree: Any) -> list[tuple[Severity, str, str]]:
+    """A for loop over range() of more than MAX_LOOP iterations, or of a computed power: rendering it
+    burns the server's CPU (a chat template runs on every request)."""
+    from jinja2 import nodes
+
+    out = []
+    for loop in tree.find_all(nodes.For):
+        it = loop.iter
+        if not (isinstance(it, nodes.Call) and isinstance(it.node, nodes.Name) and it.node.name == "range"):
+            continue
+        if any(isinstance(a, nodes.Pow) for a in it.args) or any(
+            isinstance(a, nodes.Const) and isinstance(a.value, int) and abs(a.value) > MAX_LOOP for a in it.args
+        ):
+            out.append((Severity.MEDIUM, f"loops over a range beyond {MAX_LOOP} iterations", "range"))
+    return out
 
 
 def check_template(text: str, location: str, res: FileResult) -> None:
@@ -50,5 +85,6 @@ def check_template(text: str, location: str, res: FileResult) -> None:
             found.append(
                 (Severity.HIGH, f"uses the Jinja global {node.name!r}, a known route to Python internals", node.name)
             )
+    found += _computed_names(tree) + _long_loops(tree)
     for sev, msg, trig in found:
         res.issues.append(Issue(sev, "template/sandbox-escape", f"chat template {msg}", location, trigger=trig))
