@@ -74,20 +74,29 @@ def test_a_lora_adapter_over_the_public_base_is_audited_merged(lora, tmp_path):
         assert abs(control - 0.5) < 4 * mann_whitney_null_sigma(50, 50), name
 
 
+def _lira_offline(folder, tmp_path, recipe: str) -> tuple[dict, dict]:
+    """The fixture's config with the recipe, population knowledge and 2 references per set, running
+    LiRA offline only; the report and its findings, checked to have no failed job."""
+    text = (folder / "audit.yaml").read_text()
+    text = text.replace(
+        "knowledge: [population_data, base_model]", "knowledge: [population_data, base_model, training_recipe]"
+    )
+    text = text.replace("attacks: [loss, base-reference]", "attacks: [lira-offline]")
+    text += f"recipe: {recipe}\nreferences: 2\n"
+    assert audit_config(text, tmp_path) in (0, 1)
+    report, found = read_report(tmp_path / "r")
+    assert not report["errors"], report["errors"]
+    return report, found
+
+
 def test_reference_lora_adapters_over_the_base_run_lira_offline(lora, tmp_path):
     """Acceptance (c): the LoRA adapter with a recipe (AdamW 2e-3, 10 epochs, batch 16, as
     train_lora.py): 2 offline references are LoRA adapters (rank 8 on query / value, read from the
     adapter's config) over copies of the public MiniLM, trained on population texts and merged; LiRA
     offline runs on them. A leak is AUC > 0.6 on 100 vs 100 texts, the control within 4 null sigmas."""
-    text = (lora / "audit.yaml").read_text()
-    text = text.replace(
-        "knowledge: [population_data, base_model]", "knowledge: [population_data, base_model, training_recipe]"
+    report, found = _lira_offline(
+        lora, tmp_path, "{optimizer: adamw, lr: 2e-3, epochs: 10, batch_size: 16, start: base}"
     )
-    text = text.replace("attacks: [loss, base-reference]", "attacks: [lira-offline]")
-    text += "recipe: {optimizer: adamw, lr: 2e-3, epochs: 10, batch_size: 16, start: base}\nreferences: 2\n"
-    assert audit_config(text, tmp_path) in (0, 1)
-    report, found = read_report(tmp_path / "r")
-    assert not report["errors"], report["errors"]
     assert report["target"]["recipe"]["lora"]["rank"] == 8
     assert found["lira-offline"]["metrics"]["auc"]["value"] > 0.6, found["lira-offline"]["metrics"]["auc"]
     control = found["lira-offline-control"]["metrics"]["auc"]["value"]
@@ -108,15 +117,7 @@ def test_reference_minilms_fine_tuned_from_the_base_run_lira_offline(trained, tm
     and LiRA offline runs on them (2 online ones train too). 100 vs 100 texts: a leak is AUC > 0.6,
     the control within 4 null sigmas of chance. The fine-tuned references are kept for a rerun.
     Measured: LiRA offline AUC 0.796, TPR at 1% FPR 15.0% (LOSS 0.791, 9.0%), control 0.420."""
-    text = (trained / "audit.yaml").read_text()
-    text = text.replace(
-        "knowledge: [population_data, base_model]", "knowledge: [population_data, base_model, training_recipe]"
-    )
-    text = text.replace("attacks: [loss, base-reference]", "attacks: [lira-offline]")
-    text += "recipe: {optimizer: adamw, lr: 5e-5, epochs: 8, batch_size: 16, start: base}\nreferences: 2\n"
-    assert audit_config(text, tmp_path) in (0, 1)
-    report, found = read_report(tmp_path / "r")
-    assert not report["errors"], report["errors"]
+    _, found = _lira_offline(trained, tmp_path, "{optimizer: adamw, lr: 5e-5, epochs: 8, batch_size: 16, start: base}")
     assert found["lira-offline"]["metrics"]["auc"]["value"] > 0.6, found["lira-offline"]["metrics"]["auc"]
     control = found["lira-offline-control"]["metrics"]["auc"]["value"]
     assert abs(control - 0.5) < 4 * mann_whitney_null_sigma(50, 50)
