@@ -23,6 +23,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"mlaudit: error: {message}; see '{self.prog} --help'\n")
 
 
+def _dp_and_compare(sub: Any) -> None:
+    """The `dp epsilon` and `compare` commands."""
+    d = sub.add_parser("dp", help="differential privacy: accounting of DP-SGD (Opacus's RDP and PRV accountants)")
+    dsub = d.add_subparsers(dest="dp_command", required=True, parser_class=_Parser)
+    de = dsub.add_parser(
+        "epsilon", help="epsilon of DP-SGD steps, or with --epsilon the noise multiplier that reaches it"
+    )
+    de.add_argument("--sample-rate", type=float, required=True, help="batch size / dataset size (Poisson sampling)")
+    de.add_argument("--steps", type=int, required=True, help="optimizer steps (epochs / sample rate)")
+    given = de.add_mutually_exclusive_group(required=True)
+    given.add_argument("--noise-multiplier", type=float, help="sigma: noise std / clipping norm")
+    given.add_argument("--epsilon", type=float, help="the target epsilon: print the noise multiplier instead")
+    de.add_argument("--delta", type=float, default=1e-5, help="delta (default: %(default)s)")
+    de.add_argument("--accountant", choices=("prv", "rdp"), default="prv", help="default: %(default)s (tight)")
+    de.add_argument("--format", choices=("text", "json"), default="text")
+    c = sub.add_parser("compare", help="compare two report.json files: did any risk rise beyond its intervals?")
+    c.add_argument("baseline", type=Path, metavar="BASELINE.json")
+    c.add_argument("new", type=Path, metavar="NEW.json")
+    c.add_argument("--fail-on", default="high", help="exit 1 on a regression at or above this (default: %(default)s)")
+    c.add_argument("--output", type=Path, help="also write the Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mlaudit", description="Audit a downloaded ML model: privacy, security, supply chain.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
@@ -49,24 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         default="text",
         help="console output: text (a line per finding) or markdown (the summary, also written as OUT/report.md)",
     )
-    d = sub.add_parser("dp", help="differential privacy: accounting of DP-SGD (Opacus's RDP and PRV accountants)")
-    dsub = d.add_subparsers(dest="dp_command", required=True, parser_class=_Parser)
-    de = dsub.add_parser(
-        "epsilon", help="epsilon of DP-SGD steps, or with --epsilon the noise multiplier that reaches it"
-    )
-    de.add_argument("--sample-rate", type=float, required=True, help="batch size / dataset size (Poisson sampling)")
-    de.add_argument("--steps", type=int, required=True, help="optimizer steps (epochs / sample rate)")
-    given = de.add_mutually_exclusive_group(required=True)
-    given.add_argument("--noise-multiplier", type=float, help="sigma: noise std / clipping norm")
-    given.add_argument("--epsilon", type=float, help="the target epsilon: print the noise multiplier instead")
-    de.add_argument("--delta", type=float, default=1e-5, help="delta (default: %(default)s)")
-    de.add_argument("--accountant", choices=("prv", "rdp"), default="prv", help="default: %(default)s (tight)")
-    de.add_argument("--format", choices=("text", "json"), default="text")
-    c = sub.add_parser("compare", help="compare two report.json files: did any risk rise beyond its intervals?")
-    c.add_argument("baseline", type=Path, metavar="BASELINE.json")
-    c.add_argument("new", type=Path, metavar="NEW.json")
-    c.add_argument("--fail-on", default="high", help="exit 1 on a regression at or above this (default: %(default)s)")
-    c.add_argument("--output", type=Path, help="also write the Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
+    _dp_and_compare(sub)
     sub.add_parser("list", help="list attacks, the access each requires, and the built-in datasets")
     i = sub.add_parser("init", help="inspect a model file or folder and write a commented audit.yaml for it")
     i.add_argument("path", type=Path, metavar="PATH", help="a .safetensors, .skops or .onnx file, or a model folder")
