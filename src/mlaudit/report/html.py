@@ -219,10 +219,9 @@ def _summary(summary: dict[str, Any], n_findings: int) -> str:
     for r in summary["risks"]:
         what = f"<td>{_e(r['asset'])}</td><td>{_e(r['risk'])}</td>"
         if r["finding"] is None:
-            how = ", ".join(r.get("to_measure") or []) or "no attack in mlaudit yet"
-            rows.append(
-                f"<tr class='unmeasured'>{what}<td colspan='5' class='muted'>not measured ({_e(how)})</td></tr>"
-            )
+            names = r.get("to_measure") or []
+            how = f"add {', '.join(names)} to attacks" if names else "no mlaudit attack for this target yet"
+            rows.append(f"<tr class='unmeasured'>{what}<td colspan='5' class='muted'>not measured: {_e(how)}</td></tr>")
             continue
         h = r["headline"]
         fig = (
