@@ -48,6 +48,29 @@ def _value(r: Reader, vtype: int, size: int, keep: bool) -> str | None:
     raise ScanError(f"unknown GGUF value type {vtype} at byte {r.pos}")
 
 
+_ALIGNMENT = 32  # general.alignment's default: the tensor data starts at the next multiple after the header
+# bytes per element of the types whose size is fixed (F32, F16, BF16) or per 32-element block (Q4_0,
+# Q4_1, Q5_0, Q5_1, Q8_0): a tensor's smallest size in the file; other (k-, i-) quants: only checked to exist
+_BYTES = {0: 4.0, 1: 2.0, 30: 2.0, 2: 18 / 32, 3: 20 / 32, 6: 22 / 32, 7: 24 / 32, 8: 34 / 32}
+_TYPES = set(range(0, 4)) | set(range(6, 42))  # ggml_type ids (4 and 5, the removed Q4_2 / Q4_3, are gone)
+
+
+def _tensor_problem(dims: list[int], ggml_type: int, offset: int, data_bytes: int) -> tuple[Severity, str] | None:
+    """What is wrong with one tensor's info: dimensions whose product overflows 63 bits (the element
+    count loaders multiply out; GGML overflow CVEs), an unknown type, data past the end of the file."""
+    n = 1
+    for d in dims:
+        n *= d
+    if n >= 1 << 63:
+        return Severity.CRITICAL, f"tensor dimensions {dims} ({n} elements) overflow a loader's 64-bit sizes"
+    if ggml_type not in _TYPES:
+        return Severity.HIGH, f"unknown tensor type {ggml_type}: loaders index their type tables with it"
+    need = int(n * _BYTES.get(ggml_type, 0.0))
+    if offset + need > data_bytes:
+        return Severity.HIGH, f"tensor data at offset {offset} ({need} bytes) runs past the end of the file"
+    return None
+
+
 def scan_gguf(f: BinaryIO, size: int, location: str, res: FileResult) -> None:
     r = Reader(f)
     if r.read(4) != b"GGUF":
@@ -74,9 +97,17 @@ def scan_gguf(f: BinaryIO, size: int, location: str, res: FileResult) -> None:
         val = _value(r, vtype, size, "chat_template" in key)
         if val is not None:
             check_template(val, f"{location}!{key}", res)
+    tensors = []
     for _ in range(n_tensors):
         _string(r, size, False)
         n_dims = _u(r, 4)
         if n_dims > 4:
             raise ScanError(f"tensor with {n_dims} dimensions (GGML allows 4) at byte {r.pos}")
-        r.skip(8 * n_dims + 4 + 8)
+        at = r.pos
+        dims = [_u(r, 8) for _ in range(n_dims)]
+        tensors.append((at, dims, _u(r, 4), _u(r, 8)))
+    data_start = -(-r.pos // _ALIGNMENT) * _ALIGNMENT
+    for at, dims, ggml_type, offset in tensors:
+        problem = _tensor_problem(dims, ggml_type, offset, size - data_start)
+        if problem:
+            res.issues.append(Issue(problem[0], "gguf/tensor-info", problem[1], location, at))
