@@ -167,3 +167,16 @@ def test_the_page_puts_the_summary_first_controls_inside_and_mitigations_once_pe
     # the backdoor scan this audit ran is shown beside the poisoning mitigations
     assert "Measured in this audit: <a href='#finding-backdoor-scan'>backdoor-scan</a> (flagged labels 1)" in page
     assert main.index('id="about"') > main.index('id="finding-backdoor-scan"')
+
+
+def test_a_control_that_could_not_be_measured_is_not_called_biased():
+    """A control without a null sigma has no verdict: its cell says so (it read "NOT at chance" before)."""
+    doc = _doc(
+        _report(
+            _f("loss", "membership", "loss", "low", MIA),
+            _f("loss-control", "membership", "loss", "info", {"auc": 0.7}),
+        )
+    )
+    row = doc["summary"]["risks"][0]
+    assert row["control"]["at_chance"] is None
+    assert "| probabilities | not measured |" in report_markdown(doc)

@@ -11,6 +11,7 @@ from mlaudit.report.json import measured
 from mlaudit.report.plots import DRAW
 from mlaudit.report.summary import (
     MITIGATIONS,
+    control_label,
     control_verdict,
     defences_measured,
     figure,
@@ -229,8 +230,8 @@ def _summary(summary: dict[str, Any], n_findings: int) -> str:
             if h
             else ""
         )
-        c = r["control"]
-        ctl = "" if c is None else ("at chance" if c["at_chance"] else "<strong>NOT at chance</strong>")
+        label = control_label(r["control"])
+        ctl = f"<strong>{label}</strong>" if label == "NOT at chance" else _e(label)
         rows.append(
             f"<tr>{what}<td>{_sev(Severity.parse(r['severity']))}</td><td>{fig}</td><td>{_e(r['access'] or '')}</td>"
             f"<td><a href='#finding-{_e(r['finding'])}'>{_e(r['finding'])}</a></td><td>{ctl}</td></tr>"

@@ -10,7 +10,7 @@ from typing import Any
 
 from mlaudit.errors import InputError
 from mlaudit.findings import Severity
-from mlaudit.report.summary import figure, headline, metric_words, summarize
+from mlaudit.report.summary import control_label, figure, headline, metric_words, summarize
 
 
 def _headline(metric: str, m: dict[str, Any]) -> str:
@@ -31,8 +31,8 @@ def report_markdown(doc: dict[str, Any]) -> str:
             lines.append(f"| {r['asset']} | {r['risk']} | not measured | | | |")
             continue
         h = r["headline"]
-        c = r["control"]
-        ctl = "" if c is None else ("at chance" if c["at_chance"] else "**NOT at chance**")
+        label = control_label(r["control"])
+        ctl = f"**{label}**" if label == "NOT at chance" else label
         head = _headline(h["metric"], h) if h else ""
         lines.append(
             f"| {r['asset']} | {r['risk']} | **{r['severity']}** | {head} (`{r['finding']}`) | {r['access'] or ''} "
@@ -124,15 +124,18 @@ def _status(a: Any, b: Any, was: dict[str, Any] | None, now: dict[str, Any] | No
         return "gone"
     if was is None or now is None or was["value"] is None or now["value"] is None:
         return "same"
-    lo_now = now["ci_low"] if now["ci_low"] is not None else now["value"]
-    hi_now = now["ci_high"] if now["ci_high"] is not None else now["value"]
-    lo_was = was["ci_low"] if was["ci_low"] is not None else was["value"]
-    hi_was = was["ci_high"] if was["ci_high"] is not None else was["value"]
+    (lo_now, hi_now), (lo_was, hi_was) = _bounds(now), _bounds(was)
     if lo_now > hi_was:
         return "up"
     if hi_now < lo_was:
         return "down"
     return "same"
+
+
+def _bounds(m: dict[str, Any]) -> tuple[float, float]:
+    """A metric's interval, or the value itself where it has none."""
+    lo, hi = m["ci_low"], m["ci_high"]
+    return (m["value"] if lo is None else lo, m["value"] if hi is None else hi)
 
 
 def compare_markdown(changes: list[Change], fail_on: Severity, names: tuple[str, str]) -> str:

@@ -184,6 +184,15 @@ def control_verdict(control: dict[str, Any] | None) -> dict[str, Any] | None:
     return {"id": control["id"], "auc": auc, "z": z, "at_chance": abs(z) <= 4}
 
 
+def control_label(verdict: dict[str, Any] | None) -> str:
+    """A control verdict in a word or two for a table cell: "" without a control."""
+    if verdict is None:
+        return ""
+    if verdict["at_chance"] is None:
+        return "not measured"
+    return "at chance" if verdict["at_chance"] else "NOT at chance"
+
+
 def access_needed(finding: dict[str, Any]) -> str | None:
     """What the adversary needs: the model files for a supply-chain check, else the output the attack
     needs from the model (registry); None for an attack name it does not know."""

@@ -66,10 +66,13 @@ def prepare(
         if model is not None:
             check_modules(model, cfg.recipe.trainable)
     on = off = None
+    lora = lora_spec(cfg, target)  # LoRA settings of the references (the recipe's, or the adapter's own)
     # an estimator refits a clone of itself; a text classifier fine-tunes copies of its base
     trainable = recipe is not None or isinstance(target, SklearnTarget) or _fine_tunes(cfg, target)
     if trainable and population is not None and wants_references(attacks, tm):
-        on, off = _references(cfg, recipe, members, nonmembers, population, target, cache, progress, where or {})
+        on, off = _references(
+            cfg, recipe, lora, members, nonmembers, population, target, cache, progress, where or {}
+        )  # fmt: skip
     knows = Knowledge.POPULATION_DATA in tm.knowledge
     common: dict[str, Any] = {
         "model_files": tuple(files), "budget": cfg.profile, "threat_model": tm, "cache": cache, "recipe": recipe,
@@ -86,9 +89,8 @@ def prepare(
     info = {**target.describe(), "kind": cfg.target.kind}
     if cfg.recipe is not None:
         info["recipe"] = dataclasses.asdict(cfg.recipe)
-        spec = lora_spec(cfg, target)
-        if spec is not None and cfg.recipe.lora is None:
-            info["recipe"]["lora"] = {**dataclasses.asdict(spec), "read_from": "the adapter's adapter_config.json"}
+        if lora is not None and cfg.recipe.lora is None:
+            info["recipe"]["lora"] = {**dataclasses.asdict(lora), "read_from": "the adapter's adapter_config.json"}
     return AuditSetup(target, tm, inputs, info, data_info, files)
 
 
@@ -252,8 +254,8 @@ def _recipe(rc: RecipeConfig, make: Callable[[], nn.Module], base: TorchTarget |
 
 
 def _references(
-    cfg: AuditConfig, recipe: Recipe | None, members: Dataset, nonmembers: Dataset, population: Dataset, target: Target,
-    cache: Path | None, progress: Progress | None, where: dict[str, Any],
+    cfg: AuditConfig, recipe: Recipe | None, lora: LoraSpec | None, members: Dataset, nonmembers: Dataset,
+    population: Dataset, target: Target, cache: Path | None, progress: Progress | None, where: dict[str, Any],
 ) -> tuple[Any, Any]:  # fmt: skip
     """Online and offline reference models trained with the user's recipe, or (a scikit-learn model)
     refits of a clone of the estimator, with its own parameters (the one builder every setup uses)."""
@@ -262,7 +264,6 @@ def _references(
     halves = np.arange(len(members) + len(nonmembers))
     pop = np.arange(len(halves), len(x))
     n_models = cfg.references or N_REFERENCES[cfg.profile]
-    lora = lora_spec(cfg, target)
     # the cache key covers the recipe, the model file, the seed and the data itself: other data, other references
     recipe_record = dataclasses.asdict(cfg.recipe) if cfg.recipe else None
     lora_record = dataclasses.asdict(lora) if lora else None
