@@ -22,10 +22,15 @@ from mlaudit.attacks.membership.boundary_distance import BoundaryDistance
 from mlaudit.attacks.membership.gradient_norm import GradientNorm
 from mlaudit.attacks.membership.labelonly import LabelOnly
 from mlaudit.attacks.membership.lira import LiRA
+from mlaudit.attacks.membership.lm_loss import LMLoss
+from mlaudit.attacks.membership.lm_reference import LMBaseReference
+from mlaudit.attacks.membership.min_k import MinK
+from mlaudit.attacks.membership.min_k_plus_plus import MinKPlusPlus
 from mlaudit.attacks.membership.loss import LOSS
 from mlaudit.attacks.membership.rmia import RMIA
 from mlaudit.attacks.membership.shokri import Shokri
 from mlaudit.attacks.membership.whitebox import WhiteBox
+from mlaudit.attacks.membership.zlib_ratio import ZlibRatio
 from mlaudit.attacks.memorization.demo import CanaryExposureDemo, ExtractionDemo
 from mlaudit.attacks.property.demo import PropertyDemo
 from mlaudit.defenses.backdoor.suites import BackdoorScan, PoisoningDemo
@@ -53,6 +58,11 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     "rmia": partial(RMIA, online=True),
     "rmia-offline": partial(RMIA, online=False),
     "shadow": Shokri,
+    "lm-loss": LMLoss,
+    "zlib": ZlibRatio,
+    "min-k": MinK,
+    "min-k-plus-plus": MinKPlusPlus,
+    "lm-base-reference": LMBaseReference,
     # attribute inference, inversion
     "attribute-inference": AttributeInference,
     "model-inversion": ModelInversion,

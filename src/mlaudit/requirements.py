@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from mlaudit.threat import Access, Knowledge, ThreatModel
 
-MODALITIES = ("image", "tabular", "text")
+MODALITIES = ("image", "tabular", "text", "language")  # language: documents of a causal LM
 PROFILE_ORDER = ("quick", "full")
 
 # what an attack may need from the setup record: (what it is, the config change that provides it)
@@ -43,7 +43,8 @@ class Requires:
         access: the output it needs from the target. For an adversary's attack the threat model must
             grant it; for an auditor's check (`auditor=True`) only the target adapter must give it.
         knowledge: what the adversary must know besides the target (threat_model.knowledge).
-        modalities: the data kinds it applies to ("image", "tabular", "text"); None for any.
+        modalities: the data kinds it applies to ("image", "tabular", "text", "language": a causal LM's
+            documents); None for any classifier's data (image, tabular or text).
         needs: what the setup must hold (keys of NEEDS).
         min_queries: the smallest query budget it can work with.
         profile: the cheapest profile it runs in ("full": too slow for the quick profile).
@@ -101,6 +102,8 @@ def unmet(name: str, req: Requires, offer: Offer) -> Unmet | None:
     tm = offer.threat_model
     if PROFILE_ORDER.index(req.profile) > PROFILE_ORDER.index(offer.profile):
         return Unmet(f"{name} runs in the {req.profile} profile only", f"run with --profile {req.profile}")
+    if req.modalities is None and offer.modality == "language":
+        return Unmet(f"{name} applies to classifiers; this target is a language model", "drop it from attacks", True)
     if req.modalities is not None and offer.modality not in req.modalities:
         kinds = " or ".join(sorted(req.modalities))
         return Unmet(

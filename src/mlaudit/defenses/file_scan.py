@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.findings import Finding
-from mlaudit.requirements import Requires
+from mlaudit.requirements import MODALITIES, Requires
 from mlaudit.supplychain.scan.finding import scan_finding
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access
@@ -20,7 +20,9 @@ class FileScan:
 
     name: ClassVar[str] = "file-scan"
     category: ClassVar[str] = "file_scan"
-    requires: ClassVar[Requires] = Requires(Access.LABELS, needs=frozenset({"model_files"}), auditor=True)
+    requires: ClassVar[Requires] = Requires(
+        Access.LABELS, modalities=frozenset(MODALITIES), needs=frozenset({"model_files"}), auditor=True
+    )
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         tm = inputs.threat_model or target.threat_model

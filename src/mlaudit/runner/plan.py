@@ -79,7 +79,7 @@ def offer(setup: AuditSetup, profile: str) -> Offer:
     """What the setup holds, as requirements are checked against it."""
     i = setup.inputs["main"]
     data = [d for d in (i.members, i.nonmembers) if d is not None]
-    modality = data[0].kind if data else "tabular"
+    modality = setup.target.modality or (data[0].kind if data else "tabular")
     has = {
         "base": i.base is not None,
         "recipe": i.recipe is not None,

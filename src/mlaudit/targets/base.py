@@ -25,6 +25,7 @@ class Target:
     num_classes: int
     name: str = "target"
     max_access: Access = Access.WEIGHTS  # the strongest output the adapter can produce
+    modality: str | None = None  # "language" for a causal LM; None: a classifier of its data's kind
 
     def __init__(self) -> None:
         self.threat_model = ThreatModel(access=self.max_access)

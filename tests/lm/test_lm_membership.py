@@ -1,0 +1,152 @@
+"""Language-model membership attacks: the per-token formulas against a hand-computed case, the target's
+batched, windowed scoring against a plain per-document loop, and each attack both ways on a tiny LM
+(finds the leak of a model trained on its members; at chance on two sets it never saw)."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from mlaudit.attacks.base import AttackInputs
+from mlaudit.data import Dataset
+from mlaudit.registry import get_attack
+from mlaudit.targets.language_model import LanguageModelTarget, load_language_model, windows
+from mlaudit.threat import Access, Knowledge, ThreatModel
+from tests.lm import tiny
+
+# a bigram model over 3 tokens (0 = BOS, 1 = "a", 2 = "b"): next-token probabilities by the previous token
+BIGRAM = np.array([[0.2, 0.4, 0.4], [0.1, 0.6, 0.3], [0.1, 0.2, 0.7]])
+
+
+class Bigram(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(1, 3)  # only its shape is read (the vocabulary size)
+        self.table = torch.log(torch.as_tensor(BIGRAM, dtype=torch.float32))
+
+    def get_output_embeddings(self) -> torch.nn.Module:
+        return self.head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> SimpleNamespace:
+        return SimpleNamespace(logits=self.table[input_ids])
+
+
+class AB:
+    bos_token_id = 0
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        return {"input_ids": [{"a": 1, "b": 2}[c] for c in text]}
+
+
+def docs(texts: list[str], name: str) -> Dataset:
+    return Dataset(list(texts), np.zeros(len(texts), np.int64), ("document",), name, "text")
+
+
+def test_min_k_and_min_k_plus_plus_match_the_papers_formulas_on_a_hand_computed_case() -> None:
+    target = LanguageModelTarget(Bigram(), AB(), name="bigram", max_length=8)
+    # "aab" after BOS: p(a|BOS) = 0.4, p(a|a) = 0.6, p(b|a) = 0.3
+    lp = target.token_logprobs(["aab"])[0]
+    assert lp == pytest.approx(np.log([0.4, 0.6, 0.3]), abs=1e-6)
+    st = target.token_statistics(["aab"])
+    # mu, sigma of log p(z) under the BOS row (0.2, 0.4, 0.4), by hand: mu = 0.2 ln 0.2 + 0.8 ln 0.4 = -1.05492,
+    # E[(ln p)^2] = 0.2 (ln 0.2)^2 + 0.8 (ln 0.4)^2 = 1.18974, sigma = sqrt(1.18974 - 1.05492^2) = 0.27730
+    assert st.means[0][0] == pytest.approx(-1.05492, abs=1e-4)
+    assert st.stds[0][0] == pytest.approx(0.27730, abs=1e-4)
+    from mlaudit.attacks.membership.min_k import min_k_scores
+    from mlaudit.attacks.membership.min_k_plus_plus import min_k_plus_plus_scores
+
+    # Min-K% (Shi et al.): k = 20% of 3 tokens keeps ceil(0.6) = 1, the least likely: ln 0.3; k = 50% keeps 2
+    assert min_k_scores(target, ["aab"], 0.2)[0] == pytest.approx(math.log(0.3), abs=1e-6)
+    assert min_k_scores(target, ["aab"], 0.5)[0] == pytest.approx((math.log(0.3) + math.log(0.4)) / 2, abs=1e-6)
+    # Min-K%++ (Zhang et al.): z_t = (ln p(x_t) - mu_t) / sigma_t per token, written out from the table
+    z = []
+    for prev, tok in ((0, 1), (1, 1), (1, 2)):
+        p = BIGRAM[prev]
+        mu = float((p * np.log(p)).sum())
+        sd = math.sqrt(float((p * np.log(p) ** 2).sum()) - mu**2)
+        z.append((math.log(p[tok]) - mu) / sd)
+    assert z[0] == pytest.approx(0.49994, abs=1e-4)  # (ln 0.4 + 1.05492) / 0.27730
+    assert min_k_plus_plus_scores(target, ["aab"], 0.2)[0] == pytest.approx(min(z), abs=1e-5)
+    assert min_k_plus_plus_scores(target, ["aab"], 1.0)[0] == pytest.approx(np.mean(z), abs=1e-5)
+
+
+def test_long_documents_are_scored_in_windows_once_per_token_in_any_batch() -> None:
+    rng = np.random.default_rng(0)
+    texts = ["".join(rng.choice(["a", "b"], size=n)) for n in (3, 17, 40, 9, 64)]
+    whole = LanguageModelTarget(Bigram(), AB(), name="bigram", max_length=128).token_logprobs(texts)
+    for length, batch in ((8, 8), (9, 4096), (16, 32)):
+        part = LanguageModelTarget(Bigram(), AB(), name="bigram", max_length=length, batch_tokens=batch)
+        got = part.token_logprobs(texts)
+        for a, b, t in zip(got, whole, texts, strict=True):
+            assert len(a) == len(t)  # every token once (BOS is context only)
+            np.testing.assert_allclose(a, b, atol=1e-6)
+    # the windows themselves: each token after the first window keeps at least half a window of context
+    ids = list(range(30))
+    w = windows(ids, 8)
+    assert [len(x) for x, _ in w] == [8] * len(w)
+    assert sum(len(x) - s for x, s in w) == 29 and all(s >= 4 for _, s in w[1:])
+
+
+def test_batched_scoring_matches_a_plain_per_document_loop_on_a_real_llama(tmp_path) -> None:
+    folder = tiny.save(tiny.model(seed=1), tiny.tokenizer(), tmp_path / "lm")
+    model, tok = load_language_model(folder)
+    target = LanguageModelTarget(model, tok, name="tiny", max_length=256, batch_tokens=600)
+    texts = ["in the beginning god created", "and the earth was without form, and void;", "a", "light."]
+    got = target.token_logprobs(texts)
+    for text, lp in zip(texts, got, strict=True):  # one unpadded forward pass per document
+        ids = torch.as_tensor([[0] + tok(text, add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            ref = torch.log_softmax(model(input_ids=ids).logits[0, :-1].double(), -1)
+        np.testing.assert_allclose(lp, ref.gather(-1, ids[0, 1:, None])[:, 0].numpy(), atol=2e-5)
+    st = target.token_statistics(texts[:1])
+    assert np.all(st.stds[0] > 0) and len(st.means[0]) == len(texts[0])
+    view = target.restricted(ThreatModel(access=Access.PROBABILITIES))
+    view.token_logprobs(texts)
+    assert view.queries == 4  # one per document
+    with pytest.raises(Exception, match="logits"):
+        view.token_statistics(texts)  # Min-K%++ needs the whole distribution
+
+
+@pytest.fixture(scope="module")
+def fine_tuned() -> dict[str, object]:
+    """A public 'base' trained on 240 population lines, fine-tuned on 80 member lines (the target)."""
+    from mlaudit.data.assets import kjv_lines
+
+    lines = [ln.lower() for ln in kjv_lines(60_000) if 40 <= len(ln) <= 90][:480]
+    rng = np.random.default_rng(0)
+    rng.shuffle(lines)
+    members, nonmembers, population = lines[:80], lines[80:240], lines[240:480]
+    tok = tiny.tokenizer()
+    base = tiny.model(seed=0)
+    tiny.train(base, tok, population, epochs=6, seed=0)
+    target = tiny.model(seed=0)
+    target.load_state_dict(base.state_dict())
+    tiny.train(target, tok, members, epochs=8, seed=1)
+    return {
+        "target": LanguageModelTarget(target, tok, name="fine-tuned"),
+        "base": LanguageModelTarget(base, tok, name="base"),
+        "members": docs(members, "members"),
+        "nonmembers": docs(nonmembers[:80], "non-members"),
+        "control": (docs(nonmembers[:80], "non-members A"), docs(nonmembers[80:], "non-members B")),
+    }
+
+
+@pytest.mark.parametrize("attack", ["lm-loss", "zlib", "min-k", "min-k-plus-plus", "lm-base-reference"])
+def test_each_lm_attack_finds_the_fine_tuning_leak_and_sits_at_chance_on_the_control(fine_tuned, attack) -> None:
+    tm = ThreatModel(access=Access.LOGITS, knowledge=frozenset({Knowledge.BASE_MODEL}))
+    view = fine_tuned["target"].restricted(tm)
+    leak = get_attack(attack).run(
+        view, AttackInputs(fine_tuned["members"], fine_tuned["nonmembers"], base=fine_tuned["base"]), seed=0
+    )
+    a, b = fine_tuned["control"]
+    control = get_attack(attack).run(view, AttackInputs(a, b, base=fine_tuned["base"]), seed=0)
+    sigma = leak.metrics["auc_null_sigma"].value  # 80 vs 80: sd of the AUC under H0 ~= 0.046
+    print(attack, round(leak.metrics["auc"].value, 3), round(control.metrics["auc"].value, 3))
+    # the leak: more than 4 null sigmas above chance (a chance-level attack passes with p < 1e-4)
+    assert leak.metrics["auc"].value > 0.5 + 4 * sigma
+    # two sets the model never saw: within 4 null sigmas of chance (fails by accident with p < 1e-4)
+    assert abs(control.metrics["auc"].value - 0.5) < 4 * control.metrics["auc_null_sigma"].value
