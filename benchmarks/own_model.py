@@ -7,7 +7,7 @@ batch 128 the CNN reached only 89% training accuracy and LiRA 3.0% TPR at 1% FPR
 saved as safetensors. The audit: the setup `mlaudit audit` builds from a config naming the factory,
 the recipe, `references: 8` and 10,000 population images: mlaudit trains 8 online references
 (complementary halves of members + non-members) and 8 offline ones (population only) with the recipe.
-Reported: LiRA online with 8 references, RMIA offline with 1, 2 and 8, each with TPR at 1% and 0.1% FPR
+Reported: LiRA and RMIA online with 8 references, RMIA offline with 1, 2 and 8, each with TPR at 1% and 0.1% FPR
 (Clopper-Pearson 95%) and AUC; the setup's wall time (data, target, reference training and outputs)
 against 16 trainings of the same model in the user's plain loop (the goal: within 1.2x).
 
@@ -129,7 +129,10 @@ def main() -> None:
     main_in = setup.inputs["main"]
     view = setup.target.restricted(ThreatModel(access=Access.PROBABILITIES))
     print(f"{'attack':24s}{'TPR at 1% FPR':>26s}{'TPR at 0.1% FPR':>26s}{'AUC':>8s}")
-    results = {"lira (8 online)": get_attack("lira").run(view, main_in, seed=0)}
+    results = {
+        "lira (8 online)": get_attack("lira").run(view, main_in, seed=0),
+        "rmia (8 online)": get_attack("rmia").run(view, main_in, seed=0),
+    }
     for k in (1, 2, 8):
         inp = dataclasses.replace(main_in, offline_references=first(main_in.offline_references, k))
         results[f"rmia-offline ({k})"] = get_attack("rmia-offline").run(view, inp, seed=0)

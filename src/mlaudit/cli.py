@@ -163,9 +163,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     cfg = config_mod.load(args.config, profile=args.profile)  # before the heavy imports: a bad config fails fast
     fail_on = Severity.parse(args.fail_on or cfg.fail_on)
     if cfg.target.kind != "default":  # the user's data too: read and cross-checked before torch is imported
-        from mlaudit.data.sources import preflight
+        from mlaudit.data.sources import is_language_model, preflight
 
-        preflight(cfg.data, cfg.seed)
+        preflight(cfg.data, cfg.seed, documents=is_language_model(cfg.target))
 
     from mlaudit.report.html import write_html
     from mlaudit.report.json import write_json

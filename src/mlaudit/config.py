@@ -16,7 +16,7 @@ PROFILES = ("quick", "full")
 TARGET_KINDS = ("default", "torch", "huggingface", "sklearn", "onnx")
 # the built-in targets (kind "default"): what is trained, on which real data
 SCENARIOS = ("fashion-mnist", "cps1988-mlp", "cps1988-forest", "rotten-tomatoes-minilm")
-DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder", "jsonl", "hf-disk")
+DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder", "jsonl", "hf-disk", "text")
 RECIPE_OPTIMIZERS = ("adam", "adamw", "sgd")
 RECIPE_AUGMENTATIONS = ("flip", "crop")  # what models.train.augment_batch applies
 ONNX_OUTPUTS = ("auto", "logits", "probabilities")  # what an ONNX model's first output holds (auto: detected)
@@ -30,7 +30,9 @@ TRAINING_KEYS = (
 
 @dataclass(frozen=True)
 class DataSourceConfig:
-    source: str = "builtin"  # builtin | idx | table | npz | image-folder | jsonl | hf-disk (datasets' save_to_disk)
+    # builtin | idx | table | npz | image-folder | jsonl | hf-disk (datasets' save_to_disk) | text (documents:
+    # a .txt file, one per line, or a folder, one per .txt file)
+    source: str = "builtin"
     name: str | None = None  # builtin dataset name (see `mlaudit list`)
     path: str | None = None  # file or folder (idx: the images file)
     labels_path: str | None = None  # idx: the labels file
@@ -86,7 +88,7 @@ class TargetConfig:
     factory_args: dict[str, Any] = field(default_factory=dict)
     num_classes: int = 10
     input_shape: tuple[int, ...] = (1, 28, 28)
-    max_length: int = 64  # huggingface
+    max_length: int | None = None  # huggingface: tokens per input (classifiers 64; language models 512, in windows)
     # sklearn (a skops file): types beyond skops' defaults that you trust, e.g. [sklearn.tree._tree.Tree]
     trusted: tuple[str, ...] = ()
     output: str = "auto"  # onnx: logits | probabilities | auto (probabilities when rows sum to 1)
@@ -103,7 +105,7 @@ class TargetConfig:
                 f"target.input_shape must list positive sizes without the batch axis (e.g. [1, 28, 28]), "
                 f"got {list(self.input_shape)}"
             )
-        if self.max_length < 1:
+        if self.max_length is not None and self.max_length < 1:
             raise ConfigError(f"target.max_length must be at least 1 token, got {self.max_length}")
         if self.factory is not None and self.kind != "torch":
             raise ConfigError(f"target.factory is for kind torch, not {self.kind!r}; remove it or set kind: torch")

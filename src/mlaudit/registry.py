@@ -24,9 +24,9 @@ from mlaudit.attacks.membership.labelonly import LabelOnly
 from mlaudit.attacks.membership.lira import LiRA
 from mlaudit.attacks.membership.lm_loss import LMLoss
 from mlaudit.attacks.membership.lm_reference import LMBaseReference
+from mlaudit.attacks.membership.loss import LOSS
 from mlaudit.attacks.membership.min_k import MinK
 from mlaudit.attacks.membership.min_k_plus_plus import MinKPlusPlus
-from mlaudit.attacks.membership.loss import LOSS
 from mlaudit.attacks.membership.rmia import RMIA
 from mlaudit.attacks.membership.shokri import Shokri
 from mlaudit.attacks.membership.whitebox import WhiteBox

@@ -16,7 +16,7 @@ from mlaudit.data import Dataset
 from mlaudit.registry import get_attack
 from mlaudit.targets.language_model import LanguageModelTarget, load_language_model, windows
 from mlaudit.threat import Access, Knowledge, ThreatModel
-from tests.lm import tiny
+from tests.fixtures.own_lm import train_lm as tiny
 
 # a bigram model over 3 tokens (0 = BOS, 1 = "a", 2 = "b"): next-token probabilities by the previous token
 BIGRAM = np.array([[0.2, 0.4, 0.4], [0.1, 0.6, 0.3], [0.1, 0.2, 0.7]])
@@ -114,15 +114,10 @@ def test_batched_scoring_matches_a_plain_per_document_loop_on_a_real_llama(tmp_p
 @pytest.fixture(scope="module")
 def fine_tuned() -> dict[str, object]:
     """A public 'base' trained on 240 population lines, fine-tuned on 80 member lines (the target)."""
-    from mlaudit.data.assets import kjv_lines
-
-    lines = [ln.lower() for ln in kjv_lines(60_000) if 40 <= len(ln) <= 90][:480]
-    rng = np.random.default_rng(0)
-    rng.shuffle(lines)
-    members, nonmembers, population = lines[:80], lines[80:240], lines[240:480]
+    members, nonmembers, _, public = tiny.lines()
     tok = tiny.tokenizer()
     base = tiny.model(seed=0)
-    tiny.train(base, tok, population, epochs=6, seed=0)
+    tiny.train(base, tok, public, epochs=6, seed=0)
     target = tiny.model(seed=0)
     target.load_state_dict(base.state_dict())
     tiny.train(target, tok, members, epochs=8, seed=1)

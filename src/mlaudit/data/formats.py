@@ -255,9 +255,10 @@ def table_to_dataset(df: pd.DataFrame, *, label: str, sensitive: str | None = No
     )
 
 
-def read_jsonl(path: str | Path, *, text_field: str = "text", label_field: str = "label") -> Dataset:
+def read_jsonl(path: str | Path, *, text_field: str = "text", label_field: str | None = "label") -> Dataset:
     """Text examples from JSON Lines, one object per line with a text and a label field. Labels that are
-    all integers are class indices 0..max; otherwise the sorted distinct values are the classes."""
+    all integers are class indices 0..max; otherwise the sorted distinct values are the classes.
+    `label_field` None: a language model's documents (no labels; one class, "document")."""
     p = existing(path, "JSON Lines file")
     if not p.is_file():
         raise InputError(f"JSON Lines path {str(p)!r} is a folder; give a .jsonl file")
@@ -276,16 +277,17 @@ def read_jsonl(path: str | Path, *, text_field: str = "text", label_field: str =
             row = json.loads(line)
         except json.JSONDecodeError as e:
             raise InputError(f"{str(p)!r} line {n} is not JSON ({e.msg}); write one object per line") from None
-        if not isinstance(row, dict) or text_field not in row or label_field not in row:
+        if not isinstance(row, dict) or text_field not in row or (label_field is not None and label_field not in row):
             keys = ", ".join(row) if isinstance(row, dict) else type(row).__name__
-            raise InputError(
-                f"{str(p)!r} line {n} lacks {text_field!r} or {label_field!r} (it has {keys}); "
-                "set data.text_field / data.label_column"
-            )
+            what = repr(text_field) if label_field is None else f"{text_field!r} or {label_field!r}"
+            fix = "set data.text_field" if label_field is None else "set data.text_field / data.label_column"
+            raise InputError(f"{str(p)!r} line {n} lacks {what} (it has {keys}); {fix}")
         if not isinstance(row[text_field], str):
             raise InputError(f"{str(p)!r} line {n}: {text_field!r} is a {type(row[text_field]).__name__}, not text")
         texts.append(row[text_field])
-        labels.append(row[label_field])
+        labels.append(0 if label_field is None else row[label_field])
+    if label_field is None:
+        return documents(texts, p.name)
     if all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
         y = np.asarray(labels, dtype=np.int64)
         if y.size and y.min() < 0:
@@ -295,6 +297,33 @@ def read_jsonl(path: str | Path, *, text_field: str = "text", label_field: str =
         classes = tuple(sorted({str(v) for v in labels}))
         y = np.asarray([classes.index(str(v)) for v in labels], dtype=np.int64)
     return Dataset(texts, y, classes, p.name, "text")
+
+
+def documents(texts: list[str], name: str) -> Dataset:
+    """A language model's documents: text without labels (one class, "document")."""
+    return Dataset(list(texts), np.zeros(len(texts), dtype=np.int64), ("document",), name, "text")
+
+
+def read_text(path: str | Path) -> Dataset:
+    """Documents from plain text: a file holds one document per non-empty line; a folder, one document
+    per .txt file in it (sorted by name). UTF-8 only."""
+    p = existing(path, "text file or folder")
+    files = sorted(p.glob("*.txt")) if p.is_dir() else [p]
+    if not files:
+        raise InputError(f"{str(p)!r} holds no .txt files; give a text file (a document per line) or a folder of .txt")
+    texts = []
+    for f in files:
+        try:
+            raw = f.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(
+                f"{str(f)!r} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8"
+            ) from None
+        if p.is_dir():
+            texts += [raw] if raw.strip() else []
+        else:
+            texts += [line for line in raw.splitlines() if line.strip()]
+    return documents(texts, p.name)
 
 
 def read_npz(path: str | Path, *, x_key: str = "x", y_key: str = "y") -> Dataset:
@@ -405,7 +434,7 @@ def stack_images(images: list[Any], color_mode: str, where: str, *, size: tuple[
 
 
 def read_hf_disk(
-    path: str | Path, *, split: str | None = None, text_field: str | None = None, label_field: str = "label",
+    path: str | Path, *, split: str | None = None, text_field: str | None = None, label_field: str | None = "label",
     color_mode: str = "auto",
 ) -> Dataset:  # fmt: skip
     """A Hugging Face `datasets` folder written by `save_to_disk` (a Dataset, or a DatasetDict with
@@ -421,6 +450,12 @@ def read_hf_disk(
     table = _hf_table(folder, state)
     raw = info.get("features")
     features: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    if label_field is None:  # a language model's documents: the text column only
+        column = text_field or "text"
+        if column not in table.column_names or not all(isinstance(t, str) for t in table.column(column).to_pylist()):
+            raise InputError(f"{str(folder)!r} has no text column {column!r} (it has {', '.join(table.column_names)}); "
+                             "set data.text_field")  # fmt: skip
+        return documents(table.column(column).to_pylist(), root.name)
     if label_field not in table.column_names:
         raise InputError(
             f"{str(folder)!r} has no column {label_field!r} (it has {', '.join(table.column_names)}); "
@@ -533,3 +568,25 @@ def _hf_images(cells: list[Any], color_mode: str, where: str) -> np.ndarray:
         except (UnidentifiedImageError, OSError) as e:
             raise InputError(f"{where!r}: image {i} is not a readable image ({e})") from None
     return stack_images(images, color_mode, where)
+
+
+LM_SUFFIXES = ("ForCausalLM", "LMHeadModel")  # config.json architectures of causal language models
+
+
+def is_causal_lm(path: Path) -> bool:
+    """A GGUF file, an adapter whose base is a causal LM (task_type CAUSAL_LM), or a folder whose
+    config names a causal-LM architecture."""
+    if path.is_file():
+        return path.suffix == ".gguf"
+    if (path / "adapter_config.json").is_file():
+        cfg = _json_or_empty(path / "adapter_config.json")
+        return str(cfg.get("task_type", "")).upper() == "CAUSAL_LM"
+    archs = _json_or_empty(path / "config.json").get("architectures")
+    return isinstance(archs, list) and any(str(a).endswith(LM_SUFFIXES) for a in archs)
+
+
+def _json_or_empty(p: Path) -> dict[str, Any]:
+    try:
+        return json_object(p, missing="", hint="")
+    except InputError:
+        return {}

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from mlaudit.attacks.base import AttackInputs
-from mlaudit.findings import Finding
+from mlaudit.findings import CATEGORIES, Finding
 from mlaudit.registry import expand, get_attack, view
 from mlaudit.requirements import Offer, Unmet, unmet
 from mlaudit.scenarios.record import AuditSetup
@@ -71,8 +71,10 @@ def selected(attacks: tuple[str, ...], profile: str) -> list[str]:
 
 
 def named(attacks: tuple[str, ...]) -> frozenset[str]:
-    """The entries the config names itself (names, families, `all`), not through the word `profile`."""
-    return frozenset(expand([w for w in attacks if w != "profile"]))
+    """The entries the config names one by one (not through `profile`, a family or `all`): only these
+    are listed as skipped when they apply to another kind of data (a language model's audit with
+    `attacks: [membership]` does not list every classifier attack as a gap)."""
+    return frozenset(expand([w for w in attacks if w not in ("profile", "all", *CATEGORIES)]))
 
 
 def offer(setup: AuditSetup, profile: str) -> Offer:
@@ -112,8 +114,8 @@ def plan(
     names: list[str], setup: AuditSetup, profile: str, seed: int, *, named: frozenset[str] | None = None
 ) -> tuple[list[Job], list[Skipped]]:
     """A job per runnable attack and pair (controlled families also on the control pair); the rest skipped.
-    An entry that only the word `profile` brought in (not in `named`) and that applies to another kind
-    of data is left out silently: evasion on text is not a gap in a text audit."""
+    An entry the config did not name one by one (not in `named`) and that applies to another kind of
+    data is left out silently: evasion on text is not a gap in a text audit."""
     jobs, skipped = [], []
     available = offer(setup, profile)  # once: it scans the data's value range
     for name in names:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlaudit.config import AuditConfig
+from mlaudit.data.sources import is_language_model
 from mlaudit.progress import Progress
-from mlaudit.scenarios import SCENARIOS, own_model
+from mlaudit.scenarios import SCENARIOS, language_model, own_model
 from mlaudit.scenarios.record import AuditSetup, threat_model
 
 
@@ -25,4 +26,6 @@ def build_setup(
     where = {"executor": executor, "ray_address": ray_address}
     if cfg.target.kind == "default":
         return SCENARIOS[cfg.target.scenario](cfg, attacks, tm, cache=cache, progress=progress, where=where)
+    if is_language_model(cfg.target):
+        return language_model.prepare(cfg, attacks, tm, cache=cache, progress=progress, where=where)
     return own_model.prepare(cfg, attacks, tm, cache=cache, progress=progress, where=where)

@@ -30,7 +30,7 @@ from mlaudit.models.recipe import Recipe
 from mlaudit.models.train import TrainConfig, check_modules, freeze_except
 from mlaudit.progress import Progress
 from mlaudit.scenarios.checks import check_fit
-from mlaudit.scenarios.record import AuditSetup, describe, wants_references
+from mlaudit.scenarios.record import AuditSetup, control_halves, describe, wants_references
 from mlaudit.scenarios.references import finetune_clones, reference_sets, refit_clones, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
 from mlaudit.targets.huggingface import image_classifier, is_image_classifier
@@ -81,7 +81,7 @@ def prepare(
     }  # fmt: skip
     inputs = {"main": AttackInputs(members, nonmembers, population if knows else None, **common)}
     if cfg.data.control:
-        a, b = _halves(nonmembers, cfg.seed)
+        a, b = control_halves(nonmembers, cfg.seed)
         inputs["control"] = AttackInputs(a, b, population if knows else None, **common)
     data_info = {"members": describe(members), "nonmembers": describe(nonmembers), "seed": cfg.seed, "checks": checked}
     if population is not None:
@@ -121,7 +121,7 @@ def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Mod
 
         base = cfg.base.path if cfg.base is not None else None
         hf = HuggingFaceTarget(
-            path, num_labels=t.num_classes, max_length=t.max_length, seed=cfg.seed, trained_head=True, base=base
+            path, num_labels=t.num_classes, max_length=t.max_length or 64, seed=cfg.seed, trained_head=True, base=base
         )
         folders = [path, Path(base)] if hf.adapter and base is not None else [path]  # an adapter loads its base too
         return hf, sorted(str(p) for d in folders for p in d.iterdir() if p.is_file()), None
@@ -169,7 +169,11 @@ def _base(cfg: AuditConfig, make: Callable[[], nn.Module] | None) -> Target | No
 
         t = cfg.target
         return HuggingFaceTarget(
-            path, num_labels=t.num_classes, max_length=t.max_length, seed=cfg.seed, name=f"public base ({path.name})"
+            path,
+            num_labels=t.num_classes,
+            max_length=t.max_length or 64,
+            seed=cfg.seed,
+            name=f"public base ({path.name})",
         )
     if make is None:
         return None
@@ -324,14 +328,6 @@ def _numbered(
     if population is not None:
         population = dataclasses.replace(population, ids=np.arange(m + n, m + n + len(population)))
     return members, nonmembers, population
-
-
-def _halves(nonmembers: Dataset, seed: int) -> tuple[Dataset, Dataset]:
-    if len(nonmembers) < 4:
-        raise InputError(f"the control pair splits the non-members in two; {len(nonmembers)} are too few (need 4+)")
-    half = np.random.default_rng(seed).permutation(len(nonmembers))
-    a, b = half[: len(half) // 2], half[len(half) // 2 :]
-    return nonmembers.subset(a, "non-members (half A)"), nonmembers.subset(b, "non-members (half B)")
 
 
 def _model_columns(cfg: AuditConfig, target: Target) -> tuple[list[str], list[str]] | None:

@@ -12,6 +12,7 @@ import numpy as np
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.config import AuditConfig
 from mlaudit.data import Dataset
+from mlaudit.errors import InputError
 from mlaudit.registry import get_attack
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge, ThreatModel
@@ -57,3 +58,12 @@ def scenario_data(dataset: str, seed: int, splits: dict[str, Any], parts: dict[s
 def describe(d: Dataset) -> dict[str, Any]:
     counts = np.bincount(d.y, minlength=d.num_classes)
     return {"name": d.name, "kind": d.kind, "size": len(d), "classes": list(d.classes), "class_counts": counts.tolist()}
+
+
+def control_halves(nonmembers: Dataset, seed: int) -> tuple[Dataset, Dataset]:
+    """The control pair: the non-members split in two disjoint halves, seeded."""
+    if len(nonmembers) < 4:
+        raise InputError(f"the control pair splits the non-members in two; {len(nonmembers)} are too few (need 4+)")
+    half = np.random.default_rng(seed).permutation(len(nonmembers))
+    a, b = half[: len(half) // 2], half[len(half) // 2 :]
+    return nonmembers.subset(a, "non-members (half A)"), nonmembers.subset(b, "non-members (half B)")

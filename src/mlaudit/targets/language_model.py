@@ -23,32 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlaudit.data.formats import existing, json_object
+from mlaudit.data.formats import existing, is_causal_lm
 from mlaudit.errors import InputError, UnsafeFileError
 from mlaudit.targets.base import Target
 from mlaudit.targets.huggingface import check_adapter, check_folder, is_adapter
 from mlaudit.threat import Access
-
-LM_SUFFIXES = ("ForCausalLM", "LMHeadModel")
-
-
-def is_causal_lm(path: Path) -> bool:
-    """A GGUF file, an adapter whose base is a causal LM (task_type CAUSAL_LM), or a folder whose
-    config names a causal-LM architecture."""
-    if path.is_file():
-        return path.suffix == ".gguf"
-    if (path / "adapter_config.json").is_file():
-        cfg = _json(path / "adapter_config.json")
-        return str(cfg.get("task_type", "")).upper() == "CAUSAL_LM"
-    archs = _json(path / "config.json").get("architectures")
-    return isinstance(archs, list) and any(str(a).endswith(LM_SUFFIXES) for a in archs)
-
-
-def _json(p: Path) -> dict[str, Any]:
-    try:
-        return json_object(p, missing="", hint="")
-    except InputError:
-        return {}
 
 
 @dataclass(frozen=True)
@@ -94,9 +73,7 @@ class LanguageModelTarget(Target):
         self._guard(Access.LOGITS, len(texts))
         return self._score(texts, stats=True)
 
-    def generate(
-        self, prompts: list[str], *, max_new_tokens: int, top_k: int, generator: torch.Generator
-    ) -> list[str]:
+    def generate(self, prompts: list[str], *, max_new_tokens: int, top_k: int, generator: torch.Generator) -> list[str]:
         """One top-k sample per prompt (its continuation only, special tokens dropped)."""
         self._guard(Access.LABELS, len(prompts))
         return sample(self.model, self.tokenizer, prompts, max_new_tokens=max_new_tokens, top_k=top_k,
@@ -173,7 +150,7 @@ def _forward(model: Any, rows: list[list[int]], stats: bool) -> list[tuple[np.nd
     logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
     logp = torch.log_softmax(logits, -1)
     tok = logp.gather(-1, ids[:, 1:, None])[..., 0].double()
-    out = []
+    out: list[tuple[np.ndarray, ...]] = []
     if stats:
         p = logp.exp()
         mu = (p * logp).sum(-1).double()

@@ -1,0 +1,107 @@
+"""A user's own causal language model from their config: the target (a Hugging Face folder, a PEFT
+adapter over its base, or a GGUF file), the public base it was fine-tuned from (the natural reference),
+and the documents (members: what it was fine-tuned on; non-members; population). The same setup record
+as every other audit, so the planner runs each LM attack the threat model grants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlaudit.attacks.base import AttackInputs
+from mlaudit.config import AuditConfig
+from mlaudit.data import Dataset
+from mlaudit.data.checks import check_disjoint
+from mlaudit.data.formats import existing
+from mlaudit.data.sources import load_sources
+from mlaudit.errors import InputError
+from mlaudit.progress import Progress
+from mlaudit.scenarios.record import AuditSetup, control_halves, describe
+from mlaudit.targets.huggingface import is_adapter
+from mlaudit.targets.language_model import LanguageModelTarget, load_language_model
+from mlaudit.threat import Knowledge, ThreatModel
+
+MAX_LENGTH = 512  # tokens per window when target.max_length is not set
+UNKNOWN_SHARE = 0.05  # above this share of unknown tokens, the tokenizer does not read the documents
+
+
+def prepare(
+    cfg: AuditConfig,
+    attacks: list[str],
+    tm: ThreatModel,
+    *,
+    cache: Path | None,
+    progress: Progress | None = None,
+    where: dict[str, Any] | None = None,
+) -> AuditSetup:
+    """The setup record for a user's language model (see the module doc)."""
+    path = existing(cfg.target.path or "", "language model")
+    base_path = existing(cfg.base.path, "base model") if cfg.base is not None else None
+    if cfg.recipe is not None:
+        raise InputError(
+            "recipe: for a language model (reference LMs fine-tuned from the base) is not supported yet; remove "
+            "recipe: (the base model is the reference: add base_model to threat_model.knowledge)"
+        )
+    length = cfg.target.max_length or MAX_LENGTH
+    model, tok = load_language_model(path, base=base_path, cache=cache)
+    target = LanguageModelTarget(model, tok, name=path.name, max_length=length)
+    base = None
+    if base_path is not None:
+        b_model, b_tok = load_language_model(base_path, cache=cache)
+        base = LanguageModelTarget(b_model, b_tok, name=f"public base ({base_path.name})", max_length=length)
+        if base.num_classes != target.num_classes:
+            raise InputError(
+                f"base {str(base_path)!r} has a vocabulary of {base.num_classes} tokens, the target "
+                f"{target.num_classes}; give the model it was fine-tuned from"
+            )
+    members, nonmembers, population = load_sources(cfg.data, documents=True)
+    rng = np.random.default_rng(cfg.seed)
+    checked = {**check_disjoint(members, nonmembers, rng=rng), **check_tokens(target, members)}
+    knows = Knowledge.POPULATION_DATA in tm.knowledge
+    files = _files(path, base_path)
+    common: dict[str, Any] = {
+        "model_files": tuple(files), "budget": cfg.profile, "threat_model": tm, "cache": cache, "pool": population,
+        "base": base if Knowledge.BASE_MODEL in tm.knowledge else None,
+    }  # fmt: skip
+    inputs = {"main": AttackInputs(members, nonmembers, population if knows else None, **common)}
+    if cfg.data.control:
+        a, b = control_halves(nonmembers, cfg.seed)
+        inputs["control"] = AttackInputs(a, b, population if knows else None, **common)
+    data_info = {"members": describe(members), "nonmembers": describe(nonmembers), "seed": cfg.seed, "checks": checked}
+    if population is not None:
+        data_info["population"] = describe(population)
+    info = {**target.describe(), "kind": cfg.target.kind}
+    if base is not None:
+        info["base"] = base.describe()
+    return AuditSetup(target, tm, inputs, info, data_info, files)
+
+
+def check_tokens(target: LanguageModelTarget, members: Dataset) -> dict[str, float]:
+    """The tokenizer must read the documents: refused when more than 5% of their tokens are unknown,
+    or a document has fewer than two tokens (nothing to score)."""
+    unk = target.tokenizer.unk_token_id
+    total = unknown = 0
+    for i, text in enumerate(members.x[:200]):
+        ids = target.encode(str(text))
+        if len(ids) < 2:
+            raise InputError(f"member document {i} ({str(text)[:40]!r}) has fewer than 2 tokens; remove it")
+        total += len(ids)
+        unknown += sum(t == unk for t in ids) if unk is not None else 0
+    share = unknown / max(total, 1)
+    if share > UNKNOWN_SHARE:
+        raise InputError(
+            f"{share:.0%} of the members' tokens are unknown to the model's tokenizer: these documents are not "
+            "text it reads; check the data and the model folder"
+        )
+    return {"unknown_token_share": share}
+
+
+def _files(path: Path, base: Path | None) -> list[str]:
+    folders = [path, base] if base is not None and is_adapter(path) else [path]
+    out: list[str] = []
+    for d in folders:
+        if d is not None:
+            out += [str(d)] if d.is_file() else sorted(str(p) for p in d.iterdir() if p.is_file())
+    return out

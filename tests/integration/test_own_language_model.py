@@ -1,0 +1,61 @@
+"""A user's own causal language model (tests/fixtures/own_lm/train_lm.py): a tiny character Llama
+'pre-trained' on 240 public lines (the base), fine-tuned on 80 member lines as a LoRA adapter (peft,
+saved with save_pretrained), documents as JSON Lines with the user's own field name. Through the CLI
+with `attacks: [membership, file-scan]`, the planner runs every LM membership attack the threat model
+(logits, base_model) grants and skips the classifier ones silently; each finds the leak and its control
+pair sits at chance.
+
+Tolerances: 80 members vs 80 non-members, Mann-Whitney null sigma 0.046: a leak is AUC > 0.5 + 4 sigma
+(0.68; a chance-level attack passes with p < 1e-4; the adapter reaches 0.75-0.95 here); the control
+(40 vs 40, sigma 0.065) within 4 sigma of 0.5."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlaudit.metrics import mann_whitney_null_sigma
+
+from .conftest import audit_config, read_report
+
+SCRIPT = Path(__file__).resolve().parents[1] / "fixtures" / "own_lm" / "train_lm.py"
+LM_ATTACKS = ("lm-loss", "zlib", "min-k", "min-k-plus-plus", "lm-base-reference")
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("lm")
+    subprocess.run([sys.executable, str(SCRIPT), str(out), "--lora"], check=True, timeout=600)
+    return out
+
+
+def test_a_users_lora_language_model_gets_every_lm_membership_attack_from_its_config(adapter, tmp_path) -> None:
+    assert audit_config((adapter / "audit.yaml").read_text(), tmp_path) == 1  # high findings: exit 1
+    report, found = read_report(tmp_path / "r")
+    assert not report["errors"], report["errors"]
+    assert report["target"]["task"] == "causal language model" and report["data"]["members"]["size"] == 80
+    for name in LM_ATTACKS:
+        auc = found[name]["metrics"]["auc"]["value"]
+        assert auc > 0.5 + 4 * mann_whitney_null_sigma(80, 80), (name, auc)
+        control = found[f"{name}-control"]["metrics"]["auc"]["value"]
+        assert abs(control - 0.5) < 4 * mann_whitney_null_sigma(40, 40), (name, control)
+    assert found["file-scan"]["severity"] in ("info", "low")
+    # the classifier attacks are not listed as gaps of a language-model audit; nothing else ran
+    assert {f["attack"] for f in report["findings"]} == {*LM_ATTACKS, "file-scan"}
+    assert not any(s["attack"] in ("loss", "lira") for s in report.get("skipped", []))
+
+
+def test_an_adapter_without_its_base_and_a_classifier_attack_asked_by_name(adapter, tmp_path, capsys) -> None:
+    cfg = (adapter / "audit.yaml").read_text()
+    no_base = "\n".join(ln for ln in cfg.splitlines() if not ln.startswith("base:"))
+    no_base = no_base.replace("knowledge: [base_model]", "knowledge: []")
+    assert audit_config(no_base, tmp_path) == 2
+    assert "without its base model" in capsys.readouterr().err
+    asked = cfg.replace("attacks: [membership, file-scan]", "attacks: [lm-loss, loss]")
+    assert audit_config(asked, tmp_path) in (0, 1)
+    report, _ = read_report(tmp_path / "r")
+    (skip,) = [s for s in report["skipped"] if s["attack"] == "loss"]
+    assert "language model" in skip["reason"]
