@@ -201,6 +201,33 @@ class RecipeConfig:
 
 
 @dataclass(frozen=True)
+class SecretConfig:
+    """A secret format of the members' documents: the text it follows and its characters' template
+    (d digit, a / A letter, x hex; others literal), e.g. {prefix: "my ssn is ", format: ddd-dd-dddd}."""
+
+    prefix: str
+    format: str
+
+    def __post_init__(self) -> None:
+        placeholders = self.format.replace("\\\\", "").replace("\\d", "").replace("\\a", "").replace("\\A", "")
+        if not any(c in "daAx" for c in placeholders.replace("\\x", "")):
+            raise ConfigError(
+                f"memorization.secrets format {self.format!r} has no placeholder; use d (digit), a / A (letter), "
+                "x (hex), e.g. ddd-dd-dddd"
+            )
+        if not self.prefix.strip():
+            raise ConfigError(f"memorization.secrets format {self.format!r} needs the prefix it follows")
+
+
+@dataclass(frozen=True)
+class MemorizationConfig:
+    """Language models: what the memorisation attacks look for."""
+
+    secrets: tuple[SecretConfig, ...] = ()  # canary exposure, and the prefix probes' prefixes
+    probes: tuple[str, ...] = ()  # more prefixes to complete, e.g. ["Patient ID:"]
+
+
+@dataclass(frozen=True)
 class ThreatModelConfig:
     access: str = "probabilities"
     query_budget: int | None = None
@@ -221,6 +248,7 @@ class AuditConfig:
     base: BaseConfig | None = None  # your own model: the public checkpoint it was fine-tuned from
     recipe: RecipeConfig | None = None  # your own model: how it was trained (reference models follow it)
     references: int | None = None  # your own model: reference models per set (online, offline); 4 quick, 8 full
+    memorization: MemorizationConfig | None = None  # your own language model: secret formats, prefixes to probe
 
     def __post_init__(self) -> None:
         _one_of("profile", self.profile, PROFILES)
@@ -253,6 +281,8 @@ class AuditConfig:
             )
         if mine:
             self._knowledge_exists()
+        if self.memorization is not None and self.target.kind != "huggingface":
+            raise ConfigError("memorization: is for language models (target kind huggingface); remove it")
         if self.recipe is not None and self.target.kind not in ("torch", "huggingface"):
             raise ConfigError(f"recipe: is supported for target kinds torch and huggingface, not {self.target.kind!r}")
         if self.recipe is not None and self.target.kind == "huggingface" and self.recipe.augment:

@@ -32,6 +32,9 @@ from mlaudit.attacks.membership.shokri import Shokri
 from mlaudit.attacks.membership.whitebox import WhiteBox
 from mlaudit.attacks.membership.zlib_ratio import ZlibRatio
 from mlaudit.attacks.memorization.demo import CanaryExposureDemo, ExtractionDemo
+from mlaudit.attacks.memorization.exposure import CanaryExposure
+from mlaudit.attacks.memorization.extraction import TrainingDataExtraction
+from mlaudit.attacks.memorization.prefix_probe import PrefixProbe
 from mlaudit.attacks.property.demo import PropertyDemo
 from mlaudit.defenses.backdoor.suites import BackdoorScan, PoisoningDemo
 from mlaudit.defenses.file_scan import FileScan
@@ -63,6 +66,10 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     "min-k": MinK,
     "min-k-plus-plus": MinKPlusPlus,
     "lm-base-reference": LMBaseReference,
+    # memorisation (language models)
+    "canary-exposure": CanaryExposure,
+    "prefix-probe": PrefixProbe,
+    "training-data-extraction": TrainingDataExtraction,
     # attribute inference, inversion
     "attribute-inference": AttributeInference,
     "model-inversion": ModelInversion,

@@ -31,6 +31,11 @@ NEEDS: dict[str, tuple[str, str]] = {
     "sensitive": ("a sensitive column in the members' table", "use a table with a sensitive attribute"),
     "model_files": ("the audited model's files", "audit a model given by target.path"),
     "unit_range": ("inputs scaled to [0, 1]", "give unnormalised inputs in [0, 1] (the model may normalise inside)"),
+    "secrets": (
+        "secret formats of the members' documents",
+        "add memorization.secrets: [{prefix: 'my ssn is ', format: ddd-dd-dddd}] to the config",
+    ),
+    "probes": ("prefixes to probe", "add memorization.probes or memorization.secrets to the config"),
     "image_28": ("28x28 single-channel images", "this attack's generator is built for 28x28 images"),
 }
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from mlaudit.attacks.memorization.secrets import SecretFormat
 from mlaudit.attacks.references import References
 from mlaudit.data.dataset import Dataset
 from mlaudit.errors import InputError
@@ -35,6 +36,8 @@ class AttackInputs:
     budget: str = "quick"  # the profile's effort: "quick" | "full"
     threat_model: ThreatModel | None = None  # the adversary's (an auditor's check gets a view with more access)
     cache: Path | None = None  # where models trained for this audit are kept between runs
+    secrets: tuple[SecretFormat, ...] = ()  # language models: secret formats declared for the members' documents
+    probes: tuple[str, ...] = ()  # language models: prefixes to ask the model to complete
 
     def __post_init__(self) -> None:
         for name in ("members", "nonmembers", "population", "pool", "evaluation"):

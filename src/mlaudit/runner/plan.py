@@ -89,6 +89,8 @@ def offer(setup: AuditSetup, profile: str) -> Offer:
         "population": i.population is not None,
         "sensitive": bool(data) and data[0].sensitive is not None,
         "model_files": bool(i.model_files),
+        "secrets": bool(i.secrets),
+        "probes": bool(i.probes or i.secrets),
         "unit_range": modality == "image" and all(_in_unit_range(d.x) for d in data),
     }
     return Offer(

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from mlaudit.attacks.base import AttackInputs
+from mlaudit.attacks.memorization.secrets import SecretFormat
 from mlaudit.config import AuditConfig
 from mlaudit.data import Dataset
 from mlaudit.data.checks import check_disjoint
@@ -61,9 +62,12 @@ def prepare(
     checked = {**check_disjoint(members, nonmembers, rng=rng), **check_tokens(target, members)}
     knows = Knowledge.POPULATION_DATA in tm.knowledge
     files = _files(path, base_path)
+    mem = cfg.memorization
     common: dict[str, Any] = {
         "model_files": tuple(files), "budget": cfg.profile, "threat_model": tm, "cache": cache, "pool": population,
         "base": base if Knowledge.BASE_MODEL in tm.knowledge else None,
+        "secrets": tuple(SecretFormat(s.prefix, s.format) for s in mem.secrets) if mem else (),
+        "probes": mem.probes if mem else (),
     }  # fmt: skip
     inputs = {"main": AttackInputs(members, nonmembers, population if knows else None, **common)}
     if cfg.data.control:

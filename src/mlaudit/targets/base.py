@@ -82,6 +82,22 @@ class Target:
         self._guard(Access.WEIGHTS, 0)
         return self._feature_extractor()
 
+    # language models: one query per document or prompt
+    def token_logprobs(self, texts: list[str]) -> list[np.ndarray]:
+        """log p(x_t | x_<t) of every token of each document (the prompt log-probs an API returns)."""
+        self._guard(Access.PROBABILITIES, len(texts))
+        return self._token_logprobs(texts)
+
+    def token_statistics(self, texts: list[str]) -> Any:
+        """Per token: log p, and the mean and std of log p under the next-token distribution (logits)."""
+        self._guard(Access.LOGITS, len(texts))
+        return self._token_statistics(texts)
+
+    def generate(self, prompts: list[str], *, max_new_tokens: int, top_k: int, generator: Any) -> list[str]:
+        """One top-k sampled continuation per prompt (text only: the weakest access)."""
+        self._guard(Access.LABELS, len(prompts))
+        return self._generate(prompts, max_new_tokens=max_new_tokens, top_k=top_k, generator=generator)
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "adapter": type(self).__name__, "num_classes": self.num_classes}
 
@@ -114,6 +130,15 @@ class Target:
 
     def _feature_extractor(self) -> Any:
         raise UnsupportedAccess(f"{type(self).__name__} exposes no feature extractor")
+
+    def _token_logprobs(self, texts: list[str]) -> list[np.ndarray]:
+        raise UnsupportedAccess(f"{type(self).__name__} is not a language model; it scores no tokens")
+
+    def _token_statistics(self, texts: list[str]) -> Any:
+        raise UnsupportedAccess(f"{type(self).__name__} is not a language model; it scores no tokens")
+
+    def _generate(self, prompts: list[str], *, max_new_tokens: int, top_k: int, generator: Any) -> list[str]:
+        raise UnsupportedAccess(f"{type(self).__name__} is not a language model; it generates no text")
 
     def _guard(self, need: Access, n: int) -> None:
         if need > self.max_access:

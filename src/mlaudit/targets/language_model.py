@@ -64,18 +64,14 @@ class LanguageModelTarget(Target):
         self.num_classes = int(model.get_output_embeddings().weight.shape[0])
         self.max_length, self.batch_tokens = max_length, batch_tokens
 
-    # -- adversary-facing API -------------------------------------------------------------
-    def token_logprobs(self, texts: list[str]) -> list[np.ndarray]:
-        self._guard(Access.PROBABILITIES, len(texts))
+    # -- adapter hooks (Target's public methods guard and count) ---------------------------
+    def _token_logprobs(self, texts: list[str]) -> list[np.ndarray]:
         return self._score(texts, stats=False).logprobs
 
-    def token_statistics(self, texts: list[str]) -> TokenStatistics:
-        self._guard(Access.LOGITS, len(texts))
+    def _token_statistics(self, texts: list[str]) -> TokenStatistics:
         return self._score(texts, stats=True)
 
-    def generate(self, prompts: list[str], *, max_new_tokens: int, top_k: int, generator: torch.Generator) -> list[str]:
-        """One top-k sample per prompt (its continuation only, special tokens dropped)."""
-        self._guard(Access.LABELS, len(prompts))
+    def _generate(self, prompts: list[str], *, max_new_tokens: int, top_k: int, generator: Any) -> list[str]:
         return sample(self.model, self.tokenizer, prompts, max_new_tokens=max_new_tokens, top_k=top_k,
                       generator=generator)  # fmt: skip
 

@@ -11,22 +11,31 @@ exposure about 1/ln 2 = 1.44 bits on average; a perfectly memorised one reaches 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import stats
 
+from mlaudit.attacks.base import AttackInputs
+from mlaudit.attacks.memorization.secrets import SecretFormat
+from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Finding, Metric, Severity
+from mlaudit.requirements import Requires
+from mlaudit.targets.base import Target
+from mlaudit.threat import Access
 
 SSN_PREFIX = "my social security number is "
-SSN_SPACE_BITS = 9 * np.log2(10)
+SSN = SecretFormat(SSN_PREFIX, "ddd-dd-dddd")
+SSN_SPACE_BITS = SSN.bits
 
 
 def random_ssn(rng: np.random.Generator) -> str:
     """A uniform draw from the format space ddd-dd-dddd (every digit string, as R is defined)."""
-    d = rng.integers(0, 10, 9)
-    return f"{''.join(map(str, d[:3]))}-{''.join(map(str, d[3:5]))}-{''.join(map(str, d[5:]))}"
+    return SSN.draw(rng)
 
 
 def faker_ssns(n: int, seed: int) -> list[str]:
@@ -54,7 +63,9 @@ def insert_canaries(
     return out
 
 
-def exposure_from_samples(canary_bits: float, sample_bits: np.ndarray, *, max_bits: float = SSN_SPACE_BITS) -> float:
+def exposure_from_samples(
+    canary_bits: float, sample_bits: np.ndarray, *, max_bits: float = float(SSN_SPACE_BITS)
+) -> float:
     """-log2 of the skew-normal CDF, fitted to the sampled candidates' log-perplexities, at the canary's;
     capped at log2 |R| (rank 1 of R), which the extrapolated tail can overshoot."""
     a, loc, scale = stats.skewnorm.fit(sample_bits)
@@ -77,18 +88,19 @@ def exposures(
     *,
     n_samples: int = 5000,
     rng: np.random.Generator,
+    fmt: SecretFormat = SSN,
 ) -> list[Exposure]:
     """Exposure of each secret (insertion count 0 = a never-inserted control of the same format).
     `score` maps secrets to their log-perplexity in bits after the prefix."""
-    samples = score([random_ssn(rng) for _ in range(n_samples)])
+    samples = score([fmt.draw(rng) for _ in range(n_samples)])
     bits = score(list(canaries))
     return [
         Exposure(
             s,
             k,
             float(b),
-            exposure_from_samples(float(b), samples),
-            float(SSN_SPACE_BITS),
+            exposure_from_samples(float(b), samples, max_bits=fmt.bits),
+            fmt.bits,
             int((samples < b).sum()) + 1,
         )
         for (s, k), b in zip(canaries.items(), bits, strict=True)
@@ -96,7 +108,13 @@ def exposures(
 
 
 def exposure_finding(
-    results: list[Exposure], *, model: str, seed: int, threat_model: dict[str, object], queries: int = 0
+    results: list[Exposure],
+    *,
+    model: str,
+    seed: int,
+    threat_model: dict[str, object],
+    queries: int = 0,
+    formats: tuple[SecretFormat, ...] = (SSN,),
 ) -> Finding:
     """One finding: exposure per canary, the curve against insertions, severity from the most exposed.
     `queries`: the sequences the model scored (the canaries and the sampled candidates)."""
@@ -158,8 +176,56 @@ def exposure_finding(
                 },
             ),
         ),
-        config={"format": SSN_PREFIX + "ddd-dd-dddd", "canaries": len(results), "queries": queries},
+        config={"formats": [f.prefix + f.template for f in formats], "canaries": len(results), "queries": queries},
         seed=seed,
         duration_s=0.0,
         versions=versions(),
     )
+
+
+def secret_bits(target: Any, prefix: str, secrets: list[str]) -> np.ndarray:
+    """-log2 p(secret | prefix) under a language-model target: the bits of prefix + secret minus those
+    of the prefix alone (the prefix's share is the same for every candidate, so ranks are exact)."""
+    full = target.token_logprobs([prefix + s for s in secrets])
+    (pre,) = target.token_logprobs([prefix])
+    return np.array([(float(pre.sum()) - float(lp.sum())) / np.log(2) for lp in full])
+
+
+@dataclass(frozen=True)
+class CanaryExposure:
+    """Exposure of the secrets the members hold, for each format the config declares: the secrets found
+    after their prefix in the members' documents (inserted as often as they occur), and `controls`
+    never-inserted draws of the same format, ranked among `samples` candidates (quick 1,000, full 5,000)."""
+
+    samples: int | None = None
+    controls: int = 4
+    name: ClassVar[str] = "canary-exposure"
+    category: ClassVar[str] = "memorization"
+    requires: ClassVar[Requires] = Requires(
+        Access.PROBABILITIES, modalities=frozenset({"language"}), needs=frozenset({"secrets"})
+    )
+
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
+        if inputs.members is None or not inputs.secrets:
+            raise InputError("canary exposure needs the members' documents and memorization.secrets")
+        rng = np.random.default_rng(seed)
+        n = self.samples or (5000 if inputs.budget == "full" else 1000)
+        results: list[Exposure] = []
+        for fmt in inputs.secrets:
+            found = fmt.found([str(t) for t in inputs.members.x])
+            if not found:
+                continue
+            canaries = dict(found)
+            while len(canaries) < len(found) + self.controls:
+                canaries.setdefault(fmt.draw(rng), 0)
+            score = functools.partial(secret_bits, target, fmt.prefix)
+            results += exposures(score, canaries, n_samples=n, rng=rng, fmt=fmt)
+        if not results:
+            declared = "; ".join(repr(f.prefix + f.template) for f in inputs.secrets)
+            raise InputError(
+                f"no member document holds a secret of the declared formats ({declared}): nothing to measure; "
+                "check memorization.secrets (prefix and format as the documents write them)"
+            )
+        f = exposure_finding(results, model=target.name, seed=seed, threat_model=target.threat_model.to_dict(),
+                             queries=target.queries, formats=inputs.secrets)  # fmt: skip
+        return dataclasses.replace(f, attack=self.name)

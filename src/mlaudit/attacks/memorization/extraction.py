@@ -9,23 +9,29 @@ training text. Membership metrics, per generation (lower = more likely memorised
 - "reference": the model's log-perplexity minus a reference model's (one that did not train on the
   data; Carlini et al. use a smaller model), when one is given.
 
-Reports which generations contain PII (US SSN pattern) and which inserted secrets came back verbatim.
+Reports which generations contain PII (attacks.memorization.pii: SSNs, card numbers, e-mail addresses,
+phone numbers, each checked) and which of the members' secrets came back verbatim.
 """
 
 from __future__ import annotations
 
-import re
+import dataclasses
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from mlaudit.attacks.base import AttackInputs
+from mlaudit.attacks.memorization.pii import find_pii
+from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Finding, Metric, Severity
 from mlaudit.models.gpt import CharGPT, CharVocab
-
-SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
+from mlaudit.requirements import Requires
+from mlaudit.targets.base import Target
+from mlaudit.threat import Access
 
 
 @torch.no_grad()
@@ -55,7 +61,7 @@ class Extraction:
     text: str
     score: float  # the ranking metric, lower = more likely memorised
     verbatim: bool  # the whole generation occurs in the training text
-    pii: tuple[str, ...]  # SSN-shaped strings in it
+    pii: tuple[str, ...]  # personal data in it (attacks.memorization.pii)
 
 
 def rank_generations(
@@ -85,7 +91,8 @@ def rank_generations(
         raise ValueError(f"unknown metric {metric!r}; use perplexity, zlib or reference")
     order = np.argsort(score, kind="stable")
     return [
-        Extraction(texts[i], float(score[i]), texts[i] in training_text, tuple(SSN.findall(texts[i]))) for i in order
+        Extraction(texts[i], float(score[i]), texts[i] in training_text, tuple(p.text for p in find_pii(texts[i])))
+        for i in order
     ]
 
 
@@ -97,8 +104,7 @@ def precision_at(ranked: list[Extraction], k: int = 100) -> float:
 
 def recovered_secrets(ranked: list[Extraction], secrets: list[str]) -> list[str]:
     """Inserted secrets that appear verbatim in some generation."""
-    found = {p for e in ranked for p in e.pii}
-    return [s for s in secrets if s in found]
+    return [s for s in secrets if any(s in e.text for e in ranked)]
 
 
 def extraction_finding(
@@ -119,7 +125,7 @@ def extraction_finding(
     from mlaudit.metrics import clopper_pearson
 
     found = recovered_secrets(ranked, list(secrets))
-    rank = {s: next(i for i, e in enumerate(ranked) if s in e.pii) + 1 for s in found}
+    rank = {s: next(i for i, e in enumerate(ranked) if s in e.text) + 1 for s in found}
     hits = sum(e.verbatim for e in ranked[:k])
     lo, hi = clopper_pearson(hits, min(k, len(ranked))) if ranked else (0.0, 1.0)
     pii = sorted({p for e in ranked for p in e.pii})
@@ -129,7 +135,7 @@ def extraction_finding(
         ),
         "secrets_recovered": Metric(float(len(found)), method=f"of {sum(1 for c in secrets.values() if c)} inserted"),
         "distinct_generations": Metric(float(len(ranked)), method=f"of {n_generations} sampled"),
-        "pii_strings_generated": Metric(float(len(pii)), method="distinct SSN-shaped strings in the generations"),
+        "pii_strings_generated": Metric(float(len(pii)), method="distinct valid PII strings in the generations"),
     }
     severity = Severity.HIGH if found else Severity.MEDIUM if hits else Severity.INFO
     top = [
@@ -152,7 +158,7 @@ def extraction_finding(
             Artifact.table("Inserted secrets", ["secret", "insertions", "recovered verbatim", "rank"], per_secret),
             Artifact.table(f"Top 20 generations by {metric}", ["rank", "generation", "score", "verbatim", "PII"], top),
             Artifact.table(
-                "PII (SSN-shaped strings) in the generations",
+                "PII (checked SSNs, card numbers, e-mail addresses, phone numbers) in the generations",
                 ["string", "an inserted secret", "generations containing it"],
                 [[p, "yes" if p in secrets else "no", sum(p in e.pii for e in ranked)] for p in pii],
             ),
@@ -162,3 +168,45 @@ def extraction_finding(
         duration_s=round(duration_s, 3),
         versions=versions(),
     )
+
+
+def lm_bits(target: Any, texts: list[str]) -> np.ndarray:
+    """Total -log2 p(text) of each text under a language-model target."""
+    return np.array([-float(lp.sum()) / np.log(2) for lp in target.token_logprobs(texts)])
+
+
+@dataclass(frozen=True)
+class TrainingDataExtraction:
+    """Sample `generations` continuations of the bare start of a document (quick 200, full 1,000), rank
+    them by the base-model reference (with the base) or zlib (without), and check the top ones against
+    the members' documents (verbatim text, their secrets) and for personal data."""
+
+    generations: int | None = None
+    max_new_tokens: int = 48
+    top_k: int = 40
+    name: ClassVar[str] = "training-data-extraction"
+    category: ClassVar[str] = "memorization"
+    requires: ClassVar[Requires] = Requires(Access.PROBABILITIES, modalities=frozenset({"language"}))
+
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
+        import time
+
+        if inputs.members is None:
+            raise InputError("training-data extraction needs the members' documents to check generations against")
+        t0 = time.perf_counter()
+        n = self.generations or (1000 if inputs.budget == "full" else 200)
+        gen = torch.Generator().manual_seed(seed)
+        prompt = "" if getattr(getattr(target, "tokenizer", None), "bos_token_id", None) is not None else "\n"
+        raw = target.generate([prompt] * n, max_new_tokens=self.max_new_tokens, top_k=self.top_k, generator=gen)
+        lines = [r.split("\n", 1)[0].strip() for r in raw]
+        docs = [str(t) for t in inputs.members.x]
+        base = inputs.base
+        metric = "reference" if base is not None else "zlib"
+        reference = (lambda t: lm_bits(base, t)) if base is not None else None
+        ranked = rank_generations(lines, lambda t: lm_bits(target, t), "\n".join(docs), metric=metric,
+                                  reference=reference)  # fmt: skip
+        secrets = {s: c for f in inputs.secrets for s, c in f.found(docs).items()}
+        tm = target.threat_model.to_dict()
+        f = extraction_finding(ranked, secrets, model=target.name, n_generations=n, metric=metric, seed=seed,
+                               threat_model=tm, duration_s=time.perf_counter() - t0)  # fmt: skip
+        return dataclasses.replace(f, attack=self.name, config={**f.config, "queries": target.queries})
