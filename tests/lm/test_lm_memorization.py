@@ -72,7 +72,7 @@ def test_canary_exposure_is_high_for_secrets_inserted_ten_times_and_at_chance_fo
     # mean of 4 reaches 4 bits with probability P(Gamma(4, 1.44) >= 16) = 0.5%
     assert f.metrics["mean_exposure_0_insertions"].value < 4
     # of 29.9 bits: the model ranks a secret seen 10+ times above 2^15 = 33,000 of the 10^9 candidates (measured:
-    # see the printed figures; a model that had not learnt it sits at the never-inserted level above)
+    # 23.6 and 24.9 bits for 10 and 20 insertions, 15.3 for one; never-inserted 0.3-3.5)
     assert min(e for k, e in exposure.values() if k >= 10) >= 15
     assert memorised["view"].queries > 1000  # the candidates were scored through the target
 

@@ -63,6 +63,7 @@ class LanguageModelTarget(Target):
         self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
         self.num_classes = int(model.get_output_embeddings().weight.shape[0])
         self.max_length, self.batch_tokens = max_length, batch_tokens
+        self._memo: dict[tuple[bool, str], tuple[np.ndarray, ...]] = {}
 
     # -- adapter hooks (Target's public methods guard and count) ---------------------------
     def _token_logprobs(self, texts: list[str]) -> list[np.ndarray]:
@@ -94,8 +95,21 @@ class LanguageModelTarget(Target):
         return ([bos] if bos is not None else []) + list(ids)
 
     def _score(self, texts: list[str], *, stats: bool) -> TokenStatistics:
+        """Scores of each text, computed once per text (the attacks of one audit score the same
+        documents; the memo is shared by the adversary's views, which still count every query)."""
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise InputError("a language model scores a list of documents (strings)")
+        todo = list(dict.fromkeys(t for t in texts if (stats, t) not in self._memo))
+        if todo:
+            fresh = self._compute(todo, stats=stats)
+            for i, t in enumerate(todo):
+                self._memo[(stats, t)] = (fresh.logprobs[i], *((fresh.means[i], fresh.stds[i]) if stats else ()))
+        got = [self._memo[(stats, t)] for t in texts]
+        if not stats:
+            return TokenStatistics([g[0] for g in got], [], [])
+        return TokenStatistics([g[0] for g in got], [g[1] for g in got], [g[2] for g in got])
+
+    def _compute(self, texts: list[str], *, stats: bool) -> TokenStatistics:
         jobs = []  # (document, window number, window ids, tokens scored from this position on)
         for d, text in enumerate(texts):
             ids = self.encode(text)
