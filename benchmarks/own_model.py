@@ -2,8 +2,11 @@
 what the reference models cost.
 
 The user: a CNN class in their own file (benchmarks/own_model_net.py), trained from scratch with their
-own plain loop on 2,500 Fashion-MNIST images (Adam, lr 1e-3, cosine schedule, 30 epochs, batch 32: at
-batch 128 the CNN reached only 89% training accuracy and LiRA 3.0% TPR at 1% FPR),
+own plain loop on 2,500 Fashion-MNIST images (Adam, lr 1e-3, cosine schedule, 30 epochs, batch 16:
+training accuracy 99.0%; measured 2026-11-30: LiRA online 5.6% TPR at 1% FPR, RMIA online 11.5% (the
+issue's independent measurement: 11.1%), RMIA offline with 1 / 2 / 8 references 5.0 / 5.7 / 6.4%,
+setup 0.81x the plain loop; at batch 32, 96.9% training accuracy, LiRA 4.6%, RMIA online 9.2%; at
+batch 128, 89%, LiRA 3.0%),
 saved as safetensors. The audit: the setup `mlaudit audit` builds from a config naming the factory,
 the recipe, `references: 8` and 10,000 population images: mlaudit trains 8 online references
 (complementary halves of members + non-members) and 8 offline ones (population only) with the recipe.
@@ -100,7 +103,7 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--members", type=int, default=2500)
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=16)
     a = ap.parse_args()
     torch.set_num_threads(2)
     out = Path(a.out or tempfile.mkdtemp(prefix="own-model-"))

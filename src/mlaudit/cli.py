@@ -222,7 +222,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     found = inspect_model(args.path, factory=args.factory)
     args.out.write_text(render_config(found, base=args.base))
     todo = ", ".join(found.edits) or "none besides the data paths"
-    print(f"wrote {args.out} for a {found.kind} model ({found.num_classes} classes); to fill in: {todo}")
+    what = "a language model" if found.modality == "language" else f"{found.num_classes} classes"
+    print(f"wrote {args.out} for a {found.kind} model ({what}); to fill in: {todo}")
     return EXIT_CLEAN
 
 

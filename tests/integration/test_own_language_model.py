@@ -59,3 +59,22 @@ def test_an_adapter_without_its_base_and_a_classifier_attack_asked_by_name(adapt
     report, _ = read_report(tmp_path / "r")
     (skip,) = [s for s in report["skipped"] if s["attack"] == "loss"]
     assert "language model" in skip["reason"]
+
+
+def test_mlaudit_init_on_the_adapter_writes_a_config_that_runs_once_the_data_paths_are_filled_in(
+    adapter, tmp_path
+) -> None:
+    from mlaudit.cli import main
+
+    out = tmp_path / "audit.yaml"
+    assert main(["init", str(adapter / "adapter"), "--base", str(adapter / "base"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "access: logits" in text and "knowledge: [base_model]" in text and "num_classes" not in text
+    for part in ("members", "nonmembers"):
+        text = text.replace(f"path: {part}.jsonl, text_field: text", f"path: {adapter / part}.jsonl, text_field: body")
+    text = text.replace("profile: quick", "profile: quick\nattacks: [lm-loss, min-k, file-scan]").replace(
+        "attacks: [profile, membership, memorization]\n", ""
+    )
+    assert audit_config(text, tmp_path) in (0, 1)
+    report, found = read_report(tmp_path / "r")
+    assert not report["errors"] and {"lm-loss", "min-k", "file-scan"} <= set(found)

@@ -37,7 +37,7 @@ DEMONSTRATIONS = frozenset(n for n in REGISTRY if n.endswith("-demo") or n.endsw
 HEADLINES: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "membership": ("tpr_at_0.01_fpr", "auc"),
     "inversion": (("optimisation_attack_accuracy", "generative_attack_accuracy"), "accuracy"),
-    "memorization": ("precision_at_100", "secrets_recovered", "max_exposure"),
+    "memorization": ("precision_at_100", "secrets_recovered", "secrets_extracted", "highest_exposure"),
     "attribute": ("advantage", "overfit_advantage_members", "balanced_accuracy"),
     "property": ("accuracy",),
     "extraction": ("agreement", "fidelity"),

@@ -6,7 +6,7 @@ Inferred per kind: torch (.safetensors; with --factory, the user's network: clas
 nn.Linear, input shape from a trial forward pass of zeros), sklearn (.skops: classes, column names,
 the categorical columns a sensitive attribute could be), onnx (input shape, classes from the output),
 huggingface (a folder: task, labels and the base an adapter names, from config.json /
-adapter_config.json, read as JSON)."""
+adapter_config.json, read as JSON; a causal LM folder, adapter or GGUF file gets the LM audit)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class Inspection:
     path: str
     num_classes: int | None = None
     input_shape: tuple[int, ...] | None = None
-    modality: str = "image"  # image | tabular | text
+    modality: str = "image"  # image | tabular | text | language (a causal LM's documents)
     target: dict[str, Any] = field(default_factory=dict)  # further target keys (factory, trusted, ...)
     notes: list[str] = field(default_factory=list)  # how each value was inferred
     edits: dict[str, str] = field(default_factory=dict)  # key -> what to put there (could not infer)
@@ -51,6 +51,10 @@ def inspect_model(
     p = existing(str(path), "model")
     if p.is_dir():
         return _huggingface(p)
+    if p.suffix == ".gguf":
+        out = Inspection("huggingface", str(p), modality="language")
+        out.notes.append("a GGUF language model: scanned, dequantised to float32 and cached as safetensors at audit")
+        return out
     kind = sniff(p)
     if kind == "safetensors":
         return _torch(p, factory, factory_args or {})
@@ -190,6 +194,10 @@ def _huggingface(p: Path) -> Inspection:
             out.base = str(base)
         else:
             out.edits["base"] = f"the local folder of the base model ({base})"
+        if str(json.loads(adapter.read_text(encoding="utf-8")).get("task_type", "")).upper() == "CAUSAL_LM":
+            out.modality = "language"
+            out.notes.append("task CAUSAL_LM: a language model")
+            return out
         out.num_classes = _adapter_classes(p / "adapter_model.safetensors")
         if out.num_classes:
             out.notes.append(f"num_classes {out.num_classes} from the adapter's saved classification head")
@@ -204,8 +212,9 @@ def _huggingface(p: Path) -> Inspection:
     out.notes.append(f"{arch}, labels {list(labels.values())[:10]}")
     if "ImageClassification" in arch:
         out.modality = "image"
-    if "CausalLM" in arch:
-        out.notes.append("a causal language model: the LM audit is not available from a config yet")
+    if arch.endswith(("ForCausalLM", "LMHeadModel")):
+        out.modality, out.num_classes = "language", None
+        out.notes.append("a causal language model: its documents are scored in windows of max_length tokens")
     return out
 
 
@@ -233,11 +242,14 @@ def render_config(i: Inspection, *, base: str | None = None) -> str:
     for k in ("factory", "trusted", "input_shape"):
         if k in i.edits:
             lines.append(f"  # EDIT: {k}: {i.edits[k]}")
-    if not i.num_classes:
+    if i.modality == "language":
+        lines.append("  max_length: 512  # tokens per scoring window")
+    elif not i.num_classes:
         i.edits["num_classes"] = "the number of classes"
-    lines.append(
-        f"  num_classes: {i.num_classes}" if i.num_classes else "  num_classes: 2  # EDIT: the number of classes"
-    )
+    if i.modality != "language":
+        lines.append(
+            f"  num_classes: {i.num_classes}" if i.num_classes else "  num_classes: 2  # EDIT: the number of classes"
+        )
     if i.input_shape is not None and i.kind == "torch":
         lines.append(f"  input_shape: {list(i.input_shape)}")
     lines += [f"  # {n}" for n in i.notes]
@@ -249,6 +261,12 @@ def render_config(i: Inspection, *, base: str | None = None) -> str:
         lines += [
             "# recipe: how you trained it; with it and data.population, LiRA and RMIA train reference models",
             "#   {optimizer: adam, lr: 1e-3, schedule: cosine, epochs: 30, batch_size: 128, start: scratch}",
+        ]
+    if i.modality == "language":
+        lines += [
+            "memorization:  # what the memorisation attacks look for in the members' documents",
+            '  secrets: []  # e.g. [{prefix: "my ssn is ", format: ddd-dd-dddd}] (d digit, a / A letter, x hex)',
+            '  probes: []  # prefixes to ask the model to complete, e.g. ["Patient ID:"]',
         ]
     elif i.kind == "huggingface" and i.modality == "text" and "PEFT adapter" not in " ".join(i.notes):
         lines += [
@@ -262,6 +280,9 @@ def render_config(i: Inspection, *, base: str | None = None) -> str:
 
 def _data(i: Inspection) -> list[str]:
     hints = [f"  # {h}" for h in i.hints]
+    if i.modality == "language":
+        src = "{source: jsonl, path: %s.jsonl, text_field: text}  # EDIT: path and field (also text, hf-disk)"
+        return [*hints, f"  members: {src % 'members'}", f"  nonmembers: {src % 'nonmembers'}"]
     if i.modality == "text":
         src = "{source: jsonl, path: %s.jsonl, text_field: text, label_column: label}  # EDIT: path and field names"
     elif i.kind == "sklearn" and "data" not in i.edits:
@@ -277,6 +298,8 @@ def _data(i: Inspection) -> list[str]:
 
 
 def _threat(i: Inspection, base: str | None) -> list[str]:
+    if i.modality == "language":  # Min-K%++ needs the whole next-token distribution (logits)
+        return ["  access: logits", f"  knowledge: [{'base_model' if base is not None else ''}]"]
     if i.kind == "onnx":
         return ["  access: probabilities", "  query_budget: 20000", "  knowledge: []"]
     knows = ["population_data", "training_recipe"] if i.kind == "sklearn" else ["population_data"]
@@ -290,6 +313,8 @@ def _attacks(i: Inspection) -> str:
     """`profile` (its scans, evasion and backdoor sections) and a strong, affordable selection; `mlaudit
     list` shows the rest (the whole membership family adds the label-only and boundary-distance
     attacks, which query each example hundreds of times)."""
+    if i.modality == "language":
+        return "[profile, membership, memorization]"
     if i.kind == "onnx":
         return (
             "[profile, loss, label-only, evasion-blackbox]" if i.modality == "image" else "[profile, loss, label-only]"

@@ -273,6 +273,7 @@ def _from_gguf(path: Path, cache: Path | None) -> tuple[Any, Any]:
         from safetensors.torch import save_model
 
         folder.mkdir(parents=True, exist_ok=True)
+        model.config.architectures = [type(model).__name__]  # the GGUF loader leaves it unset: the folder says it
         save_model(model, str(folder / "model.safetensors"))
         model.config.save_pretrained(folder)
         tok.save_pretrained(folder)

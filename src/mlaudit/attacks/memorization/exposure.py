@@ -139,6 +139,7 @@ def exposure_finding(
         f"mean_exposure_{k}_insertions": Metric(v, method="bits, skew-normal rank estimate") for k, v in mean.items()
     }
     metrics["max_exposure"] = Metric(float(top.max_exposure), method="log2 of the format space")
+    metrics["highest_exposure"] = Metric(float(top.exposure), method=f"bits, of {top.max_exposure:.1f} possible")
     return Finding(
         id="canary-exposure",
         category="memorization",
