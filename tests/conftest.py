@@ -131,6 +131,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 HEAVY: dict[str, str | tuple[str, ...] | None] = {
     "tests/privacy_backdoor/test_backdoor_cli.py": None,  # build + victim + reconstruct: 44 s, MiniLM folder: 25 s
     "tests/privacy_backdoor/test_vit_traps.py": "test_end_to_end_at_least_8_recognisable_reconstructions",  # 47 s
+    "tests/integration/test_own_language_model.py": "test_a_users_lora_fine_tune_of_smollm2_is_audited_from_its_config",
     "tests/unit/test_smollm2.py": None,  # SmolLM2-135M from its GGUF: 37 s to set up
     "tests/unit/test_executors.py": (  # each starts Ray: 17 s
         "test_ray_gives_the_local_executor_models",

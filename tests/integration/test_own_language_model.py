@@ -78,3 +78,35 @@ def test_mlaudit_init_on_the_adapter_writes_a_config_that_runs_once_the_data_pat
     assert audit_config(text, tmp_path) in (0, 1)
     report, found = read_report(tmp_path / "r")
     assert not report["errors"] and {"lm-loss", "min-k", "file-scan"} <= set(found)
+
+
+@pytest.fixture(scope="module")
+def smollm2_adapter(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("smollm2")
+    script = SCRIPT.with_name("train_smollm2_lora.py")
+    subprocess.run([sys.executable, str(script), str(out)], check=True, timeout=1200)
+    return out
+
+
+def test_a_users_lora_fine_tune_of_smollm2_is_audited_from_its_config(smollm2_adapter, tmp_path) -> None:
+    """The real model: SmolLM2-135M with a LoRA adapter on 100 documents (heavy: about 5 minutes).
+    Tolerances: 100 vs 100, null sigma 0.041: a leak is AUC > 0.5 + 4 sigma = 0.66; the control (50 vs
+    50, sigma 0.058) within 4 sigma. A secret seen 10+ times: exposure above 15 bits of 29.9 (the model
+    ranks it above 2^15 random SSNs; never-inserted ones average 1.44 bits)."""
+    import json
+
+    assert audit_config((smollm2_adapter / "audit.yaml").read_text(), tmp_path) == 1
+    report, found = read_report(tmp_path / "r")
+    assert not report["errors"], report["errors"]
+    for name in ("lm-loss", "min-k-plus-plus", "lm-base-reference"):
+        auc = found[name]["metrics"]["auc"]["value"]
+        print(name, auc, found[f"{name}-control"]["metrics"]["auc"]["value"])
+        assert auc > 0.5 + 4 * mann_whitney_null_sigma(100, 100), (name, auc)
+        control = found[f"{name}-control"]["metrics"]["auc"]["value"]
+        assert abs(control - 0.5) < 4 * mann_whitney_null_sigma(50, 50), (name, control)
+    secrets = json.loads((smollm2_adapter / "secrets.json").read_text())
+    rows = next(a for a in found["canary-exposure"]["artifacts"] if a["title"] == "Canaries")["data"]["rows"]
+    print(rows)
+    assert {r[1]: r[0] for r in rows if r[0]} == secrets  # found in the members with their counts
+    assert min(float(r[3]) for r in rows if r[0] >= 10) > 15
+    assert found["file-scan"]["severity"] in ("info", "low")

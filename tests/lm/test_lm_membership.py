@@ -4,6 +4,7 @@ batched, windowed scoring against a plain per-document loop, and each attack bot
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -13,7 +14,7 @@ import torch
 
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.data import Dataset
-from mlaudit.registry import get_attack
+from mlaudit.registry import REGISTRY, get_attack
 from mlaudit.targets.language_model import LanguageModelTarget, load_language_model, windows
 from mlaudit.threat import Access, Knowledge, ThreatModel
 from tests.fixtures.own_lm import train_lm as tiny
@@ -114,13 +115,8 @@ def test_batched_scoring_matches_a_plain_per_document_loop_on_a_real_llama(tmp_p
 @pytest.fixture(scope="module")
 def fine_tuned() -> dict[str, object]:
     """A public 'base' trained on 240 population lines, fine-tuned on 80 member lines (the target)."""
-    members, nonmembers, _, public = tiny.lines()
-    tok = tiny.tokenizer()
-    base = tiny.model(seed=0)
-    tiny.train(base, tok, public, epochs=6, seed=0)
-    target = tiny.model(seed=0)
-    target.load_state_dict(base.state_dict())
-    tiny.train(target, tok, members, epochs=8, seed=1)
+    members, nonmembers, _, _ = tiny.lines()
+    base, target, tok = tiny.base_and_tuned(members, epochs=8)
     return {
         "target": LanguageModelTarget(target, tok, name="fine-tuned"),
         "base": LanguageModelTarget(base, tok, name="base"),
@@ -145,3 +141,37 @@ def test_each_lm_attack_finds_the_fine_tuning_leak_and_sits_at_chance_on_the_con
     assert leak.metrics["auc"].value > 0.5 + 4 * sigma
     # two sets the model never saw: within 4 null sigmas of chance (fails by accident with p < 1e-4)
     assert abs(control.metrics["auc"].value - 0.5) < 4 * control.metrics["auc_null_sigma"].value
+
+
+LANGUAGE_ENTRIES = sorted(n for n in REGISTRY if get_attack(n).requires.modalities == {"language"})
+
+
+@pytest.mark.parametrize("name", LANGUAGE_ENTRIES)
+def test_every_language_model_entry_keeps_the_contract(fine_tuned, name) -> None:
+    """Each registered LM entry runs through a view with exactly its declared access and knowledge, gives
+    the same finding twice, counts its queries, leaves the weights alone and fits the report schema."""
+    import json
+
+    from mlaudit.attacks.memorization.exposure import SSN_PREFIX
+    from mlaudit.attacks.memorization.secrets import SecretFormat
+    from mlaudit.findings import Report
+    from mlaudit.report.json import to_json, validate
+
+    attack = get_attack(name, **({"samples": 200} if name == "canary-exposure" else {}))
+    assert attack.requires.modalities == {"language"} and LANGUAGE_ENTRIES
+    members = fine_tuned["members"]
+    secret = dataclasses.replace(members, x=[*members.x[:-1], SSN_PREFIX + "123-45-6789"])
+    secret = dataclasses.replace(secret, y=np.zeros(len(secret.x), np.int64))
+    inputs = AttackInputs(secret, fine_tuned["nonmembers"], base=fine_tuned["base"],
+                          secrets=(SecretFormat(SSN_PREFIX, "ddd-dd-dddd"),))  # fmt: skip
+    tm = ThreatModel(access=attack.requires.access, knowledge=attack.requires.knowledge)
+    target = fine_tuned["target"]
+    before = {k: v.copy() for k, v in target.weights().items()}
+    views = [target.restricted(tm) for _ in range(2)]
+    a, b = (attack.run(v, inputs, seed=0) for v in views)
+    assert a.category == attack.category and views[0].queries > 0
+    assert {k: m.value for k, m in a.metrics.items()} == {k: m.value for k, m in b.metrics.items()}
+    assert all((v == before[k]).all() for k, v in target.weights().items())
+    info = {**target.describe(), "kind": "huggingface"}
+    report = Report("0", "2026-01-01T00:00:00+00:00", info, tm.to_dict(), {"seed": 0}, (a,), {})
+    validate(json.loads(to_json(report)))

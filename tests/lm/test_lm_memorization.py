@@ -45,15 +45,10 @@ def test_secret_formats_parse_count_and_refuse_a_template_without_placeholders()
 
 @pytest.fixture(scope="module")
 def memorised() -> dict[str, object]:
-    members, _, _, public = tiny.lines()
+    members = tiny.lines()[0]
     secrets = dict(zip(faker_ssns(len(COUNTS), seed=3), COUNTS, strict=True))
     docs = insert_canaries(members, secrets, rng=np.random.default_rng(0))
-    tok = tiny.tokenizer()
-    base = tiny.model(seed=0)
-    tiny.train(base, tok, public, epochs=6, seed=0)
-    model = tiny.model(seed=0)
-    model.load_state_dict(base.state_dict())
-    tiny.train(model, tok, docs, epochs=20, seed=1)
+    base, model, tok = tiny.base_and_tuned(docs, epochs=20)
     members_ds = Dataset(docs, np.zeros(len(docs), np.int64), ("document",), "members", "text")
     fmt = SecretFormat(SSN_PREFIX, "ddd-dd-dddd")
     inputs = AttackInputs(members_ds, members_ds, secrets=(fmt,), probes=("and the lord said",),

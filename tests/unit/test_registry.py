@@ -48,7 +48,10 @@ def reference_inputs(digits_split, digits_data):
     return base, rec(on, keep), rec(off, np.zeros_like(keep))
 
 
-MEMBERSHIP = sorted(n for n in REGISTRY if get_attack(n).category == "membership")
+# the classifier membership attacks; those of language models: tests/lm/test_lm_membership.py
+MEMBERSHIP = sorted(
+    n for n in REGISTRY if get_attack(n).category == "membership" and get_attack(n).requires.modalities != {"language"}
+)
 
 
 @pytest.mark.parametrize("name", MEMBERSHIP)

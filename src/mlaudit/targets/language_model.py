@@ -244,6 +244,7 @@ def load_language_model(
 
 
 def _from_gguf(path: Path, cache: Path | None) -> tuple[Any, Any]:
+    import copy
     import hashlib
     import importlib.util
 
@@ -273,8 +274,11 @@ def _from_gguf(path: Path, cache: Path | None) -> tuple[Any, Any]:
         from safetensors.torch import save_model
 
         folder.mkdir(parents=True, exist_ok=True)
-        model.config.architectures = [type(model).__name__]  # the GGUF loader leaves it unset: the folder says it
+        config = copy.deepcopy(model.config)
+        config.architectures = [type(model).__name__]  # the GGUF loader leaves it unset: the folder says it
+        if hasattr(config, "quantization_config"):  # the folder holds plain float32 weights, not GGUF tensors
+            del config.quantization_config
         save_model(model, str(folder / "model.safetensors"))
-        model.config.save_pretrained(folder)
+        config.save_pretrained(folder)
         tok.save_pretrained(folder)
     return model.eval(), tok
