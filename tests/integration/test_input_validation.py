@@ -360,11 +360,18 @@ def _causal_lm_folder(folder):
 @pytest.mark.parametrize("model", ["bare encoder", "causal LM"])
 def test_a_folder_without_a_classifier_is_not_audited_with_a_random_head(tmp_path, capsys, model):
     """Before: all-MiniLM-L6-v2 (a BertModel, no classifier) or a causal LM folder was audited with a
-    fresh random head and exited 0 with every finding INFO."""
+    fresh random head and exited 0 with every finding INFO; a causal LM with only classifier attacks
+    selected would give an empty report."""
     from mlaudit.targets.huggingface import minilm_path
 
     path = minilm_path() if model == "bare encoder" else _causal_lm_folder(tmp_path / "lm")
-    expected = "(BertModel)" if model == "bare encoder" else "(GPT2LMHeadModel)"
+    # a causal LM is audited as a language model now: a classifier attack alone cannot run on it
+    expected = (
+        "(BertModel) has no trained sequence-classification head"
+        if model == "bare encoder"
+        else "none of the selected attacks ['loss'] can run on this target: loss applies to classifiers; this "
+        "target is a language model"
+    )
 
     for f in ("a", "b"):
         (tmp_path / f"{f}.jsonl").write_text(
@@ -381,7 +388,7 @@ def test_a_folder_without_a_classifier_is_not_audited_with_a_random_head(tmp_pat
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     logging.getLogger("transformers").setLevel(logging.ERROR)
     assert main(["audit", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]) == 2
-    assert f"{expected} has no trained sequence-classification head" in error_line(capsys)
+    assert expected in error_line(capsys)
 
 
 def test_a_clean_pickle_is_not_called_safe(tmp_path, capsys):

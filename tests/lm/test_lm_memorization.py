@@ -79,3 +79,12 @@ def test_prefix_probes_and_sampled_extraction_recover_an_inserted_secret(memoris
     extraction = get_attack("training-data-extraction").run(memorised["view"], memorised["inputs"], seed=0)
     print(extraction.summary)
     assert extraction.config["metric"] == "reference" and extraction.metrics["secrets_recovered"].value >= 1
+
+
+def test_the_html_report_marks_personal_data_in_generated_text_and_escapes_the_rest() -> None:
+    from mlaudit.report.html import _table
+
+    html = _table({"columns": ["rank", "generation"], "rows": [[1, "<i>my ssn is 123-45-6789, not 000-12-3456"]],
+                   "pii_columns": ["generation"]})  # fmt: skip
+    assert "<mark title='ssn'>123-45-6789</mark>" in html and "&lt;i&gt;" in html
+    assert "<mark title='ssn'>000-12-3456" not in html  # area 000 is never issued: not marked

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Any
 
+from mlaudit.attacks.memorization.pii import find_pii
 from mlaudit.findings import Finding, Report, Severity
 from mlaudit.report.json import measured
 from mlaudit.report.plots import DRAW
@@ -91,12 +93,26 @@ def _cell(v: Any, percent: bool) -> str:
     return _e(v)
 
 
+def _marked(text: str) -> str:
+    """Text with the personal data in it (attacks.memorization.pii, checked rules) marked."""
+    out, at = [], 0
+    found = {(m.start(), m.end(), p.kind) for p in find_pii(text) for m in re.finditer(re.escape(p.text), text)}
+    for start, end, kind in sorted(found):
+        if start >= at:
+            out += [_e(text[at:start]), f"<mark title='{_e(kind)}'>{_e(text[start:end])}</mark>"]
+            at = end
+    return "".join(out) + _e(text[at:])
+
+
 def _table(data: dict[str, Any], title: str = "") -> str:
     cols = data["columns"]
     pct = [c in data.get("percent_columns", ()) for c in cols]
+    pii = [c in data.get("pii_columns", ()) for c in cols]  # text where personal data is marked
     head = "".join(f"<th>{_e(c)}</th>" for c in cols)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{_cell(c, p)}</td>" for c, p in zip(row, pct, strict=False)) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{_marked(str(c)) if m else _cell(c, p)}</td>" for c, p, m in zip(row, pct, pii, strict=False))
+        + "</tr>"
         for row in data["rows"]
     )
     caption = f"<caption class='muted'>{_e(title)}</caption>" if title else ""

@@ -44,6 +44,9 @@ def run_audit(
     jobs, skipped = plan(names, setup, cfg.profile, cfg.seed, named=named(cfg.attacks))
     for s in skipped:
         log.info("skipped %s: %s (%s)", s.attack, s.reason, s.fix)
+    if not jobs:  # an empty report would read as a clean model: nothing was measured
+        why = f": {skipped[0].reason}; {skipped[0].fix}" if skipped else ""
+        raise InputError(f"none of the selected attacks {list(cfg.attacks)} can run on this target{why}")
     ckpt = work / "findings" / _config_key(cfg)
     findings, errors = SequentialExecutor(ckpt if resume else None).run(jobs, progress)
     return Report(

@@ -17,7 +17,7 @@ import numpy as np
 
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.findings import CATEGORIES, Finding
-from mlaudit.registry import expand, get_attack, view
+from mlaudit.registry import REGISTRY, expand, get_attack, view
 from mlaudit.requirements import Offer, Unmet, unmet
 from mlaudit.scenarios.record import AuditSetup
 
@@ -74,7 +74,12 @@ def named(attacks: tuple[str, ...]) -> frozenset[str]:
     """The entries the config names one by one (not through `profile`, a family or `all`): only these
     are listed as skipped when they apply to another kind of data (a language model's audit with
     `attacks: [membership]` does not list every classifier attack as a gap)."""
-    return frozenset(expand([w for w in attacks if w not in ("profile", "all", *CATEGORIES)]))
+    return frozenset(expand([w for w in attacks if w not in ("profile", "all") and not _family_only(w)]))
+
+
+def _family_only(word: str) -> bool:
+    """A family's name that is not also an attack's ("evasion" is both: named, it is the attack)."""
+    return word in CATEGORIES and word not in REGISTRY
 
 
 def offer(setup: AuditSetup, profile: str) -> Offer:

@@ -156,7 +156,15 @@ def extraction_finding(
         severity=severity,
         artifacts=(
             Artifact.table("Inserted secrets", ["secret", "insertions", "recovered verbatim", "rank"], per_secret),
-            Artifact.table(f"Top 20 generations by {metric}", ["rank", "generation", "score", "verbatim", "PII"], top),
+            Artifact(
+                "table",
+                f"Top 20 generations by {metric} (personal data marked)",
+                {
+                    "columns": ["rank", "generation", "score", "verbatim", "PII"],
+                    "rows": top,
+                    "pii_columns": ["generation"],
+                },
+            ),
             Artifact.table(
                 "PII (checked SSNs, card numbers, e-mail addresses, phone numbers) in the generations",
                 ["string", "an inserted secret", "generations containing it"],

@@ -88,10 +88,14 @@ class PrefixProbe:
             metrics=metrics,
             severity=severity,
             artifacts=(
-                Artifact.table(
-                    "Completions: every greedy one, and each sampled one that leaks",
-                    ["prefix", "decoding", "completion", "secrets", "member PII", "copies a member"],
-                    rows,
+                Artifact(
+                    "table",
+                    "Completions: every greedy one, and each sampled one that leaks (personal data marked)",
+                    {
+                        "columns": ["prefix", "decoding", "completion", "secrets", "member PII", "copies a member"],
+                        "rows": rows,
+                        "pii_columns": ["completion"],
+                    },
                 ),
             ),
         )
