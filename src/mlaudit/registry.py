@@ -22,6 +22,7 @@ from mlaudit.attacks.membership.boundary_distance import BoundaryDistance
 from mlaudit.attacks.membership.gradient_norm import GradientNorm
 from mlaudit.attacks.membership.labelonly import LabelOnly
 from mlaudit.attacks.membership.lira import LiRA
+from mlaudit.attacks.membership.lm_lira import LMLiRAOffline
 from mlaudit.attacks.membership.lm_loss import LMLoss
 from mlaudit.attacks.membership.lm_reference import LMBaseReference
 from mlaudit.attacks.membership.loss import LOSS
@@ -66,6 +67,7 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     "min-k": MinK,
     "min-k-plus-plus": MinKPlusPlus,
     "lm-base-reference": LMBaseReference,
+    "lm-lira-offline": LMLiRAOffline,
     # memorisation (language models)
     "canary-exposure": CanaryExposure,
     "prefix-probe": PrefixProbe,

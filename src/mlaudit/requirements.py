@@ -31,6 +31,10 @@ NEEDS: dict[str, tuple[str, str]] = {
     "sensitive": ("a sensitive column in the members' table", "use a table with a sensitive attribute"),
     "model_files": ("the audited model's files", "audit a model given by target.path"),
     "unit_range": ("inputs scaled to [0, 1]", "give unnormalised inputs in [0, 1] (the model may normalise inside)"),
+    "lm_references": (
+        "reference language models fine-tuned from the base with the recipe",
+        "add recipe:, base: and data.population, and training_recipe and population_data to the knowledge",
+    ),
     "secrets": (
         "secret formats of the members' documents",
         "add memorization.secrets: [{prefix: 'my ssn is ', format: ddd-dd-dddd}] to the config",

@@ -110,3 +110,34 @@ def test_a_users_lora_fine_tune_of_smollm2_is_audited_from_its_config(smollm2_ad
     assert {r[1]: r[0] for r in rows if r[0]} == secrets  # found in the members with their counts
     assert min(float(r[3]) for r in rows if r[0] >= 10) > 15
     assert found["file-scan"]["severity"] in ("info", "low")
+
+
+@pytest.fixture(scope="module")
+def full_fine_tune(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("lm-full")
+    subprocess.run([sys.executable, str(SCRIPT), str(out)], check=True, timeout=600)
+    return out
+
+
+def test_reference_lms_fine_tuned_by_the_recipe_give_offline_lira(full_fine_tune, tmp_path) -> None:
+    """The user's recipe (Adam 3e-3, 8 epochs, batch 16, all parameters, from the base: train_lm.py's) and
+    160 population documents: two reference LMs, each the base fine-tuned on a random half, give offline
+    LiRA (fixed variance). Tolerances as above: a leak above 0.5 + 4 null sigmas, the control within 4."""
+    cfg = (full_fine_tune / "audit.yaml").read_text()
+    cfg = cfg.replace("attacks: [membership, file-scan]", "attacks: [lm-lira-offline, lm-loss]\nreferences: 2")
+    cfg = cfg.replace("knowledge: [base_model]", "knowledge: [base_model, population_data, training_recipe]")
+    cfg = cfg.replace(
+        "data:\n",
+        f"recipe: {{optimizer: adam, lr: 3e-3, epochs: 8, batch_size: 16, start: base}}\ndata:\n"
+        f"  population: {{source: jsonl, path: {full_fine_tune / 'population.jsonl'}, text_field: body}}\n",
+    )
+    assert audit_config(cfg, tmp_path) == 1
+    report, found = read_report(tmp_path / "r")
+    assert not report["errors"], report["errors"]
+    lira, loss = (found[n]["metrics"]["auc"]["value"] for n in ("lm-lira-offline", "lm-loss"))
+    print("lira-offline", lira, "loss", loss, found["lm-lira-offline-control"]["metrics"]["auc"]["value"])
+    assert found["lm-lira-offline"]["config"]["references"] == 2
+    assert lira > 0.5 + 4 * mann_whitney_null_sigma(80, 80)
+    control = found["lm-lira-offline-control"]["metrics"]["auc"]["value"]
+    assert abs(control - 0.5) < 4 * mann_whitney_null_sigma(40, 40)
+    assert list((tmp_path / "r" / ".mlaudit" / "models").glob("lm-refs-*/reference-1.npz"))  # kept: a rerun resumes

@@ -75,6 +75,18 @@ def test_min_k_and_min_k_plus_plus_match_the_papers_formulas_on_a_hand_computed_
     assert min_k_plus_plus_scores(target, ["aab"], 1.0)[0] == pytest.approx(np.mean(z), abs=1e-5)
 
 
+def test_offline_lira_on_documents_matches_a_hand_computed_case() -> None:
+    from mlaudit.attacks.membership.lm_lira import lira_offline_scores
+
+    # two references, two documents: means (0.5, 0); residuals -0.5, 0.5, 0, 0 with 4 - 2 degrees of freedom:
+    # variance 0.25, sd 0.5; scores log Phi((0 - 0.5) / 0.5) = log Phi(-1), log Phi((1 - 0) / 0.5) = log Phi(2)
+    got = lira_offline_scores(np.array([0.0, 1.0]), np.array([[0.0, 0.0], [1.0, 0.0]]))
+    assert got == pytest.approx([math.log(0.158655), math.log(0.977250)], abs=1e-5)
+    # one reference: the sd of the target-minus-reference differences (here 0.5)
+    one = lira_offline_scores(np.array([0.0, 1.0]), np.array([[0.0, 0.0]]))
+    assert one == pytest.approx([math.log(0.5), math.log(0.977250)], abs=1e-5)
+
+
 def test_long_documents_are_scored_in_windows_once_per_token_in_any_batch() -> None:
     rng = np.random.default_rng(0)
     texts = ["".join(rng.choice(["a", "b"], size=n)) for n in (3, 17, 40, 9, 64)]
@@ -162,8 +174,12 @@ def test_every_language_model_entry_keeps_the_contract(fine_tuned, name) -> None
     members = fine_tuned["members"]
     secret = dataclasses.replace(members, x=[*members.x[:-1], SSN_PREFIX + "123-45-6789"])
     secret = dataclasses.replace(secret, y=np.zeros(len(secret.x), np.int64))
+    texts = [*secret.x, *fine_tuned["nonmembers"].x]  # the base as one 'reference LM' for lm-lira-offline
+    refs = {
+        t: np.array([float(lp.mean())]) for t, lp in zip(texts, fine_tuned["base"].token_logprobs(texts), strict=True)
+    }
     inputs = AttackInputs(secret, fine_tuned["nonmembers"], base=fine_tuned["base"],
-                          secrets=(SecretFormat(SSN_PREFIX, "ddd-dd-dddd"),))  # fmt: skip
+                          secrets=(SecretFormat(SSN_PREFIX, "ddd-dd-dddd"),), lm_reference_scores=refs)  # fmt: skip
     tm = ThreatModel(access=attack.requires.access, knowledge=attack.requires.knowledge)
     target = fine_tuned["target"]
     before = {k: v.copy() for k, v in target.weights().items()}

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from mlaudit.attacks.memorization.secrets import SecretFormat
 from mlaudit.attacks.references import References
 from mlaudit.data.dataset import Dataset
@@ -38,6 +40,8 @@ class AttackInputs:
     cache: Path | None = None  # where models trained for this audit are kept between runs
     secrets: tuple[SecretFormat, ...] = ()  # language models: secret formats declared for the members' documents
     probes: tuple[str, ...] = ()  # language models: prefixes to ask the model to complete
+    # language models: each audited document's mean log-probability under each reference LM (K,)
+    lm_reference_scores: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         for name in ("members", "nonmembers", "population", "pool", "evaluation"):

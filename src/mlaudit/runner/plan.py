@@ -95,6 +95,7 @@ def offer(setup: AuditSetup, profile: str) -> Offer:
         "sensitive": bool(data) and data[0].sensitive is not None,
         "model_files": bool(i.model_files),
         "secrets": bool(i.secrets),
+        "lm_references": bool(i.lm_reference_scores),
         "probes": bool(i.probes or i.secrets),
         "unit_range": modality == "image" and all(_in_unit_range(d.x) for d in data),
     }

@@ -5,10 +5,16 @@ as every other audit, so the planner runs each LM attack the threat model grants
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from mlaudit.attacks.base import AttackInputs
 from mlaudit.attacks.memorization.secrets import SecretFormat
@@ -18,13 +24,20 @@ from mlaudit.data.checks import check_disjoint
 from mlaudit.data.formats import existing
 from mlaudit.data.sources import load_sources
 from mlaudit.errors import InputError
+from mlaudit.models.lm_finetune import finetune_causal_lm
+from mlaudit.models.lora import LoraSpec
+from mlaudit.models.train import freeze_except
 from mlaudit.progress import Progress
+from mlaudit.registry import get_attack
+from mlaudit.scenarios.own_model import train_config
 from mlaudit.scenarios.record import AuditSetup, control_halves, describe
 from mlaudit.targets.huggingface import is_adapter
 from mlaudit.targets.language_model import LanguageModelTarget, load_language_model
 from mlaudit.threat import Knowledge, ThreatModel
 
 MAX_LENGTH = 512  # tokens per window when target.max_length is not set
+LM_REFERENCES = {"quick": 2, "full": 4}  # reference LMs when the config does not say (each is a fine-tune)
+log = logging.getLogger(__name__)
 UNKNOWN_SHARE = 0.05  # above this share of unknown tokens, the tokenizer does not read the documents
 
 
@@ -40,11 +53,8 @@ def prepare(
     """The setup record for a user's language model (see the module doc)."""
     path = existing(cfg.target.path or "", "language model")
     base_path = existing(cfg.base.path, "base model") if cfg.base is not None else None
-    if cfg.recipe is not None:
-        raise InputError(
-            "recipe: for a language model (reference LMs fine-tuned from the base) is not supported yet; remove "
-            "recipe: (the base model is the reference: add base_model to threat_model.knowledge)"
-        )
+    if cfg.recipe is not None and (cfg.recipe.label_smoothing or cfg.recipe.head):
+        raise InputError("recipe.label_smoothing and recipe.head are for classifiers; remove them for a language model")
     length = cfg.target.max_length or MAX_LENGTH
     model, tok = load_language_model(path, base=base_path, cache=cache)
     target = LanguageModelTarget(model, tok, name=path.name, max_length=length)
@@ -62,12 +72,18 @@ def prepare(
     checked = {**check_disjoint(members, nonmembers, rng=rng), **check_tokens(target, members)}
     knows = Knowledge.POPULATION_DATA in tm.knowledge
     files = _files(path, base_path)
+    refs = None
+    wants = any("lm_references" in get_attack(a).requires.needs for a in attacks)
+    if wants and cfg.recipe is not None and population is not None and Knowledge.TRAINING_RECIPE in tm.knowledge:
+        assert base_path is not None  # a recipe for a Hugging Face model starts from base: (config check)
+        refs = reference_scores(cfg, base_path, target, [*map(str, members.x), *map(str, nonmembers.x)],
+                                [str(d) for d in population.x], cache)  # fmt: skip
     mem = cfg.memorization
     common: dict[str, Any] = {
         "model_files": tuple(files), "budget": cfg.profile, "threat_model": tm, "cache": cache, "pool": population,
         "base": base if Knowledge.BASE_MODEL in tm.knowledge else None,
         "secrets": tuple(SecretFormat(s.prefix, s.format) for s in mem.secrets) if mem else (),
-        "probes": mem.probes if mem else (),
+        "probes": mem.probes if mem else (), "lm_reference_scores": refs,
     }  # fmt: skip
     inputs = {"main": AttackInputs(members, nonmembers, population if knows else None, **common)}
     if cfg.data.control:
@@ -80,6 +96,57 @@ def prepare(
     if base is not None:
         info["base"] = base.describe()
     return AuditSetup(target, tm, inputs, info, data_info, files)
+
+
+def reference_scores(
+    cfg: AuditConfig, base: Path, target: LanguageModelTarget, docs: list[str], population: list[str],
+    cache: Path | None,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """Each document's mean token log-probability under K reference LMs (cfg.references, or 2 quick / 4
+    full): copies of the base fine-tuned with the recipe (trainable modules, or LoRA as the recipe or the
+    adapter target says) on random halves of the population. Each reference's scores are kept in
+    `cache` (npz, keyed by the recipe, the base, the seed and the documents), so a rerun resumes."""
+    assert cfg.recipe is not None
+    k = cfg.references or LM_REFERENCES[cfg.profile]
+    h = hashlib.sha256(json.dumps([dataclasses.asdict(cfg.recipe), str(base), cfg.seed, target.max_length]).encode())
+    for d in (*docs, "\x00", *population):
+        h.update(d.encode("utf-8") + b"\x00")
+    folder = (cache or Path(tempfile.mkdtemp(prefix="mlaudit-lm-refs-"))) / f"lm-refs-{h.hexdigest()[:16]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    lora = _lora(cfg)
+    rng = np.random.default_rng(cfg.seed)
+    out = []
+    for i in range(k):
+        pick = rng.permutation(len(population))[: max(1, len(population) // 2)]
+        path = folder / f"reference-{i}.npz"
+        if path.is_file():
+            out.append(np.load(path, allow_pickle=False)["scores"])
+            continue
+        log.info("training reference language model %d of %d on %d population documents", i + 1, k, len(pick))
+        model, tok = load_language_model(base, cache=cache)
+        if lora is not None:
+            model = lora.wrap(model, task="CAUSAL_LM")
+        elif cfg.recipe.trainable:
+            freeze_except(model, cfg.recipe.trainable)
+        g = torch.Generator().manual_seed(cfg.seed + 1 + i)
+        chosen = [population[j] for j in pick]
+        finetune_causal_lm(model, tok, chosen, train_config(cfg.recipe), max_length=target.max_length, generator=g)
+        ref = LanguageModelTarget(model, tok, name=f"reference {i}", max_length=target.max_length)
+        scores = np.array([float(lp.mean()) for lp in ref.token_logprobs(docs)])
+        np.savez(path, scores=scores)
+        out.append(scores)
+    table = np.stack(out, axis=1)  # (documents, K)
+    return {d: table[j] for j, d in enumerate(docs)}
+
+
+def _lora(cfg: AuditConfig) -> LoraSpec | None:
+    """The references' LoRA settings: recipe.lora, or the adapter target's own (adapter_config.json)."""
+    assert cfg.recipe is not None
+    if cfg.recipe.lora is not None:
+        lora = cfg.recipe.lora
+        return LoraSpec(lora.rank, lora.alpha, lora.dropout, lora.target_modules)
+    path = Path(cfg.target.path or "")
+    return LoraSpec.from_adapter(path) if is_adapter(path) else None
 
 
 def check_tokens(target: LanguageModelTarget, members: Dataset) -> dict[str, float]:

@@ -203,7 +203,7 @@ def head_name(model: nn.Module, name: str | None) -> str:
     return linears[-1]
 
 
-def _train_config(rc: RecipeConfig) -> TrainConfig:
+def train_config(rc: RecipeConfig) -> TrainConfig:
     return TrainConfig(
         epochs=rc.epochs, batch_size=rc.batch_size, lr=rc.lr, optimizer=rc.optimizer, momentum=rc.momentum,
         weight_decay=rc.weight_decay, schedule=rc.schedule, label_smoothing=rc.label_smoothing, augment=rc.augment,
@@ -234,7 +234,7 @@ def lora_spec(cfg: AuditConfig, target: Target) -> LoraSpec | None:
 
 
 def _recipe(rc: RecipeConfig, make: Callable[[], nn.Module], base: TorchTarget | None) -> Recipe:
-    config = _train_config(rc)
+    config = train_config(rc)
     state = base.weights() if base is not None and rc.start == "base" else None
 
     def start(seed: int) -> nn.Module:
@@ -313,7 +313,7 @@ def _text_references(
 
     return finetune_clones(
         start, target.tokenizer, x, y, pool, n_train=n_train, n_models=n_models,
-        halves=pairs, config=_train_config(cfg.recipe), max_length=target.max_length, seed=seed, cache=cache, key=key,
+        halves=pairs, config=train_config(cfg.recipe), max_length=target.max_length, seed=seed, cache=cache, key=key,
         lora=lora,
     )  # fmt: skip
 
