@@ -70,6 +70,9 @@ def prepare(
     members, nonmembers, population = load_sources(cfg.data, documents=True)
     rng = np.random.default_rng(cfg.seed)
     checked = {**check_disjoint(members, nonmembers, rng=rng), **check_tokens(target, members)}
+    if population is not None:  # reference LMs train on it: it must hold no audited document
+        for part in (members, nonmembers):
+            check_disjoint(part, population, rng=rng)
     knows = Knowledge.POPULATION_DATA in tm.knowledge
     files = _files(path, base_path)
     refs = None
