@@ -163,9 +163,9 @@ def _forward(model: Any, rows: list[list[int]], stats: bool) -> list[tuple[np.nd
     out: list[tuple[np.ndarray, ...]] = []
     if stats:
         p = logp.exp()
-        mu = (p * logp).sum(-1).double()
-        var = (p * logp.square()).sum(-1).double() - mu.square()
-        sd = var.clamp_min(0).sqrt()
+        mean = (p * logp).sum(-1, keepdim=True)
+        var = (p * (logp - mean).square()).sum(-1)  # around the mean: no cancellation in float32
+        mu, sd = mean[..., 0].double(), var.double().clamp_min(0).sqrt()
     for i, r in enumerate(rows):
         n = len(r) - 1
         if stats:
