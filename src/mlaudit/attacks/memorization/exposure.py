@@ -194,9 +194,11 @@ def secret_bits(target: Any, prefix: str, secrets: list[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CanaryExposure:
-    """Exposure of the secrets the members hold, for each format the config declares: the secrets found
-    after their prefix in the members' documents (inserted as often as they occur), and `controls`
-    never-inserted draws of the same format, ranked among `samples` candidates (quick 1,000, full 5,000)."""
+    """Exposure of the members' secrets of each declared format, against never-inserted draws.
+
+    The secrets found after their prefix in the members' documents (inserted as often as they occur),
+    and `controls` never-inserted draws of the same format, ranked among `samples` candidates (quick
+    1,000, full 5,000)."""
 
     samples: int | None = None
     controls: int = 4

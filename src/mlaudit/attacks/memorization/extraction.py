@@ -185,9 +185,11 @@ def lm_bits(target: Any, texts: list[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TrainingDataExtraction:
-    """Sample `generations` continuations of the bare start of a document (quick 200, full 1,000), rank
-    them by the base-model reference (with the base) or zlib (without), and check the top ones against
-    the members' documents (verbatim text, their secrets) and for personal data."""
+    """Sample unprompted generations, rank them, check them for member text, secrets and PII.
+
+    `generations` continuations of the bare start of a document (quick 200, full 1,000), ranked by the
+    base-model reference (with the base) or zlib (without); the top ones checked against the members'
+    documents (verbatim text, their secrets) and for personal data."""
 
     generations: int | None = None
     max_new_tokens: int = 48

@@ -32,6 +32,8 @@ def copied(continuation: str, documents: str, n: int = COPY_CHARS) -> bool:
 
 @dataclass(frozen=True)
 class PrefixProbe:
+    """Complete the declared prefixes (greedy and sampled) and check for the members' secrets and PII."""
+
     samples: int | None = None  # top-k samples per prefix besides the greedy one (quick 10, full 50)
     max_new_tokens: int = 24
     top_k: int = 40
