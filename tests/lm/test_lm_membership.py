@@ -191,3 +191,18 @@ def test_every_language_model_entry_keeps_the_contract(fine_tuned, name) -> None
     info = {**target.describe(), "kind": "huggingface"}
     report = Report("0", "2026-01-01T00:00:00+00:00", info, tm.to_dict(), {"seed": 0}, (a,), {})
     validate(json.loads(to_json(report)))
+
+
+def test_reference_lora_reads_the_adapters_layers_to_transform(tmp_path) -> None:
+    """A LoRA adapter on one layer only (peft's layers_to_transform): the references' LoRA is built alike."""
+    from peft import LoraConfig, get_peft_model
+
+    from mlaudit.models.lora import LoraSpec
+
+    cfg = LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, target_modules=["q_proj"], layers_to_transform=[1])
+    get_peft_model(tiny.model(seed=0), cfg).save_pretrained(tmp_path / "adapter", safe_serialization=True)
+    spec = LoraSpec.from_adapter(tmp_path / "adapter")
+    assert spec.layers == (1,) and spec.target_modules == ("q_proj",)
+    wrapped = spec.wrap(tiny.model(seed=0), task="CAUSAL_LM")
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, _ in wrapped.named_parameters() if "lora_A" in n}
+    assert adapted == {"1"}  # layer 0 untouched, as in the user's adapter

@@ -25,6 +25,7 @@ class LoraSpec:
     dropout: float
     target_modules: tuple[str, ...] | str
     modules_to_save: tuple[str, ...] = ()
+    layers: tuple[int, ...] | None = None  # peft's layers_to_transform: only these layer indices (None: all)
 
     @classmethod
     def from_adapter(cls, folder: Path) -> LoraSpec:
@@ -46,12 +47,16 @@ class LoraSpec:
                 f"{modules!r}); set recipe.lora: {{rank, alpha, target_modules}}"
             )
         saved = cfg.get("modules_to_save") or ()
+        layers = cfg.get("layers_to_transform")
+        if isinstance(layers, int):
+            layers = [layers]
         return cls(
             rank=r,
             alpha=float(alpha),
             dropout=float(cfg.get("lora_dropout") or 0.0),
             target_modules=modules if isinstance(modules, str) else tuple(sorted(modules)),  # peft saves a set
             modules_to_save=tuple(saved),
+            layers=tuple(int(i) for i in layers) if isinstance(layers, list) and layers else None,
         )
 
     def wrap(self, model: nn.Module, *, task: str | None = None) -> Any:
@@ -67,6 +72,7 @@ class LoraSpec:
             target_modules=modules,
             modules_to_save=list(self.modules_to_save) or None,
             task_type=task,
+            layers_to_transform=list(self.layers) if self.layers is not None else None,
         )
         try:
             return get_peft_model(model, config)
