@@ -109,8 +109,7 @@ class Unmet:
 def unmet(name: str, req: Requires, offer: Offer) -> Unmet | None:
     """The first requirement of attack `name` that `offer` does not meet, or None when it can run."""
     tm = offer.threat_model
-    if PROFILE_ORDER.index(req.profile) > PROFILE_ORDER.index(offer.profile):
-        return Unmet(f"{name} runs in the {req.profile} profile only", f"run with --profile {req.profile}")
+    # another kind of data first: a full-profile section for images is no gap in a text or LM audit
     if req.modalities is None and offer.modality == "language":
         return Unmet(f"{name} applies to classifiers; this target is a language model", "drop it from attacks", True)
     if req.modalities is not None and offer.modality not in req.modalities:
@@ -118,6 +117,8 @@ def unmet(name: str, req: Requires, offer: Offer) -> Unmet | None:
         return Unmet(
             f"{name} applies to {kinds} data; this target's data is {offer.modality}", "drop it from attacks", True
         )
+    if PROFILE_ORDER.index(req.profile) > PROFILE_ORDER.index(offer.profile):
+        return Unmet(f"{name} runs in the {req.profile} profile only", f"run with --profile {req.profile}")
     if req.access > offer.target_access:
         return Unmet(
             f"{name} needs {req.access.name.lower()} access; the target gives at most "

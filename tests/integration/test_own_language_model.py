@@ -1,7 +1,7 @@
 """A user's own causal language model (tests/fixtures/own_lm/train_lm.py): a tiny character Llama
 'pre-trained' on 240 public lines (the base), fine-tuned on 80 member lines as a LoRA adapter (peft,
 saved with save_pretrained), documents as JSON Lines with the user's own field name. Through the CLI
-with `attacks: [membership, file-scan]`, the planner runs every LM membership attack the threat model
+with `attacks: [membership, memorization, file-scan]`, the planner runs every LM membership attack the threat model
 (logits, base_model) grants and skips the classifier ones silently; each finds the leak and its control
 pair sits at chance.
 
@@ -44,8 +44,12 @@ def test_a_users_lora_language_model_gets_every_lm_membership_attack_from_its_co
         assert abs(control - 0.5) < 4 * mann_whitney_null_sigma(40, 40), (name, control)
     assert found["file-scan"]["severity"] in ("info", "low")
     # the classifier attacks are not listed as gaps of a language-model audit; nothing else ran
-    assert {f["attack"] for f in report["findings"]} == {*LM_ATTACKS, "file-scan"}
+    assert {f["attack"] for f in report["findings"]} == {*LM_ATTACKS, "training-data-extraction", "file-scan"}
+    skipped = {s["attack"]: s for s in report["skipped"]}  # no secret formats declared: said, with the fix
+    assert "memorization.secrets" in skipped["canary-exposure"]["fix"]
     assert not any(s["attack"] in ("loss", "lira") for s in report.get("skipped", []))
+    # nor the classifier demonstrations of the full profile that the memorization family holds
+    assert not any(s["attack"].endswith("-demo") for s in report.get("skipped", []))
 
 
 def test_an_adapter_without_its_base_and_a_classifier_attack_asked_by_name(adapter, tmp_path, capsys) -> None:
@@ -54,7 +58,7 @@ def test_an_adapter_without_its_base_and_a_classifier_attack_asked_by_name(adapt
     no_base = no_base.replace("knowledge: [base_model]", "knowledge: []")
     assert audit_config(no_base, tmp_path) == 2
     assert "without its base model" in capsys.readouterr().err
-    asked = cfg.replace("attacks: [membership, file-scan]", "attacks: [lm-loss, loss]")
+    asked = cfg.replace("attacks: [membership, memorization, file-scan]", "attacks: [lm-loss, loss]")
     assert audit_config(asked, tmp_path) in (0, 1)
     report, _ = read_report(tmp_path / "r")
     (skip,) = [s for s in report["skipped"] if s["attack"] == "loss"]
@@ -124,7 +128,9 @@ def test_reference_lms_fine_tuned_by_the_recipe_give_offline_lira(full_fine_tune
     160 population documents: two reference LMs, each the base fine-tuned on a random half, give offline
     LiRA (fixed variance). Tolerances as above: a leak above 0.5 + 4 null sigmas, the control within 4."""
     cfg = (full_fine_tune / "audit.yaml").read_text()
-    cfg = cfg.replace("attacks: [membership, file-scan]", "attacks: [lm-lira-offline, lm-loss]\nreferences: 2")
+    cfg = cfg.replace(
+        "attacks: [membership, memorization, file-scan]", "attacks: [lm-lira-offline, lm-loss]\nreferences: 2"
+    )
     cfg = cfg.replace("knowledge: [base_model]", "knowledge: [base_model, population_data, training_recipe]")
     cfg = cfg.replace(
         "data:\n",
