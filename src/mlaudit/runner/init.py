@@ -244,9 +244,9 @@ def render_config(i: Inspection, *, base: str | None = None) -> str:
             lines.append(f"  # EDIT: {k}: {i.edits[k]}")
     if i.modality == "language":
         lines.append("  max_length: 512  # tokens per scoring window")
-    elif not i.num_classes:
-        i.edits["num_classes"] = "the number of classes"
-    if i.modality != "language":
+    else:
+        if not i.num_classes:
+            i.edits["num_classes"] = "the number of classes"
         lines.append(
             f"  num_classes: {i.num_classes}" if i.num_classes else "  num_classes: 2  # EDIT: the number of classes"
         )

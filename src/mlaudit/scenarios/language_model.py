@@ -24,13 +24,13 @@ from mlaudit.data.checks import check_disjoint
 from mlaudit.data.formats import existing
 from mlaudit.data.sources import load_sources
 from mlaudit.errors import InputError
-from mlaudit.models.lm_finetune import finetune_causal_lm
+from mlaudit.models.causal_lm import finetune_causal_lm
 from mlaudit.models.lora import LoraSpec
 from mlaudit.models.train import freeze_except
 from mlaudit.progress import Progress
 from mlaudit.registry import get_attack
 from mlaudit.scenarios.own_model import train_config
-from mlaudit.scenarios.record import AuditSetup, control_halves, describe
+from mlaudit.scenarios.record import AuditSetup, control_halves, describe, model_files
 from mlaudit.targets.huggingface import is_adapter
 from mlaudit.targets.language_model import LanguageModelTarget, load_language_model
 from mlaudit.threat import Knowledge, ThreatModel
@@ -74,7 +74,7 @@ def prepare(
         for part in (members, nonmembers):
             check_disjoint(part, population, rng=rng)
     knows = Knowledge.POPULATION_DATA in tm.knowledge
-    files = _files(path, base_path)
+    files = model_files(path, base_path if is_adapter(path) else None)
     refs = None
     wants = any("lm_references" in get_attack(a).requires.needs for a in attacks)
     if wants and cfg.recipe is not None and population is not None and Knowledge.TRAINING_RECIPE in tm.knowledge:
@@ -170,12 +170,3 @@ def check_tokens(target: LanguageModelTarget, members: Dataset) -> dict[str, flo
             "text it reads; check the data and the model folder"
         )
     return {"unknown_token_share": share}
-
-
-def _files(path: Path, base: Path | None) -> list[str]:
-    folders = [path, base] if base is not None and is_adapter(path) else [path]
-    out: list[str] = []
-    for d in folders:
-        if d is not None:
-            out += [str(d)] if d.is_file() else sorted(str(p) for p in d.iterdir() if p.is_file())
-    return out

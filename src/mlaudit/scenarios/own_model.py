@@ -30,7 +30,7 @@ from mlaudit.models.recipe import Recipe
 from mlaudit.models.train import TrainConfig, check_modules, freeze_except
 from mlaudit.progress import Progress
 from mlaudit.scenarios.checks import check_fit
-from mlaudit.scenarios.record import AuditSetup, control_halves, describe, wants_references
+from mlaudit.scenarios.record import AuditSetup, control_halves, describe, model_files, wants_references
 from mlaudit.scenarios.references import finetune_clones, reference_sets, refit_clones, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
 from mlaudit.targets.huggingface import image_classifier, is_image_classifier
@@ -99,7 +99,7 @@ def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Mod
     t = cfg.target
     path = existing(t.path or "", "model")
     if t.kind == "huggingface" and is_image_classifier(path):  # an image classifier: a torch module of images
-        files = sorted(str(p) for p in path.iterdir() if p.is_file())
+        files = model_files(path)
         image = TorchTarget(image_classifier(path, t.num_classes), num_classes=t.num_classes, name=path.name)
         if cfg.base is None:
             return image, files, None
@@ -123,8 +123,8 @@ def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Mod
         hf = HuggingFaceTarget(
             path, num_labels=t.num_classes, max_length=t.max_length or 64, seed=cfg.seed, trained_head=True, base=base
         )
-        folders = [path, Path(base)] if hf.adapter and base is not None else [path]  # an adapter loads its base too
-        return hf, sorted(str(p) for d in folders for p in d.iterdir() if p.is_file()), None
+        base_dir = Path(base) if hf.adapter and base is not None else None  # an adapter loads its base too
+        return hf, model_files(path, base_dir), None
     if t.kind == "sklearn":
         target = SklearnTarget.from_skops(path, trusted=t.trusted)
         if target.num_classes != t.num_classes:

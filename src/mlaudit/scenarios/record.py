@@ -5,6 +5,7 @@ pair ("main", and "control": two disjoint non-member sets), and what the report 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,3 +68,13 @@ def control_halves(nonmembers: Dataset, seed: int) -> tuple[Dataset, Dataset]:
     half = np.random.default_rng(seed).permutation(len(nonmembers))
     a, b = half[: len(half) // 2], half[len(half) // 2 :]
     return nonmembers.subset(a, "non-members (half A)"), nonmembers.subset(b, "non-members (half B)")
+
+
+def model_files(path: Path, also: Path | None = None) -> list[str]:
+    """The files a model loads, for the scanner: a file itself, or every file of its folder (and of
+    `also`, the base folder an adapter loads)."""
+    out: list[str] = []
+    for d in (path, also):
+        if d is not None:
+            out += [str(d)] if d.is_file() else sorted(str(p) for p in d.iterdir() if p.is_file())
+    return out

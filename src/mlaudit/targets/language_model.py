@@ -25,6 +25,7 @@ import torch
 
 from mlaudit.data.formats import existing, is_causal_lm
 from mlaudit.errors import InputError, UnsafeFileError
+from mlaudit.models.causal_lm import sample
 from mlaudit.targets.base import Target
 from mlaudit.targets.huggingface import check_adapter, check_folder, is_adapter
 from mlaudit.threat import Access
@@ -99,15 +100,19 @@ class LanguageModelTarget(Target):
         documents; the memo is shared by the adversary's views, which still count every query)."""
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise InputError("a language model scores a list of documents (strings)")
-        todo = list(dict.fromkeys(t for t in texts if (stats, t) not in self._memo))
+
+        def known(t: str) -> tuple[np.ndarray, ...] | None:  # statistics hold the log-probs too
+            return self._memo.get((True, t)) or (None if stats else self._memo.get((False, t)))
+
+        todo = list(dict.fromkeys(t for t in texts if known(t) is None))
         if todo:
             fresh = self._compute(todo, stats=stats)
             for i, t in enumerate(todo):
                 self._memo[(stats, t)] = (fresh.logprobs[i], *((fresh.means[i], fresh.stds[i]) if stats else ()))
-        got = [self._memo[(stats, t)] for t in texts]
+        got = [known(t) for t in texts]
         if not stats:
-            return TokenStatistics([g[0] for g in got], [], [])
-        return TokenStatistics([g[0] for g in got], [g[1] for g in got], [g[2] for g in got])
+            return TokenStatistics([g[0] for g in got if g is not None], [], [])
+        return TokenStatistics(*([g[k] for g in got if g is not None] for k in range(3)))
 
     def _compute(self, texts: list[str], *, stats: bool) -> TokenStatistics:
         jobs = []  # (document, window number, window ids, tokens scored from this position on)
@@ -172,38 +177,6 @@ def _forward(model: Any, rows: list[list[int]], stats: bool) -> list[tuple[np.nd
             out.append((tok[i, :n].numpy(), mu[i, :n].numpy(), sd[i, :n].numpy()))
         else:
             out.append((tok[i, :n].numpy(),))
-    return out
-
-
-@torch.no_grad()
-def sample(
-    model: Any, tok: Any, prompts: list[str], *, max_new_tokens: int, top_k: int, generator: torch.Generator
-) -> list[str]:
-    """Top-k sampling with a KV cache, one continuation per prompt (prompts of one token length are
-    batched together; the draws come from `generator`, so runs are reproducible)."""
-    from transformers import DynamicCache
-
-    out: list[str] = [""] * len(prompts)
-    encoded = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    bos = tok.bos_token_id
-    encoded = [([bos] if bos is not None else []) + e for e in encoded]
-    groups: dict[int, list[int]] = {}
-    for i, e in enumerate(encoded):
-        if not e:
-            raise InputError(f"prompt {i} is empty and the tokenizer has no BOS token; give a prompt")
-        groups.setdefault(len(e), []).append(i)
-    for _, idx in sorted(groups.items()):
-        ids = torch.as_tensor([encoded[i] for i in idx])
-        cache = DynamicCache(config=model.config)
-        res = model(input_ids=ids, past_key_values=cache, use_cache=True)
-        new = []
-        for _ in range(max_new_tokens):
-            top, cand = res.logits[:, -1].double().topk(min(top_k, res.logits.shape[-1]), dim=-1)
-            pick = cand.gather(-1, torch.multinomial(torch.softmax(top, -1), 1, generator=generator))
-            new.append(pick)
-            res = model(input_ids=pick, past_key_values=res.past_key_values, use_cache=True)
-        for i, r in zip(idx, torch.cat(new, 1).tolist(), strict=True):
-            out[i] = tok.decode(r, skip_special_tokens=True)
     return out
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 from mlaudit.attacks.base import AttackInputs
+from mlaudit.attacks.memorization.extraction import lm_bits
 from mlaudit.attacks.memorization.secrets import SecretFormat
 from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Finding, Metric, Severity
@@ -187,9 +188,7 @@ def exposure_finding(
 def secret_bits(target: Any, prefix: str, secrets: list[str]) -> np.ndarray:
     """-log2 p(secret | prefix) under a language-model target: the bits of prefix + secret minus those
     of the prefix alone (the prefix's share is the same for every candidate, so ranks are exact)."""
-    full = target.token_logprobs([prefix + s for s in secrets])
-    (pre,) = target.token_logprobs([prefix])
-    return np.array([(float(pre.sum()) - float(lp.sum())) / np.log(2) for lp in full])
+    return lm_bits(target, [prefix + s for s in secrets]) - lm_bits(target, [prefix])[0]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ phone numbers, each checked) and which of the members' secrets came back verbati
 from __future__ import annotations
 
 import dataclasses
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -199,15 +200,12 @@ class TrainingDataExtraction:
     requires: ClassVar[Requires] = Requires(Access.PROBABILITIES, modalities=frozenset({"language"}))
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
-        import time
-
         if inputs.members is None:
             raise InputError("training-data extraction needs the members' documents to check generations against")
         t0 = time.perf_counter()
         n = self.generations or (1000 if inputs.budget == "full" else 200)
         gen = torch.Generator().manual_seed(seed)
-        prompt = "" if getattr(getattr(target, "tokenizer", None), "bos_token_id", None) is not None else "\n"
-        raw = target.generate([prompt] * n, max_new_tokens=self.max_new_tokens, top_k=self.top_k, generator=gen)
+        raw = target.generate([""] * n, max_new_tokens=self.max_new_tokens, top_k=self.top_k, generator=gen)
         lines = [r.split("\n", 1)[0].strip() for r in raw]
         docs = [str(t) for t in inputs.members.x]
         base = inputs.base
