@@ -157,9 +157,14 @@ HEAVY: dict[str, str | tuple[str, ...] | None] = {
     "tests/integration/test_own_hf_image.py": None,  # trains a tiny ViT in the user's script, evasion on it: 3 min
     # 10 s; the same check (scripts/check-env.py) runs whenever make builds an environment (setup, bench)
     "tests/unit/test_environment.py": "test_this_environment_keeps_bert_and_minilm_working",
-    "tests/integration/test_conformance.py": (  # the two slowest demonstrations (their own data): 20 s, 15 s
+    "tests/integration/test_conformance.py": (  # the slowest demonstrations (their own data): 20 s, 15 s,
         "test_every_entry_runs_on_a_tiny_setup_within_its_access_and_budget[attribute-demo]",
         "test_every_entry_runs_on_a_tiny_setup_within_its_access_and_budget[backdoor-demo-minilm]",
+        # SmolLM2 from its GGUF and a fine-tune: about 30 s each (the same world on a tiny model:
+        # tests/integration/test_privacy_sections.py)
+        "test_every_entry_runs_on_a_tiny_setup_within_its_access_and_budget[lm-membership-demo]",
+        "test_every_entry_runs_on_a_tiny_setup_within_its_access_and_budget[canary-exposure-demo]",
+        "test_every_entry_runs_on_a_tiny_setup_within_its_access_and_budget[extraction-demo]",
     ),
     "tests/scan/test_bombs.py": (  # each compresses 288 MiB: 6-10 s (the data.pkl case stays in make test)
         "test_a_bomb_is_reported_within_200_mb[zip-member]",

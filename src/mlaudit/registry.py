@@ -32,7 +32,7 @@ from mlaudit.attacks.membership.rmia import RMIA
 from mlaudit.attacks.membership.shokri import Shokri
 from mlaudit.attacks.membership.whitebox import WhiteBox
 from mlaudit.attacks.membership.zlib_ratio import ZlibRatio
-from mlaudit.attacks.memorization.demo import CanaryExposureDemo, ExtractionDemo
+from mlaudit.attacks.memorization.demo import CanaryExposureDemo, ExtractionDemo, LMMembershipDemo
 from mlaudit.attacks.memorization.exposure import CanaryExposure
 from mlaudit.attacks.memorization.extraction import TrainingDataExtraction
 from mlaudit.attacks.memorization.prefix_probe import PrefixProbe
@@ -88,6 +88,7 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     "backdoor-demo": BackdoorDemo,
     "backdoor-demo-minilm": MiniLMBackdoorDemo,
     "attribute-demo": AttributeDemo,
+    "lm-membership-demo": LMMembershipDemo,
     "canary-exposure-demo": CanaryExposureDemo,
     "extraction-demo": ExtractionDemo,
     "property-demo": PropertyDemo,

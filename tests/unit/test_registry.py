@@ -48,9 +48,14 @@ def reference_inputs(digits_split, digits_data):
     return base, rec(on, keep), rec(off, np.zeros_like(keep))
 
 
-# the classifier membership attacks; those of language models: tests/lm/test_lm_membership.py
+# the classifier membership attacks; those of language models: tests/lm/test_lm_membership.py; the
+# demonstrations (their own model and data): tests/integration/test_conformance.py
 MEMBERSHIP = sorted(
-    n for n in REGISTRY if get_attack(n).category == "membership" and get_attack(n).requires.modalities != {"language"}
+    n
+    for n in REGISTRY
+    if get_attack(n).category == "membership"
+    and get_attack(n).requires.modalities != {"language"}
+    and not n.endswith("-demo")
 )
 
 

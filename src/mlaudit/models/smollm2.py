@@ -132,9 +132,15 @@ def finetune_top(
     batch_size: int = 8,
     generator: torch.Generator,
     progress: Any = None,
+    labels: torch.Tensor | None = None,
 ) -> list[float]:
     """Causal-LM fine-tuning of the top `blocks` layers on the token rows `ids` (N, T), AdamW, shuffled
-    by `generator`; returns the mean loss per epoch. The model is left in eval mode."""
+    by `generator`; returns the mean loss per epoch. The model is left in eval mode. `labels` (N, T):
+    the targets, -100 where no loss is taken (right padding of documents of unequal length: causal
+    attention never lets a real token see the padding after it)."""
+    targets = ids if labels is None else labels
+    if targets.shape != ids.shape:
+        raise InputError(f"labels {tuple(targets.shape)} do not match the token rows {tuple(ids.shape)}")
     params = _trainable(model, blocks)
     h = lower_states(model.eval(), ids, blocks)
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
@@ -144,7 +150,7 @@ def finetune_top(
         total = 0.0
         for idx in torch.randperm(len(ids), generator=generator).split(batch_size):
             logits = top_logits(model, h[idx], blocks)
-            loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), ids[idx][:, 1:].flatten())
+            loss = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), targets[idx][:, 1:].flatten())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -30,6 +30,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
         "model-inversion",
         "attribute-inference",
         "attribute-demo",
+        "lm-membership-demo",
         "canary-exposure-demo",
         "extraction-demo",
         "property-demo",

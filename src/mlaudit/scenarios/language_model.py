@@ -33,7 +33,7 @@ from mlaudit.scenarios.own_model import train_config
 from mlaudit.scenarios.record import AuditSetup, control_halves, describe, model_files
 from mlaudit.targets.huggingface import is_adapter
 from mlaudit.targets.language_model import LanguageModelTarget, load_language_model
-from mlaudit.threat import Knowledge, ThreatModel
+from mlaudit.threat import Access, Knowledge, ThreatModel
 
 MAX_LENGTH = 512  # tokens per window when target.max_length is not set
 LM_REFERENCES = {"quick": 2, "full": 4}  # reference LMs when the config does not say (each is a fine-tune)
@@ -57,7 +57,8 @@ def prepare(
         raise InputError("recipe.label_smoothing and recipe.head are for classifiers; remove them for a language model")
     length = cfg.target.max_length or MAX_LENGTH
     model, tok = load_language_model(path, base=base_path, cache=cache)
-    target = LanguageModelTarget(model, tok, name=path.name, max_length=length)
+    stats = tm.access >= Access.LOGITS  # Min-K%++ may run: one pass serves it and the log-prob attacks
+    target = LanguageModelTarget(model, tok, name=path.name, max_length=length, statistics=stats)
     base = None
     if base_path is not None:
         b_model, b_tok = load_language_model(base_path, cache=cache)

