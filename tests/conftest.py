@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 from mlaudit.data import Dataset, digits, split
 from mlaudit.models import MLP, TrainConfig, train
 from mlaudit.targets import TorchTarget
 
 torch.set_num_threads(2)
+
+# Property-based tests (tests/scan/test_fuzz.py): `make test` runs a bounded, reproducible number of
+# examples per property; `make fuzz` (HYPOTHESIS_PROFILE=fuzz) runs many more, each run drawing anew.
+settings.register_profile("ci", max_examples=150, derandomize=True, print_blob=True)
+settings.register_profile("fuzz", max_examples=20_000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

@@ -26,11 +26,7 @@ def finetune_causal_lm(
     model.train()
     for _ in range(config.epochs):
         for idx in torch.randperm(len(rows), generator=generator).split(config.batch_size):
-            width = max(len(rows[i]) for i in idx)
-            ids = torch.zeros(len(idx), width, dtype=torch.long)
-            labels = torch.full((len(idx), width), -100)
-            for k, i in enumerate(idx.tolist()):
-                ids[k, : len(rows[i])] = labels[k, : len(rows[i])] = torch.as_tensor(rows[i])
+            ids, labels = pad_rows([rows[i] for i in idx.tolist()])
             loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -38,6 +34,16 @@ def finetune_causal_lm(
         if schedule is not None:
             schedule.step()
     return model.eval()
+
+
+def pad_rows(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows right-padded to the longest: (ids with 0 as padding, labels with -100 there)."""
+    width = max(len(r) for r in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100)
+    for k, r in enumerate(rows):
+        ids[k, : len(r)] = labels[k, : len(r)] = torch.as_tensor(r)
+    return ids, labels
 
 
 @torch.no_grad()

@@ -27,7 +27,7 @@ import torch
 
 from mlaudit.data.formats import existing, is_causal_lm
 from mlaudit.errors import InputError, UnsafeFileError
-from mlaudit.models.causal_lm import sample
+from mlaudit.models.causal_lm import pad_rows, sample
 from mlaudit.targets.base import Target
 from mlaudit.targets.huggingface import check_adapter, check_folder, is_adapter
 from mlaudit.threat import Access
@@ -161,13 +161,8 @@ def windows(ids: list[int], length: int) -> list[tuple[list[int], int]]:
 def _forward(model: Any, rows: list[list[int]], stats: bool) -> list[tuple[np.ndarray, ...]]:
     """Per row: log p of tokens 1..T-1 given the prefix (T-1,), and with `stats` the mean and std of
     the next-token log-probabilities at those positions. Right-padded, one forward pass."""
-    width = max(len(r) for r in rows)
-    ids = torch.zeros(len(rows), width, dtype=torch.long)
-    mask = torch.zeros(len(rows), width, dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.as_tensor(r)
-        mask[i, : len(r)] = 1
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    ids, labels = pad_rows(rows)
+    logits = model(input_ids=ids, attention_mask=(labels != -100).long()).logits[:, :-1].float()
     logp = torch.log_softmax(logits, -1)
     tok = logp.gather(-1, ids[:, 1:, None])[..., 0].double()
     out: list[tuple[np.ndarray, ...]] = []

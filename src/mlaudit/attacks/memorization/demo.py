@@ -30,6 +30,7 @@ from mlaudit.attacks.memorization.extraction import TrainingDataExtraction
 from mlaudit.data import Dataset
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
+from mlaudit.models.causal_lm import pad_rows
 from mlaudit.requirements import Requires, Unmet
 from mlaudit.targets.base import Target
 from mlaudit.targets.language_model import LanguageModelTarget
@@ -41,7 +42,7 @@ MAX_LENGTH = 128  # tokens per window: verses with a secret fit in one
 
 @dataclass(frozen=True)
 class LMWorldSettings:
-    documents: int = 100  # members, and as many non-members
+    documents: int = 80  # members, and as many non-members
     epochs: int = 4
     blocks: int = 2  # top blocks fine-tuned
     lr: float = 1e-3
@@ -55,10 +56,11 @@ class LMWorld:
 
 
 def documents(n: int, seed: int) -> tuple[list[str], list[str], dict[str, int]]:
-    """`n` member and `n` non-member verses (60-160 characters), Faker SSNs appended to members."""
+    """`n` member and `n` non-member verses (50-100 characters: with a secret, a document fits in the
+    48 tokens the extraction samples), Faker SSNs appended to members."""
     from mlaudit.data.assets import kjv_lines
 
-    verses = sorted({ln for ln in kjv_lines(1_200_000) if 60 <= len(ln) <= 160})
+    verses = sorted({ln for ln in kjv_lines(1_200_000) if 50 <= len(ln) <= 100})
     rng = np.random.default_rng(seed)
     pick = rng.permutation(len(verses))[: 2 * n]
     members, nonmembers = [verses[i] for i in pick[:n]], [verses[i] for i in pick[n:]]
@@ -114,11 +116,7 @@ def _fine_tune(model: Any, tok: Any, docs: list[str], s: LMWorldSettings, *, see
         return tuned.eval()
     bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
     rows = [bos + tok(d, add_special_tokens=False)["input_ids"] for d in docs]
-    width = max(len(r) for r in rows)
-    ids = torch.zeros(len(rows), width, dtype=torch.long)
-    labels = torch.full((len(rows), width), -100)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = labels[i, : len(r)] = torch.as_tensor(r)
+    ids, labels = pad_rows(rows)
     g = torch.Generator().manual_seed(seed)
     smollm2.finetune_top(tuned, ids, labels=labels, blocks=s.blocks, epochs=s.epochs, lr=s.lr, generator=g)
     if path is not None:
@@ -188,7 +186,7 @@ class CanaryExposureDemo:
     category: ClassVar[str] = "memorization"
     requires: ClassVar[Requires] = Requires(Access.LABELS, profile="full", auditor=True)
     settings: tuple[tuple[str, Any], ...] = ()
-    samples: int = 300  # random SSNs the secrets are ranked among (the skew-normal fit extends the range)
+    samples: int = 200  # random SSNs the secrets are ranked among (the skew-normal fit extends the range)
 
     def unmet(self, inputs: AttackInputs) -> Unmet | None:
         return _unmet(self.name)
@@ -205,7 +203,7 @@ class ExtractionDemo:
     category: ClassVar[str] = "memorization"
     requires: ClassVar[Requires] = Requires(Access.LABELS, profile="full", auditor=True)
     settings: tuple[tuple[str, Any], ...] = ()
-    generations: int = 100
+    generations: int = 64
 
     def unmet(self, inputs: AttackInputs) -> Unmet | None:
         return _unmet(self.name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -210,6 +211,7 @@ class CanaryExposure:
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         if inputs.members is None or not inputs.secrets:
             raise InputError("canary exposure needs the members' documents and memorization.secrets")
+        t0 = time.perf_counter()
         rng = np.random.default_rng(seed)
         n = self.samples or (5000 if inputs.budget == "full" else 1000)
         results: list[Exposure] = []
@@ -230,4 +232,4 @@ class CanaryExposure:
             )
         f = exposure_finding(results, model=target.name, seed=seed, threat_model=target.threat_model.to_dict(),
                              queries=target.queries, formats=inputs.secrets)  # fmt: skip
-        return dataclasses.replace(f, attack=self.name)
+        return dataclasses.replace(f, attack=self.name, duration_s=round(time.perf_counter() - t0, 3))

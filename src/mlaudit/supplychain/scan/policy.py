@@ -7,6 +7,7 @@ fickling advisories) and "Hide and Seek" (arXiv 2508.19774).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 
 from mlaudit.findings import Severity
 
@@ -179,8 +180,17 @@ SAFE: frozenset[str] = frozenset(
     + [f"torch._utils.{f}" for f in _TORCH_REBUILD]
 )
 
-# Modules whose classes (CamelCase names) only hold fitted state: reconstructing them is data, not code.
-ML_CLASS_MODULES = ("sklearn.", "scipy.sparse.", "numpy.dtypes", "pandas.core.", "pandas._libs.")
+
+def _ml_classes() -> frozenset[str]:
+    text = resources.files("mlaudit.supplychain.scan").joinpath("ml_classes.txt").read_text("utf-8")
+    return frozenset(ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#"))
+
+
+# The scikit-learn, scipy.sparse and pandas names that reconstruct state, one by one (scripts/ml-allowlist.py:
+# the classes those libraries define themselves, outside testing / I/O / parallel modules, and the functions
+# real pickles of fitted estimators and data frames import; reviewed for side effects). A name of the same
+# packages not on it is an unknown import: its shape (a CamelCase name) says nothing of what it does.
+ML_CLASSES: frozenset[str] = _ml_classes()
 
 
 @dataclass(frozen=True)
@@ -456,7 +466,7 @@ def classify(module: str, name: str) -> Verdict:
             "attribute-chain",
             "a dotted name walks attributes from the module and can reach any object",
         )
-    if any(full.startswith(m) for m in ML_CLASS_MODULES) and name[:1].isupper():
+    if full in ML_CLASSES:  # by name, as real files import them (not by the name's shape: issue 21, class 2)
         return Verdict(Severity.INFO, "ml-class", "reconstructs a machine-learning library object (state only)")
     return Verdict(
         Severity.MEDIUM,
