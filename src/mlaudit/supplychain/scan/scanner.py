@@ -168,8 +168,9 @@ _ZIP_VIEWS = ("zip", "pytorch-zip", "keras", "torchscript")
 def _other_views(f: BinaryIO, size: int, loc: str, res: FileResult) -> None:
     """Formats a reader finds elsewhere than at byte 0: a zip by its end-of-central-directory record
     (zipfile, numpy.load's npz and torch's miniz look at the end), HDF5 after a user block (at 512,
-    1024, 2048, ... bytes, as h5py looks). Each such view is scanned too, and the file is reported as
-    a polyglot: two readers see two files."""
+    1024, 2048, ... bytes, as h5py looks). Each such view is scanned too, and the file is listed as a
+    polyglot (low: two readers see two files, each judged by its content; a view that cannot be read
+    is medium)."""
     views = []
     if res.format not in _ZIP_VIEWS:
         tail = min(size, 22 + 0xFFFF)
@@ -187,9 +188,9 @@ def _other_views(f: BinaryIO, size: int, loc: str, res: FileResult) -> None:
                 break
             offset *= 2
     for kind, offset in views:
-        res.issues.append(
+        res.issues.append(  # each view's content is judged on its own; the ambiguity itself is listed
             Issue(
-                Severity.MEDIUM,
+                Severity.LOW,
                 "format/polyglot",
                 f"also a {kind} file (found at byte {offset}) besides {res.format}: readers of each format see "
                 "different content; both are scanned",

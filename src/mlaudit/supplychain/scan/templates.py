@@ -40,21 +40,85 @@ def _computed_names(tree: Any) -> list[tuple[Severity, str, str]]:
     return out
 
 
+MAX_WORK = 10_000_000  # loop iterations all nested loops of a template may ask for together
+MAX_REPEAT = 1_000_000  # times a string or list may be repeated by `*`
+
+
 def _long_loops(tree: Any) -> list[tuple[Severity, str, str]]:
-    """A for loop over range() of more than MAX_LOOP iterations, or of a computed power: rendering it
-    burns the server's CPU (a chat template runs on every request)."""
+    """Loops that burn the server's CPU (a chat template runs on every request; jinja2's sandbox caps
+    one range() at 100,000 but not loops inside loops): a range() over more than MAX_LOOP iterations or
+    of a computed power, nested ranges whose bounds (constants, or names set once to a constant) multiply
+    past MAX_WORK, and a value repeated by `*` more than MAX_REPEAT times (memory)."""
     from jinja2 import nodes
 
+    consts = _constant_names(tree)
     out = []
     for loop in tree.find_all(nodes.For):
-        it = loop.iter
-        if not (isinstance(it, nodes.Call) and isinstance(it.node, nodes.Name) and it.node.name == "range"):
-            continue
-        if any(isinstance(a, nodes.Pow) for a in it.args) or any(
-            isinstance(a, nodes.Const) and isinstance(a.value, int) and abs(a.value) > MAX_LOOP for a in it.args
+        bound = _range_bound(loop.iter, consts)
+        if (
+            bound is not None
+            and bound > MAX_LOOP
+            or _is_range(loop.iter)
+            and any(isinstance(a, nodes.Pow) for a in loop.iter.args)
         ):
             out.append((Severity.MEDIUM, f"loops over a range beyond {MAX_LOOP} iterations", "range"))
+    work = _nested_work(tree, consts)
+    if work > MAX_WORK:
+        out.append((Severity.MEDIUM, f"nests loops of {work:.3g} iterations together (over {MAX_WORK:.0e})", "range"))
+    for mul in tree.find_all(nodes.Mul):
+        n = max((_int(side, consts) or 0 for side in (mul.left, mul.right)), default=0)
+        if n > MAX_REPEAT or isinstance(mul.left, nodes.Pow) or isinstance(mul.right, nodes.Pow):
+            out.append((Severity.MEDIUM, f"repeats a value {n or 'a computed number of'} times", "*"))
     return out
+
+
+def _is_range(it: Any) -> bool:
+    from jinja2 import nodes
+
+    return isinstance(it, nodes.Call) and isinstance(it.node, nodes.Name) and it.node.name == "range"
+
+
+def _constant_names(tree: Any) -> dict[str, int]:
+    """Names set exactly once, to an integer constant ({% set n = 99999 %})."""
+    from jinja2 import nodes
+
+    seen: dict[str, list[Any]] = {}
+    for a in tree.find_all(nodes.Assign):
+        if isinstance(a.target, nodes.Name):
+            seen.setdefault(a.target.name, []).append(a.node)
+    return {k: v[0].value for k, v in seen.items() if len(v) == 1 and isinstance(v[0], nodes.Const)
+            and type(v[0].value) is int}  # fmt: skip
+
+
+def _int(node: Any, consts: dict[str, int]) -> int | None:
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Const) and type(node.value) is int:
+        return abs(node.value)
+    if isinstance(node, nodes.Name) and node.name in consts:
+        return abs(consts[node.name])
+    return None
+
+
+def _range_bound(it: Any, consts: dict[str, int]) -> int | None:
+    """Iterations of range(...) when its arguments are known, else None (data: messages, their length)."""
+    if not _is_range(it):
+        return None
+    args = [_int(a, consts) for a in it.args]
+    if not args or any(a is None for a in args):
+        return None
+    if len(args) == 1:
+        return args[0]
+    return abs(args[1] - args[0]) // max(1, args[2] if len(args) > 2 else 1)
+
+
+def _nested_work(node: Any, consts: dict[str, int], factor: int = 1) -> int:
+    """The largest product of known range bounds along any chain of loops nested in one another."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.For):
+        factor *= _range_bound(node.iter, consts) or 1
+    return max([factor, *(_nested_work(c, consts, factor) for c in node.iter_child_nodes())])
 
 
 def check_template(text: str, location: str, res: FileResult) -> None:
