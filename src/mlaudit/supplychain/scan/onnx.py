@@ -1,9 +1,12 @@
-"""ONNX: external-data locations that escape the model's folder (absolute paths, '..', symlinks;
-CVE-2024-27318, CVE-2025-51480) and custom operator domains (which need a native plugin)."""
+"""ONNX: external-data locations that escape the model's folder (absolute paths, '..', symlinks on any
+part of the path; CVE-2024-27318, CVE-2025-51480) or name onnxruntime's in-memory marker, for every
+tensor a loader reads (initializers, sparse initializers, node attributes, subgraphs), and custom
+operator domains (which need a native plugin)."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +59,52 @@ def scan_onnx(raw: bytes, model_dir: Path | None, location: str, res: FileResult
                     trigger=imp.domain,
                 )
             )
-    for g in _graphs(model.graph):
-        for t in g.initializer:
-            if t.data_location != onnx.TensorProto.EXTERNAL:
-                continue
-            loc = next((e.value for e in t.external_data if e.key == "location"), "")
-            _check_location(loc, t.name, model_dir, location, res)
+    for t in _tensors(model.graph):
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        loc = next((e.value for e in t.external_data if e.key == "location"), "")
+        _check_location(loc, t.name, model_dir, location, res)
+
+
+def _tensors(graph: Any) -> Any:
+    """Every tensor onnx / onnxruntime may read external data for: initializers, sparse initializers
+    (values and indices) and the tensors held by node attributes (a Constant's value, TENSORS lists,
+    sparse tensors), in the graph and every subgraph."""
+    import onnx
+
+    for g in _graphs(graph):
+        yield from g.initializer
+        for sp in g.sparse_initializer:
+            yield from (sp.values, sp.indices)
+        for node in g.node:
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.TENSOR:
+                    yield attr.t
+                elif attr.type == onnx.AttributeProto.TENSORS:
+                    yield from attr.tensors
+                elif attr.type == onnx.AttributeProto.SPARSE_TENSOR:
+                    yield from (attr.sparse_tensor.values, attr.sparse_tensor.indices)
+                elif attr.type == onnx.AttributeProto.SPARSE_TENSORS:
+                    for sp in attr.sparse_tensors:
+                        yield from (sp.values, sp.indices)
+
+
+ORT_MEMORY_MARKER = "_ORT_MEM_ADDR_"  # onnxruntime reads such a location's offset as a process address
 
 
 def _check_location(loc: str, tensor: str, model_dir: Path | None, location: str, res: FileResult) -> None:
+    if ORT_MEMORY_MARKER in loc:
+        res.issues.append(
+            Issue(
+                Severity.CRITICAL,
+                "onnx/external-data-memory",
+                f"tensor {tensor!r} names onnxruntime's in-memory marker {loc!r}: its offset is read as an "
+                "address in the loading process's memory",
+                location,
+                trigger=loc,
+            )
+        )
+        return
     if os.path.isabs(loc) or loc.startswith(("\\", "/")) or ":" in loc[:3]:
         res.issues.append(
             Issue(
@@ -76,7 +116,7 @@ def _check_location(loc: str, tensor: str, model_dir: Path | None, location: str
             )
         )
         return
-    if ".." in Path(loc).parts:
+    if ".." in re.split(r"[\\/]+", loc):  # either separator: onnxruntime on Windows reads both
         res.issues.append(
             Issue(
                 Severity.CRITICAL,
@@ -88,13 +128,13 @@ def _check_location(loc: str, tensor: str, model_dir: Path | None, location: str
         )
         return
     if model_dir is not None:
-        target = model_dir / loc
-        if target.is_symlink() and not target.resolve().is_relative_to(model_dir.resolve()):
+        target = model_dir / loc  # a symlink anywhere on the way (a linked folder too) counts
+        if not target.resolve().is_relative_to(model_dir.resolve()):
             res.issues.append(
                 Issue(
                     Severity.HIGH,
                     "onnx/external-data-symlink",
-                    f"tensor {tensor!r} external data {loc!r} is a symlink out of the folder",
+                    f"tensor {tensor!r} external data {loc!r} leads out of the folder through a symlink",
                     location,
                     trigger=loc,
                 )
