@@ -1,12 +1,14 @@
 """The full profile's language-model section at its own size (attacks.memorization.demo): SmolLM2-135M
-fine-tuned in its top 2 blocks on 100 King James verses with Faker SSNs appended 1, 2, 4, 10 and 20
-times, 100 other verses as non-members; the registered LM attacks on it, both ways.
+fine-tuned in its top 2 blocks on 80 King James verses with Faker SSNs appended 1, 2, 4, 10 and 20
+times, 80 other verses as non-members; the registered LM attacks on it, both ways.
 
-Measured (seed 0, 4 epochs): base-reference AUC 0.9997; exposure of the secret inserted 20 times 29.9 of
-29.9 bits, 10 times 23.6, never-inserted ones 2.4 bits on average over 8 (300 samples) and 1.65 over 12
-(1,000 samples, exact ranks agreeing with the skew-normal fit); sampled extraction (100 generations)
-recovered 2 secrets, the best ranked first. Several minutes: make test-all only (tests/conftest.py HEAVY).
+Measured by the section itself (seed 0, 4 epochs, 200 samples, 64 generations): base-reference AUC
+1.000; exposure of the secret inserted 20 times 29.9 of 29.9 bits, 10 times 28.3, never-inserted ones
+2.1 bits on average over 8; sampled extraction recovered one secret (rank 7). Here with 1,000 samples,
+12 never-inserted draws and 100 generations; all six pass (12 minutes beside other work). Make
+test-all only (tests/conftest.py HEAVY).
 """
+
 
 from __future__ import annotations
 
