@@ -4,11 +4,12 @@ list of [path, loader]; prints one JSON list of {"events": [...], "outcome": str
 
 The loaders are imported first; then each job runs in a forked child that sets resource limits
 (address space: what the parent holds plus 512 MiB; 1 s of CPU, far more than any load of these small
-files takes; 5 s of wall time), installs an audit hook (sys.addaudithook) and loads. The hook records, and blocks by raising before it happens:
-process creation (os.system, subprocess, exec*, spawn, fork), network (socket.*), file-system
-changes (remove, rename, mkdir, chmod, rmtree), an `open` of any file other than the one loaded
-(imports of installed modules excepted), and `exec` / `compile` outside the import machinery; a
-jinja2 sandbox violation is recorded too. A child killed by a limit reports the limit as its outcome.
+files takes; 5 s of wall time), installs an audit hook (sys.addaudithook) and loads. The hook records,
+and blocks by raising before it happens: process creation (os.system, subprocess, exec*, spawn, fork),
+network (socket.*), file-system changes (remove, rename, mkdir, chmod, rmtree), an `open` for writing
+or of any file other than the one loaded (read-only opens of installed modules and time zones
+excepted), and `exec` / `compile` outside the import machinery, jinja2's own template compiler and
+ast.parse. A child killed by a limit reports the limit as its outcome.
 Nothing is sent anywhere: the hook blocks every socket.
 """
 

@@ -53,3 +53,67 @@ def test_a_config_too_large_to_read_is_not_clean(tmp_path):
     (r,) = scan_paths([path])
     assert [(i.rule, i.severity) for i in r.issues] == [("config/unchecked", Severity.MEDIUM)]
     assert f"a {path.stat().st_size}-byte config file" in r.issues[0].message
+
+
+def _keras_config(layers: list[dict]) -> dict:
+    return {"class_name": "Sequential", "module": "keras", "config": {"name": "s", "layers": layers}}
+
+
+_LAMBDA = {"class_name": "Lambda", "module": "keras.layers", "config": {"name": "l", "function": "x"}}
+_DENSE = {"class_name": "Dense", "module": "keras.layers", "config": {"name": "d", "units": 2}}
+
+
+@pytest.mark.parametrize("layout", ["keras-zip-without-weights", "keras-zip-other-weights", "keras-3-folder"])
+def test_a_keras_config_is_recognised_by_its_content(tmp_path, layout):
+    """Class 5/6: keras loads config.json whether or not the zip has model.weights.h5, and from a Keras 3
+    folder; the Lambda layer is found in each, the Dense-only twin is clean."""
+    import zipfile
+
+    for layers, bad in (([_DENSE, _LAMBDA], True), ([_DENSE], False)):
+        raw = json.dumps(_keras_config(layers)).encode()
+        if layout == "keras-3-folder":
+            folder = tmp_path / f"m{bad}"
+            folder.mkdir()
+            (folder / "config.json").write_bytes(raw)
+            (folder / "model.weights.h5").write_bytes(b"")
+            results = scan_paths([folder])
+        else:
+            path = tmp_path / f"m{bad}.keras"
+            with zipfile.ZipFile(path, "w") as z:
+                z.writestr("config.json", raw)
+                z.writestr("metadata.json", json.dumps({"keras_version": "3.5.0"}))
+                if layout == "keras-zip-other-weights":
+                    z.writestr("variables.bin", b"\0" * 16)
+            results = scan_paths([path])
+        lambdas = [i for r in results for i in r.issues if i.rule == "keras/lambda"]
+        assert bool(lambdas) == bad, (layout, bad, [r.to_dict() for r in results])
+
+
+@pytest.mark.parametrize(
+    "layer,severity",
+    [
+        ({"class_name": "TFSMLayer", "config": {"name": "t", "filepath": "gs://bucket/saved_model"}}, Severity.HIGH),
+        ({"class_name": "TextVectorization", "config": {"name": "v", "vocabulary": "/etc/passwd"}}, Severity.MEDIUM),
+        (
+            {"class_name": "StringLookup", "config": {"name": "s", "vocabulary": "https://evil.example/v.txt"}},
+            Severity.HIGH,
+        ),  # fmt: skip
+        ({"class_name": "StringLookup", "config": {"name": "s", "vocabulary": ["a", "b"]}}, None),
+    ],
+)
+def test_keras_layers_that_read_or_fetch_files_are_flagged(tmp_path, layer, severity):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(_keras_config([_DENSE, layer])))
+    (r,) = scan_paths([path])
+    found = [i.severity for i in r.issues if i.rule in ("keras/loads-program", "keras/file-setting")]
+    assert found == ([severity] if severity else []), r.to_dict()
+
+
+def test_custom_pipelines_are_flagged_like_auto_map(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "bert", "custom_pipelines": {"x": {"impl": "pipe.MyPipeline"}}}))
+    (r,) = scan_paths([path])
+    assert {i.rule: i.severity for i in r.issues}.get("hf/custom-pipelines") == Severity.HIGH
+    path.write_text(json.dumps({"model_type": "bert"}))
+    (r,) = scan_paths([path])
+    assert r.worst < Severity.MEDIUM

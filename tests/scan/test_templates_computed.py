@@ -57,3 +57,24 @@ def test_a_huge_loop_is_flagged_in_a_template_mapping(tmp_path):
     doc = {"chat_template": {"default": CHATML, "tool_use": "{% for i in range(10**9) %}x{% endfor %}"}}
     found = _high(tmp_path, "tokenizer_config.json", json.dumps(doc))
     assert any("loops over a range beyond" in m for m in found), found
+
+
+@pytest.mark.parametrize(
+    "template,flagged",
+    [
+        ("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}", True),
+        ("{% set n = 5000 %}{% for i in range(n) %}{% for j in range(n) %}{% endfor %}{% endfor %}", True),
+        ("{% for i in range(-50000, 50000) %}{% for j in range(200) %}{% endfor %}{% endfor %}", True),
+        ("{{ 'ab' * 2000000 }}", True),
+        ("{% for m in messages %}{% for i in range(3) %}{{ m.content }}{% endfor %}{% endfor %}", False),
+        ("{% for i in range(3000) %}{% endfor %}{% for j in range(3000) %}{% endfor %}", False),  # not nested
+        ("{{ '-' * 20 }}", False),
+    ],
+)
+def test_nested_loops_and_repetition_past_the_budget_are_flagged(tmp_path, template, flagged):
+    """jinja2's sandbox caps one range() at 100,000 but not loops inside loops or a repeated string:
+    the product of the known bounds (constants, or names set once) is checked against 1e7 iterations."""
+    path = tmp_path / "chat_template.jinja"
+    path.write_text(template)
+    (r,) = scan_paths([path])
+    assert (r.worst >= Severity.MEDIUM) == flagged, r.to_dict()

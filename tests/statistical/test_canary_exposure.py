@@ -9,7 +9,6 @@ Measured by the section itself (seed 0, 4 epochs, 200 samples, 64 generations): 
 test-all only (tests/conftest.py HEAVY).
 """
 
-
 from __future__ import annotations
 
 import itertools

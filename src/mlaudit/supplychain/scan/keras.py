@@ -1,7 +1,9 @@
 """Keras models: Lambda layers (Python bytecode run at load) anywhere in the config, nested models
 included; arbitrary `module` / `registered_name` (CVE-2025-1550); loader calls hidden in function
-configs (CVE-2025-8747, CVE-2025-9906). .h5 files are read with h5py (no code runs): their Lambda
-layers load even under safe_mode (CVE-2025-9905)."""
+configs (CVE-2025-8747, CVE-2025-9906); layers that load saved programs (TFSMLayer) and file- or
+URL-valued settings (vocabularies, origins). A config is recognised by its content (class_name and
+config), in a .keras zip with or without weights and in a Keras 3 folder. .h5 files are read with
+h5py (no code runs): their Lambda layers load even under safe_mode (CVE-2025-9905)."""
 
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ def check_config(cfg: Any, location: str, res: FileResult, path: str = "config")
                 trigger=module,
             )
         )
+    _file_reads(cfg, cls, path, location, res)
     reg = cfg.get("registered_name")
     if isinstance(reg, str) and ">" in reg:
         res.issues.append(
@@ -71,6 +74,43 @@ def check_config(cfg: Any, location: str, res: FileResult, path: str = "config")
         )
     for k, v in cfg.items():
         check_config(v, location, res, f"{path}.{k}")
+
+
+# layers that load another model or program from a path or URL when the model is built
+_LOADING_LAYERS = ("TFSMLayer", "KerasLayer", "SavedModelLayer")
+# layer config keys whose string value Keras reads as a file (or fetches, through keras.utils.get_file)
+_FILE_KEYS = ("vocabulary", "filepath", "origin", "file_path", "path", "url", "vocabulary_file")
+
+
+def _file_reads(cfg: dict[str, Any], cls: Any, path: str, location: str, res: FileResult) -> None:
+    """A layer that loads a saved program (TFSMLayer: a TensorFlow SavedModel, local or remote), or a
+    file-valued setting (a TextVectorization / StringLookup vocabulary given as a path, an origin URL):
+    building the model reads that file or fetches it."""
+    got = cfg.get("config")
+    inner: dict[str, Any] = got if isinstance(got, dict) else {}
+    if cls in _LOADING_LAYERS:
+        where = inner.get("filepath") or inner.get("handle") or "?"
+        res.issues.append(
+            Issue(Severity.HIGH, "keras/loads-program",
+                  f"{cls} at {path} loads a saved program from {str(where)[:80]!r} when the model is built",
+                  location, trigger=f"{cls}:{str(where)[:80]}")
+        )  # fmt: skip
+        return  # its filepath is that program, reported once
+    for key in _FILE_KEYS:
+        value = inner.get(key)
+        if isinstance(value, str) and ("/" in value or "\\" in value or value.startswith(("http", "gs:", "s3:"))):
+            remote = value.startswith(("http", "gs:", "s3:", "ftp"))
+            how = "fetched" if remote else "read"
+            res.issues.append(
+                Issue(Severity.HIGH if remote else Severity.MEDIUM, "keras/file-setting",
+                      f"{path}.config.{key} = {value[:80]!r}: {how} when the model is built", location,
+                      trigger=value[:80])
+            )  # fmt: skip
+
+
+def looks_like_keras(doc: Any) -> bool:
+    """A Keras model config (config.json of a .keras zip or of a Keras 3 folder): a class_name and its config."""
+    return isinstance(doc, dict) and isinstance(doc.get("class_name"), str) and isinstance(doc.get("config"), dict)
 
 
 def check_keras_json(raw: bytes, location: str, res: FileResult) -> None:

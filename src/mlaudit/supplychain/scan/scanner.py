@@ -22,7 +22,7 @@ from mlaudit.supplychain.scan.gguf import scan_gguf
 from mlaudit.supplychain.scan.git import check_git_config, check_hooks
 from mlaudit.supplychain.scan.issues import FileResult, Issue, ScanError
 from mlaudit.supplychain.scan.joblib import JoblibHook
-from mlaudit.supplychain.scan.keras import check_keras_json, scan_h5
+from mlaudit.supplychain.scan.keras import check_keras_json, looks_like_keras, scan_h5
 from mlaudit.supplychain.scan.numpy import scan_npy
 from mlaudit.supplychain.scan.onnx import looks_like_onnx, scan_onnx
 from mlaudit.supplychain.scan.pickle import LEGACY_TORCH_MAGIC, Reader, analyse, plausible, to_issues
@@ -302,6 +302,8 @@ def _scan_text(f: BinaryIO, size: int, loc: str, res: FileResult, name: str) -> 
     if not isinstance(doc, dict):
         return
     check_targets(doc, loc, res)
+    if looks_like_keras(doc):  # a Keras 3 folder: config.json beside model.weights.h5, loaded by keras
+        check_keras_json(raw, loc, res)
     weight_map = doc.get("weight_map")
     if isinstance(weight_map, dict):
         check_weight_map(weight_map, loc, res)
@@ -314,6 +316,17 @@ def _scan_text(f: BinaryIO, size: int, loc: str, res: FileResult, name: str) -> 
                 "trust_remote_code=True would import and run",
                 loc,
                 trigger="auto_map",
+            )
+        )
+    if "custom_pipelines" in doc:
+        res.issues.append(
+            Issue(
+                Severity.HIGH,
+                "hf/custom-pipelines",
+                f"custom_pipelines {json.dumps(doc['custom_pipelines'])[:120]}: pipeline code that "
+                "trust_remote_code=True would import and run",
+                loc,
+                trigger="custom_pipelines",
             )
         )
     template = doc.get("chat_template")
@@ -360,10 +373,30 @@ def _scan_zip(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
         if _bomb(m.file_size, m.compress_size, sub, res):
             continue
         stream = zipmod.open_member(f, m)
-        if m.name == "config.json" and res.format == "keras":
-            check_keras_json(stream.read(64 << 20), sub, res)
+        if m.name == "config.json" and _keras_config(stream, m, res):
+            check_keras_json(zipmod.open_member(f, m).read(MAX_CONFIG), sub, res)
             continue
+        stream = zipmod.open_member(f, m)
         _scan_member(stream, m.file_size, sub, res, depth, m.name.rsplit("/", 1)[-1])
+
+
+def _keras_config(stream: Any, m: zipmod.Member, res: FileResult) -> bool:
+    """A zip's config.json that is a Keras model config, by its content: a .keras file lacking its
+    weights member (or naming them otherwise) is still loaded by keras from this config."""
+    import json
+
+    if res.format == "keras":
+        return True
+    if m.file_size > MAX_CONFIG:
+        return False
+    try:
+        doc = json.loads(stream.read(MAX_CONFIG))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    if looks_like_keras(doc):
+        res.format = "keras"
+        return True
+    return False
 
 
 def _raw_bytes(f: BinaryIO, m: zipmod.Member) -> bool:

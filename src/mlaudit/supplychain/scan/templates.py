@@ -66,7 +66,7 @@ def _long_loops(tree: Any) -> list[tuple[Severity, str, str]]:
     if work > MAX_WORK:
         out.append((Severity.MEDIUM, f"nests loops of {work:.3g} iterations together (over {MAX_WORK:.0e})", "range"))
     for mul in tree.find_all(nodes.Mul):
-        n = max((_int(side, consts) or 0 for side in (mul.left, mul.right)), default=0)
+        n = max(abs(_int(side, consts) or 0) for side in (mul.left, mul.right))
         if n > MAX_REPEAT or isinstance(mul.left, nodes.Pow) or isinstance(mul.right, nodes.Pow):
             out.append((Severity.MEDIUM, f"repeats a value {n or 'a computed number of'} times", "*"))
     return out
@@ -94,9 +94,12 @@ def _int(node: Any, consts: dict[str, int]) -> int | None:
     from jinja2 import nodes
 
     if isinstance(node, nodes.Const) and type(node.value) is int:
-        return abs(node.value)
+        return int(node.value)
     if isinstance(node, nodes.Name) and node.name in consts:
-        return abs(consts[node.name])
+        return consts[node.name]
+    if isinstance(node, nodes.Neg):  # -5 parses as Neg(Const(5))
+        inner = _int(node.node, consts)
+        return None if inner is None else -inner
     return None
 
 
@@ -104,12 +107,13 @@ def _range_bound(it: Any, consts: dict[str, int]) -> int | None:
     """Iterations of range(...) when its arguments are known, else None (data: messages, their length)."""
     if not _is_range(it):
         return None
-    args = [_int(a, consts) for a in it.args]
-    if not args or any(a is None for a in args):
+    known = [_int(a, consts) for a in it.args]
+    args = [a for a in known if a is not None]
+    if not args or len(args) < len(known):
         return None
-    if len(args) == 1:
-        return args[0]
-    return abs(args[1] - args[0]) // max(1, args[2] if len(args) > 2 else 1)
+    if len(args) > 3 or (len(args) == 3 and args[2] == 0):
+        return None  # range() refuses these: nothing runs
+    return len(range(*args))
 
 
 def _nested_work(node: Any, consts: dict[str, int], factor: int = 1) -> int:
