@@ -1,5 +1,5 @@
 """The differential oracle's sandbox (issue 21): load files with the real loaders and record what the
-load does. Run as a script in a throwaway process: `python oracle_runner.py < jobs.json`, jobs a JSON
+load does. Run as a script in a throwaway process: `python oracle_runner.py jobs.json` (or jobs on stdin), jobs a JSON
 list of [path, loader]; prints one JSON list of {"events": [...], "outcome": str} in the same order.
 
 The loaders are imported first; then each job runs in a forked child that sets resource limits
@@ -139,7 +139,11 @@ def _child(path: str, load, write_fd: int) -> None:  # type: ignore[no-untyped-d
 
 
 def main() -> None:
-    jobs = json.load(sys.stdin)
+    if len(sys.argv) > 1:
+        with open(sys.argv[1], encoding="utf-8") as f:
+            jobs = json.load(f)
+    else:
+        jobs = json.load(sys.stdin)
     loaders = _loaders()
     out = []
     for path, name in jobs:
