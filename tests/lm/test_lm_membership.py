@@ -206,3 +206,17 @@ def test_reference_lora_reads_the_adapters_layers_to_transform(tmp_path) -> None
     wrapped = spec.wrap(tiny.model(seed=0), task="CAUSAL_LM")
     adapted = {n.split(".layers.")[1].split(".")[0] for n, _ in wrapped.named_parameters() if "lora_A" in n}
     assert adapted == {"1"}  # layer 0 untouched, as in the user's adapter
+
+
+def test_with_statistics_one_pass_serves_log_probabilities_and_min_k_plus_plus() -> None:
+    """An audit that grants logits scores each document once: log-probs first (LOSS, zlib, Min-K%), then
+    Min-K%++'s statistics from the same pass. Without the flag the statistics need a second pass."""
+    for statistics, passes in ((True, 1), (False, 2)):
+        model = Bigram()
+        calls: list[int] = []
+        model.register_forward_hook(lambda *_, seen=calls: seen.append(1))
+        target = LanguageModelTarget(model, AB(), name="bigram", max_length=8, statistics=statistics)
+        lp = target.token_logprobs(["aab", "ba"])
+        st = target.token_statistics(["aab", "ba"])
+        assert len(calls) == passes, (statistics, calls)
+        assert st.logprobs[0] == pytest.approx(lp[0]) and st.means[0][0] == pytest.approx(-1.05492, abs=1e-4)
