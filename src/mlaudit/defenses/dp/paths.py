@@ -1,0 +1,90 @@
+"""Which of Opacus's per-sample gradient paths a DP-SGD run uses, chosen by measurement on the model and
+a batch of the data it trains on (issue 19): Opacus's hooks (per-sample gradients materialised), ghost
+clipping (per-sample norms without the gradients: two backward passes) and functorch (vmap over the
+per-example loss). A path is a candidate only when its clipped, summed gradient equals the hooks' to
+1e-5 at zero noise (one SGD step with lr 1 from the same weights: the update is that gradient); the
+fastest candidate over a few timed steps is chosen. `make` must build the same weights each call (seed
+inside it), so that the updates compare. There is no hand-written path (issue 19: one only where it is
+measured faster than these and equal to them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+MODES = ("hooks", "ghost", "functorch")
+TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    mode: str  # an Opacus grad_sample_mode, or "non-private"
+    seconds: float  # median seconds per step (forward, backward, clipping, noise, update)
+    update: dict[str, torch.Tensor]  # the parameter change of one step at zero noise, lr 1
+
+
+def _private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: str, *, max_grad_norm: float,
+             noise: float) -> tuple[nn.Module, torch.optim.Optimizer, Callable[..., torch.Tensor]]:  # fmt: skip
+    from opacus import PrivacyEngine
+    from torch.utils.data import DataLoader, TensorDataset
+
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    loader = DataLoader(TensorDataset(x, y), batch_size=len(x))
+    out = PrivacyEngine(accountant="rdp").make_private(
+        module=model, optimizer=opt, data_loader=loader, noise_multiplier=noise, max_grad_norm=max_grad_norm,
+        poisson_sampling=False, grad_sample_mode=mode, criterion=nn.CrossEntropyLoss(),
+    )  # fmt: skip
+    if mode == "ghost":
+        private, dp_opt, criterion, _ = out
+    else:
+        private, dp_opt, _ = out
+        criterion = nn.CrossEntropyLoss()
+    return private, dp_opt, criterion
+
+
+def time_step(make: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor, mode: str, *,
+              max_grad_norm: float = 1.0, steps: int = 5) -> StepTiming:  # fmt: skip
+    """One step's median time with `mode` (or "non-private": plain SGD) on a fresh model from `make`,
+    and the update of its first step at zero noise."""
+    model = make().train()
+    start = {k: v.detach().clone() for k, v in model.named_parameters()}
+    criterion: Callable[..., torch.Tensor]
+    if mode == "non-private":
+        opt: torch.optim.Optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        net, criterion = model, nn.CrossEntropyLoss()
+    else:
+        net, opt, criterion = _private(model, x, y, mode, max_grad_norm=max_grad_norm, noise=0.0)
+    times, update = [], {}
+    for i in range(steps + 2):  # two warm-up steps
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        criterion(net(x), y).backward()
+        opt.step()
+        if i == 0:
+            update = {k: (v.detach() - start[k]) for k, v in model.named_parameters()}
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    if mode != "non-private":
+        net._close()  # type: ignore[operator]  # Opacus's hooks off: the model is plain again
+    return StepTiming(mode, sorted(times)[len(times) // 2], update)
+
+
+def choose_mode(make: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor, *, max_grad_norm: float = 1.0,
+                steps: int = 3) -> tuple[str, dict[str, StepTiming]]:  # fmt: skip
+    """The fastest mode whose zero-noise update equals the hooks' to TOLERANCE, with every mode's timing
+    (a mode Opacus cannot run on this model is left out)."""
+    timings: dict[str, StepTiming] = {}
+    for mode in MODES:
+        try:
+            timings[mode] = time_step(make, x, y, mode, max_grad_norm=max_grad_norm, steps=steps)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+    ref = timings["hooks"].update
+    good = {m: t for m, t in timings.items() if all(torch.allclose(t.update[k], ref[k], atol=TOLERANCE, rtol=0)
+                                                     for k in ref)}  # fmt: skip
+    return min(good, key=lambda m: good[m].seconds), timings
