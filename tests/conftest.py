@@ -179,6 +179,10 @@ HEAVY: dict[str, str | tuple[str, ...] | None] = {
         "test_a_bomb_is_reported_within_200_mb[zip-member]",
         "test_a_bomb_is_reported_within_200_mb[gzip]",
     ),
+    "tests/unit/test_dp_train.py": (  # DP-SGD fits with Opacus's accountant search: 10-15 s each
+        "test_the_noise_draws_from_the_generator",
+        "test_ghost_clipping_trains_too_and_bad_input_is_refused",
+    ),
     # 10 s: the planner's word `profile` is also tested in test_privacy_sections and test_findings
     "tests/integration/test_input_validation.py": "test_the_word_profile_adds_the_profile_sections",
 }

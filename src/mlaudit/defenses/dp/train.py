@@ -1,0 +1,74 @@
+"""DP-SGD with the user's recipe (issue 19): the recipe's optimizer (Adam, AdamW or SGD with its
+momentum and weight decay), learning rate and schedule, epochs, batch size (the expected size of a
+Poisson-sampled batch), label smoothing and augmentation, on the parameters that train; made private
+by Opacus (`make_private_with_epsilon`: per-sample clipping to `max_grad_norm`, Gaussian noise set for
+the target epsilon at `delta` by its accountant, Poisson sampling). The per-sample gradient path is
+chosen by measurement (defenses.dp.paths) unless named."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlaudit.defenses.dp.paths import MODES, choose_mode
+from mlaudit.errors import InputError
+from mlaudit.models.train import TrainConfig, augment_batch
+
+
+@dataclass
+class DPResult:
+    model: nn.Module
+    epsilon: float  # what the accountant says was spent, at `delta`
+    delta: float
+    noise_multiplier: float
+    mode: str  # the per-sample gradient path used
+
+
+def dp_train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, *, epsilon: float,
+             delta: float, max_grad_norm: float = 1.0, generator: torch.Generator, mode: str = "auto",
+             accountant: str = "rdp") -> DPResult:  # fmt: skip
+    """Train `model` in place with DP-SGD under `config`; returns it in eval mode with the spent epsilon."""
+    from opacus import PrivacyEngine
+    from torch.utils.data import DataLoader, TensorDataset
+
+    if config.fit is not None:
+        raise InputError("DP-SGD trains with mlaudit's loop: a recipe with the user's own fit cannot be made private")
+    if not (epsilon > 0 and 0 < delta < 1 / len(x)):
+        bound = f"{1 / len(x):.2g}"
+        raise InputError(f"epsilon {epsilon} and delta {delta}: need epsilon > 0 and 0 < delta < 1/n = {bound}")
+    xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+    if mode == "auto":
+        probe = slice(0, min(len(xt), config.batch_size))
+        mode, _ = choose_mode(lambda: copy.deepcopy(model), xt[probe], yt[probe], max_grad_norm=max_grad_norm, steps=2)
+    elif mode not in MODES:
+        raise InputError(f"unknown per-sample gradient path {mode!r}; use auto or one of {', '.join(MODES)}")
+    model.train()
+    opt = config.make_optimizer([p for p in model.parameters() if p.requires_grad])
+    loader = DataLoader(TensorDataset(xt, yt), batch_size=config.batch_size, generator=generator)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    engine = PrivacyEngine(accountant=accountant)
+    out = engine.make_private_with_epsilon(
+        module=model, optimizer=opt, data_loader=loader, target_epsilon=epsilon, target_delta=delta,
+        epochs=config.epochs, max_grad_norm=max_grad_norm, grad_sample_mode=mode, criterion=criterion,
+        noise_generator=torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator))),
+    )  # fmt: skip
+    private, dp_opt, *rest = out
+    crit, loader = (rest[0], rest[1]) if mode == "ghost" else (criterion, rest[0])
+    schedule = config.make_schedule(dp_opt.original_optimizer)
+    for _ in range(config.epochs):
+        for xb, yb in loader:
+            if not len(xb):
+                continue
+            xb = augment_batch(xb, config.augment, generator) if config.augment else xb
+            dp_opt.zero_grad(set_to_none=True)
+            crit(private(xb), yb).backward()
+            dp_opt.step()
+        if schedule is not None:
+            schedule.step()
+    spent = float(engine.get_epsilon(delta=delta))
+    private._close()  # Opacus's hooks off: a plain module again
+    return DPResult(model.eval(), spent, delta, float(dp_opt.noise_multiplier), mode)
