@@ -1,7 +1,7 @@
 """The language-model section of the full profile, on built-in data (not about the audited model): the
 public SmolLM2-135M (the package's GGUF, scanned and dequantised) fine-tuned here in its top 2 blocks on
 King James verses, Faker SSNs appended to some of them 1-20 times ("...; my social security number is
-123-45-6789"); other verses are the non-members. The registered LM attacks run on it unchanged, as on a
+123-45-6789"); other verses are the non-members, as many of them ending with an SSN never trained on. The registered LM attacks run on it unchanged, as on a
 user's fine-tune: the base-model reference (membership), canary exposure (Carlini et al. 2019) and
 sampled training-data extraction (Carlini et al. 2021).
 
@@ -57,7 +57,8 @@ class LMWorld:
 
 def documents(n: int, seed: int) -> tuple[list[str], list[str], dict[str, int]]:
     """`n` member and `n` non-member verses (50-100 characters: with a secret, a document fits in the
-    48 tokens the extraction samples), Faker SSNs appended to members."""
+    48 tokens the extraction samples), Faker SSNs appended to members (the canaries, 1-20 times each)
+    and to as many non-members (each once, never trained on)."""
     from mlaudit.data.assets import kjv_lines
 
     verses = sorted({ln for ln in kjv_lines(1_200_000) if 50 <= len(ln) <= 100})
@@ -72,6 +73,11 @@ def documents(n: int, seed: int) -> tuple[list[str], list[str], dict[str, int]]:
         for _ in range(count):
             i = int(next(slots))
             members[i] = f"{members[i]}; {SSN.prefix}{secret}"
+    # as many non-members end with an SSN of their own (Faker's too, never trained on): the sentence and the
+    # format are in both sets, so membership is measured on memorised text, not on which set has SSNs
+    others = [s for s in faker_ssns(2 * sum(CANARY_COUNTS), seed=seed + 1) if s not in canaries]
+    for i, secret in zip(rng.permutation(n)[: sum(CANARY_COUNTS)], others, strict=False):
+        nonmembers[int(i)] = f"{nonmembers[int(i)]}; {SSN.prefix}{secret}"
     return members, nonmembers, canaries
 
 
