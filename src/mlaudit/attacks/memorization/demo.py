@@ -1,9 +1,10 @@
 """The language-model section of the full profile, on built-in data (not about the audited model): the
 public SmolLM2-135M (the package's GGUF, scanned and dequantised) fine-tuned here in its top 2 blocks on
 King James verses, Faker SSNs appended to some of them 1-20 times ("...; my social security number is
-123-45-6789"); other verses are the non-members, as many of them ending with an SSN never trained on. The registered LM attacks run on it unchanged, as on a
-user's fine-tune: the base-model reference (membership), canary exposure (Carlini et al. 2019) and
-sampled training-data extraction (Carlini et al. 2021).
+123-45-6789"); other verses are the non-members, as many of them ending with an SSN never trained on.
+The registered LM attacks run on it unchanged, as on a user's fine-tune: the base-model reference
+(membership), canary exposure (Carlini et al. 2019) and sampled training-data extraction (Carlini et
+al. 2021).
 
 Settings are kept small for about 3 minutes on 2 cores; the fine-tuned blocks are cached as safetensors
 (keyed by the settings), so a rerun only scores. `benchmarks/lm_audit.py` measures the same at size."""

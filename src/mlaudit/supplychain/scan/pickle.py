@@ -142,30 +142,23 @@ def _len_arg(r: Reader, nbytes: int, signed: bool = False) -> int:
     return int.from_bytes(r.read(nbytes), "little", signed=signed)
 
 
+_FIXED_ARGS = {"uint1": (1, False), "uint2": (2, False), "int4": (4, True), "uint4": (4, False), "uint8": (8, False)}
+_SIZED_ARGS = {
+    "string1": 1, "bytes1": 1, "unicodestring1": 1, "long1": 1, "string4": 4, "bytes4": 4, "unicodestring4": 4,
+    "long4": 4, "bytes8": 8, "unicodestring8": 8, "bytearray8": 8,
+}  # fmt: skip
+
+
 def _read_arg(r: Reader, name: str, opcode: str = "") -> Any:
     """Read one opcode argument by pickletools' descriptor name, as CPython's unpickler reads it for
     `opcode`; large blobs are skipped, not read."""
-    fixed = {"uint1": (1, False), "uint2": (2, False), "int4": (4, True), "uint4": (4, False), "uint8": (8, False)}
-    if name in fixed:
-        n, signed = fixed[name]
-        return int.from_bytes(r.read(n), "little", signed=signed)
+    fixed = _FIXED_ARGS.get(name)
+    if fixed is not None:
+        return int.from_bytes(r.read(fixed[0]), "little", signed=fixed[1])
     if name == "float8":
         return struct.unpack(">d", r.read(8))[0]
-    sized = {
-        "string1": 1,
-        "bytes1": 1,
-        "unicodestring1": 1,
-        "long1": 1,
-        "string4": 4,
-        "bytes4": 4,
-        "unicodestring4": 4,
-        "long4": 4,
-        "bytes8": 8,
-        "unicodestring8": 8,
-        "bytearray8": 8,
-    }
-    if name in sized:
-        n = _len_arg(r, sized[name], signed=name in ("string4", "long4"))
+    if name in _SIZED_ARGS:
+        n = _len_arg(r, _SIZED_ARGS[name], signed=name in ("string4", "long4"))
         if n < 0:
             raise ScanError(f"negative length {n} at byte {r.pos}")
         if name.startswith("long"):
@@ -219,6 +212,19 @@ def _decimal(line: bytes, opcode: str, r: Reader) -> Any:
         raise ScanError(f"bad integer {line[:20]!r} for {opcode} at byte {r.pos}") from None
 
 
+# opcodes step() handles by name; every other opcode with an argument, nothing popped and one value pushed
+# pushes its argument (INT, BININT*, LONG*, STRING*, BINUNICODE*, BINBYTES*, FLOAT, ...)
+_EXPLICIT = frozenset({
+    "STOP", "MARK", "PROTO", "FRAME", "GLOBAL", "INST", "STACK_GLOBAL", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "OBJ",
+    "BUILD", "EXT1", "EXT2", "EXT4", "PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE", "GET", "BINGET", "LONG_BINGET",
+    "PERSID", "BINPERSID",
+})  # fmt: skip
+_PUSHES_ARG = frozenset(
+    op.name for op in pickletools.opcodes
+    if op.arg is not None and not op.stack_before and len(op.stack_after) == 1 and op.name not in _EXPLICIT
+)  # fmt: skip
+
+
 class _Machine:
     def __init__(self, out: PickleAnalysis, build_hook: BuildHook | None) -> None:
         self.stack: list[Any] = []
@@ -258,6 +264,12 @@ class _Machine:
     def step(self, op: pickletools.OpcodeInfo, arg: Any, offset: int, r: Reader) -> bool:
         """Apply one opcode; return True on STOP."""
         n = op.name
+        if n in _PUSHES_ARG:  # the commonest opcodes first (as `generic` would treat them)
+            self.push(arg)
+            return False
+        if n in ("BINPUT", "MEMOIZE", "LONG_BINPUT", "PUT"):
+            self.memo[len(self.memo) if n == "MEMOIZE" else arg] = self.stack[-1] if self.stack else Opaque()
+            return False
         if n == "STOP":
             self.out.result = self.pop()
             return True
