@@ -18,8 +18,7 @@ def finetune_causal_lm(
     model: Any, tok: Any, docs: list[str], config: TrainConfig, *, max_length: int, generator: torch.Generator
 ) -> Any:
     """Train `model` in place on `docs`; returns it in eval mode."""
-    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-    rows = [(bos + tok(d, add_special_tokens=False)["input_ids"])[:max_length] for d in docs]
+    rows = [document_ids(tok, d)[:max_length] for d in docs]
     params = [p for p in model.parameters() if p.requires_grad]
     opt = config.make_optimizer(params)
     schedule = config.make_schedule(opt)
@@ -34,6 +33,13 @@ def finetune_causal_lm(
         if schedule is not None:
             schedule.step()
     return model.eval()
+
+
+def document_ids(tok: Any, text: str) -> list[int]:
+    """A document's token ids after the tokenizer's BOS token where it has one (so its first token is
+    trained on and scored too)."""
+    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+    return bos + list(tok(text, add_special_tokens=False)["input_ids"])
 
 
 def pad_rows(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

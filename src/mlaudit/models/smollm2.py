@@ -80,11 +80,16 @@ def _scan(path: Path) -> None:
         raise InputError(f"the scanner flags {path} at {worst.name.lower()} severity; run 'mlaudit scan {path}'")
 
 
+def top_names(model: Any, blocks: int) -> list[str]:
+    """The modules `finetune_top` trains: the top `blocks` decoder layers and the final norm."""
+    n = len(model.model.layers)
+    return [f"model.layers.{i}" for i in range(n - blocks, n)] + ["model.norm"]
+
+
 def _trainable(model: Any, blocks: int) -> list[torch.nn.Parameter]:
     for p in model.parameters():
         p.requires_grad_(False)
-    params = [p for layer in model.model.layers[-blocks:] for p in layer.parameters()]
-    params += list(model.model.norm.parameters())
+    params = [p for name in top_names(model, blocks) for p in model.get_submodule(name).parameters()]
     for p in params:
         p.requires_grad_(True)
     return params

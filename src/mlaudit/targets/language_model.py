@@ -27,7 +27,7 @@ import torch
 
 from mlaudit.data.formats import existing, is_causal_lm
 from mlaudit.errors import InputError, UnsafeFileError
-from mlaudit.models.causal_lm import pad_rows, sample
+from mlaudit.models.causal_lm import document_ids, pad_rows, sample
 from mlaudit.targets.base import Target
 from mlaudit.targets.huggingface import check_adapter, check_folder, is_adapter
 from mlaudit.threat import Access
@@ -93,11 +93,8 @@ class LanguageModelTarget(Target):
 
     # -- scoring --------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
-        """The document's token ids, after the tokenizer's BOS token where it has one (so that the
-        first token is scored too)."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        bos = self.tokenizer.bos_token_id
-        return ([bos] if bos is not None else []) + list(ids)
+        """The document's token ids, after the tokenizer's BOS token where it has one."""
+        return document_ids(self.tokenizer, text)
 
     def _score(self, texts: list[str], *, stats: bool) -> TokenStatistics:
         """Scores of each text, computed once per text (the attacks of one audit score the same

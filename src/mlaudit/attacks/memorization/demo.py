@@ -31,7 +31,7 @@ from mlaudit.attacks.memorization.extraction import TrainingDataExtraction
 from mlaudit.data import Dataset
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
-from mlaudit.models.causal_lm import pad_rows
+from mlaudit.models.causal_lm import document_ids, pad_rows
 from mlaudit.requirements import Requires, Unmet
 from mlaudit.targets.base import Target
 from mlaudit.targets.language_model import LanguageModelTarget
@@ -113,7 +113,7 @@ def _fine_tune(model: Any, tok: Any, docs: list[str], s: LMWorldSettings, *, see
     from mlaudit.models import smollm2
 
     tuned = copy.deepcopy(model)
-    names = [f"model.layers.{len(tuned.model.layers) - 1 - i}." for i in range(s.blocks)] + ["model.norm."]
+    names = tuple(n + "." for n in smollm2.top_names(tuned, s.blocks))  # the tensors finetune_top trains
     fingerprint = [float(p.detach().double().sum()) for p in tuned.model.layers[-1].parameters()]
     settings = [dataclasses.asdict(s), seed, docs, tuned.config.to_json_string(), fingerprint]
     key = hashlib.sha256(json.dumps(settings).encode())
@@ -121,14 +121,12 @@ def _fine_tune(model: Any, tok: Any, docs: list[str], s: LMWorldSettings, *, see
     if path is not None and path.is_file():
         tuned.load_state_dict(load_file(str(path)), strict=False)
         return tuned.eval()
-    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-    rows = [bos + tok(d, add_special_tokens=False)["input_ids"] for d in docs]
-    ids, labels = pad_rows(rows)
+    ids, labels = pad_rows([document_ids(tok, d) for d in docs])
     g = torch.Generator().manual_seed(seed)
     smollm2.finetune_top(tuned, ids, labels=labels, blocks=s.blocks, epochs=s.epochs, lr=s.lr, generator=g)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        trained = {k: v.contiguous() for k, v in tuned.state_dict().items() if any(k.startswith(n) for n in names)}
+        trained = {k: v.contiguous() for k, v in tuned.state_dict().items() if k.startswith(names)}
         save_file(trained, str(path))
     return tuned.eval()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,12 +40,18 @@ def _private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: str, *, m
         module=model, optimizer=opt, data_loader=loader, noise_multiplier=noise, max_grad_norm=max_grad_norm,
         poisson_sampling=False, grad_sample_mode=mode, criterion=nn.CrossEntropyLoss(),
     )  # fmt: skip
-    if mode == "ghost":
-        private, dp_opt, criterion, _ = out
-    else:
-        private, dp_opt, _ = out
-        criterion = nn.CrossEntropyLoss()
+    private, dp_opt, criterion, _ = unpack(out, mode, nn.CrossEntropyLoss())
     return private, dp_opt, criterion
+
+
+def unpack(out: tuple[Any, ...], mode: str, criterion: Callable[..., torch.Tensor]) -> tuple[Any, Any, Any, Any]:
+    """Opacus's make_private* result as (module, optimizer, criterion, loader): ghost clipping returns its
+    own criterion (two backward passes), the other modes keep `criterion`."""
+    if mode == "ghost":
+        private, dp_opt, ghost, loader = out
+        return private, dp_opt, ghost, loader
+    private, dp_opt, loader = out
+    return private, dp_opt, criterion, loader
 
 
 def time_step(make: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor, mode: str, *,

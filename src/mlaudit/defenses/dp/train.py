@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlaudit.defenses.dp.paths import MODES, choose_mode
+from mlaudit.defenses.dp.paths import MODES, choose_mode, unpack
 from mlaudit.errors import InputError
 from mlaudit.models.train import TrainConfig, augment_batch
 
@@ -56,8 +56,7 @@ def dp_train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig
         epochs=config.epochs, max_grad_norm=max_grad_norm, grad_sample_mode=mode, criterion=criterion,
         noise_generator=torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator))),
     )  # fmt: skip
-    private, dp_opt, *rest = out
-    crit, loader = (rest[0], rest[1]) if mode == "ghost" else (criterion, rest[0])
+    private, dp_opt, crit, loader = unpack(out, mode, criterion)
     schedule = config.make_schedule(dp_opt.original_optimizer)
     for _ in range(config.epochs):
         for xb, yb in loader:

@@ -372,31 +372,26 @@ def _scan_zip(f: BinaryIO, loc: str, res: FileResult, depth: int) -> None:
         sub = f"{loc}!{m.name}"
         if _bomb(m.file_size, m.compress_size, sub, res):
             continue
-        stream = zipmod.open_member(f, m)
-        if m.name == "config.json" and _keras_config(stream, m, res):
-            check_keras_json(zipmod.open_member(f, m).read(MAX_CONFIG), sub, res)
-            continue
-        stream = zipmod.open_member(f, m)
+        stream: Any = zipmod.open_member(f, m)
+        if m.name == "config.json" and (res.format == "keras" or m.file_size <= MAX_CONFIG):
+            raw = stream.read(MAX_CONFIG)  # read once: checked as Keras, or scanned below like any member
+            if res.format == "keras" or _is_keras_config(raw):
+                res.format = "keras"
+                check_keras_json(raw, sub, res)
+                continue
+            stream = io.BytesIO(raw)
         _scan_member(stream, m.file_size, sub, res, depth, m.name.rsplit("/", 1)[-1])
 
 
-def _keras_config(stream: Any, m: zipmod.Member, res: FileResult) -> bool:
+def _is_keras_config(raw: bytes) -> bool:
     """A zip's config.json that is a Keras model config, by its content: a .keras file lacking its
     weights member (or naming them otherwise) is still loaded by keras from this config."""
     import json
 
-    if res.format == "keras":
-        return True
-    if m.file_size > MAX_CONFIG:
-        return False
     try:
-        doc = json.loads(stream.read(MAX_CONFIG))
+        return looks_like_keras(json.loads(raw))
     except (UnicodeDecodeError, ValueError):
         return False
-    if looks_like_keras(doc):
-        res.format = "keras"
-        return True
-    return False
 
 
 def _raw_bytes(f: BinaryIO, m: zipmod.Member) -> bool:
