@@ -114,11 +114,6 @@ class Reader:
             raise EOFError(f"stream ends inside a text argument at byte {self.pos}")
         return line[:-1]
 
-    def peek1(self) -> bytes:
-        b = self.f.read(1)
-        self.pos += len(b)
-        return b
-
 
 @dataclass
 class PickleAnalysis:
@@ -406,20 +401,48 @@ def _extend(target: Any, kind: str, items: list[Any]) -> None:
                 pass
 
 
+# per opcode byte: (opcode, argument name, fixed width or 0, signed, pushes its argument and nothing else)
+_BY_BYTE: dict[bytes, tuple[pickletools.OpcodeInfo, str | None, int, bool, bool]] = {}
+
+
+def _by_byte() -> None:
+    for op in pickletools.opcodes:
+        name = op.arg.name if op.arg is not None else None
+        width, signed = _FIXED_ARGS.get(name or "", (0, False))
+        _BY_BYTE[op.code.encode("latin-1")] = (op, name, width, signed, op.name in _PUSHES_ARG)
+
+
+_by_byte()
+
+
 def analyse_stream(r: Reader, out: PickleAnalysis, *, build_hook: BuildHook | None = None) -> None:
-    """Walk one pickle (up to STOP) from the reader's position, recording into `out` as it goes."""
+    """Walk one pickle (up to STOP) from the reader's position, recording into `out` as it goes.
+    Dispatch is by the opcode byte; fixed-width arguments and opcodes that only push their argument
+    (the bulk of a checkpoint's data.pkl) are handled inline, the rest by `_Machine.step`."""
     m = _Machine(out, build_hook)
+    read, stack = r.f.read, m.stack
     while True:
         offset = r.pos
-        code = r.peek1()
+        code = read(1)
         if not code:
             raise EOFError(f"stream ends at byte {offset} before STOP")
-        op = _CODE2OP.get(code.decode("latin-1"))
-        if op is None:
+        r.pos += 1
+        entry = _BY_BYTE.get(code)
+        if entry is None:
             raise ScanError(f"byte {code!r} at offset {offset} is not a pickle opcode")
-        arg = _read_arg(r, op.arg.name, op.name) if op.arg is not None else None
+        op, argname, width, signed, pushes = entry
+        if width:
+            b = read(width)
+            if len(b) != width:
+                raise EOFError(f"stream ends at byte {r.pos + len(b)}, {width} bytes expected")
+            r.pos += width
+            arg: Any = int.from_bytes(b, "little", signed=signed)
+        else:
+            arg = _read_arg(r, argname, op.name) if argname is not None else None
         out.opcodes += 1
-        if m.step(op, arg, offset, r):
+        if pushes and len(stack) < MAX_STACK:
+            stack.append(arg)
+        elif m.step(op, arg, offset, r):
             return
 
 

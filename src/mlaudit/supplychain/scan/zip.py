@@ -61,8 +61,9 @@ class MemberStream:
         n = (1 << 62) if n is None or n < 0 else n
         while len(self.buf) - self.at < n:
             room = self.m.file_size - self.out
-            if self.z is None:
-                raw = self._raw(min(1 << 20, max(room, 0) + 1))
+            if self.z is None:  # stored: read what is asked (at least a page), not a megabyte per sniff
+                need = n - (len(self.buf) - self.at)
+                raw = self._raw(min(max(need, 1 << 12), 1 << 20, max(room, 0) + 1))
                 if not raw:
                     break
                 more = raw
