@@ -13,7 +13,7 @@ from typing import Any
 from mlaudit.errors import ConfigError, InputError
 
 PROFILES = ("quick", "full")
-TARGET_KINDS = ("default", "torch", "huggingface", "sklearn", "onnx")
+TARGET_KINDS = ("default", "torch", "huggingface", "sklearn", "onnx", "http")
 # the built-in targets (kind "default"): what is trained, on which real data
 SCENARIOS = ("fashion-mnist", "cps1988-mlp", "cps1988-forest", "rotten-tomatoes-minilm")
 DATA_SOURCES = ("builtin", "idx", "table", "npz", "image-folder", "jsonl", "hf-disk", "text")
@@ -92,11 +92,21 @@ class TargetConfig:
     # sklearn (a skops file): types beyond skops' defaults that you trust, e.g. [sklearn.tree._tree.Tree]
     trusted: tuple[str, ...] = ()
     output: str = "auto"  # onnx: logits | probabilities | auto (probabilities when rows sum to 1)
+    # http: a model served with the Open Inference Protocol v2 (mlaudit serve, KServe, Triton, MLServer)
+    url: str | None = None  # e.g. http://127.0.0.1:8080
+    model_name: str | None = None  # the served model's name (/v2/models/NAME)
+    api_key_env: str | None = None  # the environment variable holding the API key (never the key itself)
+    rate_limit: float | None = None  # most requests per second
+    concurrency: int = 4
 
     def __post_init__(self) -> None:
         _one_of("target kind", self.kind, TARGET_KINDS)
         _one_of("target scenario", self.scenario, SCENARIOS)
-        if self.kind != "default" and not self.path:
+        if self.kind == "http" and not (self.url and self.model_name):
+            raise ConfigError("target kind 'http' needs url (e.g. http://127.0.0.1:8080) and model_name")
+        if self.kind == "http" and not str(self.url).startswith(("http://", "https://")):
+            raise ConfigError(f"target.url must start with http:// or https://, got {self.url!r}")
+        if self.kind not in ("default", "http") and not self.path:
             raise ConfigError(f"target kind {self.kind!r} needs 'path' (a .safetensors file or a model folder)")
         if self.num_classes < 2:
             raise ConfigError(f"target.num_classes must be at least 2, got {self.num_classes}")
@@ -233,6 +243,63 @@ class ThreatModelConfig:
     query_budget: int | None = None
     knowledge: tuple[str, ...] = ()
     asset: str = "training_data"
+
+
+@dataclass(frozen=True)
+class KeyConfig:
+    """An API key of `mlaudit serve`: read from the environment variable `key_env` (or given as `key`, for
+    loopback tests), with an optional budget of rows."""
+
+    name: str
+    key_env: str | None = None
+    key: str | None = None
+    budget: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.key_env is None) == (self.key is None):
+            raise ConfigError(f"serve key {self.name!r} needs exactly one of key_env (an environment variable) or key")
+        if self.budget is not None and self.budget < 1:
+            raise ConfigError(f"serve key {self.name!r}: budget must be a positive number of rows or null")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    model_name: str = "model"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    keys: tuple[KeyConfig, ...] = ()
+    # the output defence: {kind: none | top_k | label | round | noise | reverse_sigmoid,
+    #                     k, decimals, scale, beta, gamma}
+    defence: dict[str, Any] = field(default_factory=dict)
+    prada_delta: float | None = 0.9  # PRADA's Shapiro-Wilk threshold per key; null turns detection off
+    log: str | None = "serve-log.jsonl"
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ConfigError("serve.keys is empty; add at least one key: [{name: me, key_env: MLAUDIT_KEY}]")
+        if len({k.name for k in self.keys}) != len(self.keys):
+            raise ConfigError("serve.keys has two keys of the same name; name each once")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"serve.port must be 1-65535, got {self.port}")
+
+
+@dataclass(frozen=True)
+class ServeFileConfig:
+    """`mlaudit serve CONFIG`: the target (as in an audit config) and how to serve it."""
+
+    seed: int = 0
+    target: TargetConfig = field(default_factory=TargetConfig)
+    base: BaseConfig | None = None
+    serve: ServeConfig = field(default_factory=lambda: ServeConfig(keys=(KeyConfig("default", key_env="MLAUDIT_KEY"),)))
+
+    def __post_init__(self) -> None:
+        if self.target.kind == "default":
+            raise ConfigError("mlaudit serve needs target.kind and target.path (torch, huggingface, sklearn or onnx)")
+
+
+def load_serve(path: str | Path) -> ServeFileConfig:
+    cfg: ServeFileConfig = from_dict(ServeFileConfig, _read(path))
+    return cfg
 
 
 @dataclass(frozen=True)

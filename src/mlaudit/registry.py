@@ -16,6 +16,8 @@ from mlaudit.attacks.base import Attack, AttackInputs
 from mlaudit.attacks.evasion.blackbox import BlackBoxEvasion
 from mlaudit.attacks.evasion.suite import EvasionSuite
 from mlaudit.attacks.evasion.word_substitution import WordSubstitution
+from mlaudit.attacks.extraction.equation_solving import EquationSolving
+from mlaudit.attacks.extraction.grey_box import GreyBoxHead
 from mlaudit.attacks.inversion.suite import ModelInversion
 from mlaudit.attacks.membership.base_reference import BaseReference
 from mlaudit.attacks.membership.boundary_distance import BoundaryDistance
@@ -75,6 +77,9 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     # attribute inference, inversion
     "attribute-inference": AttributeInference,
     "model-inversion": ModelInversion,
+    # model extraction (stealing)
+    "equation-solving": EquationSolving,
+    "grey-box-head": GreyBoxHead,
     # security: adversarial examples, backdoors
     "evasion": EvasionSuite,
     "evasion-blackbox": BlackBoxEvasion,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from mlaudit.attacks.base import AttackInputs
-from mlaudit.config import AuditConfig, RecipeConfig
+from mlaudit.config import AuditConfig, RecipeConfig, ServeFileConfig, TargetConfig
 from mlaudit.data import Dataset
 from mlaudit.data.checks import check_disjoint
 from mlaudit.data.formats import existing
@@ -33,6 +34,7 @@ from mlaudit.scenarios.checks import check_fit
 from mlaudit.scenarios.record import AuditSetup, control_halves, describe, model_files, wants_references
 from mlaudit.scenarios.references import finetune_clones, reference_sets, refit_clones, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
+from mlaudit.targets.http import HttpSettings, OipTarget
 from mlaudit.targets.huggingface import image_classifier, is_image_classifier
 from mlaudit.targets.onnx import OnnxTarget
 from mlaudit.targets.torch import state_mismatch
@@ -94,9 +96,11 @@ def prepare(
     return AuditSetup(target, tm, inputs, info, data_info, files)
 
 
-def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Module] | None]:
+def own_target(cfg: AuditConfig | ServeFileConfig) -> tuple[Target, list[str], Callable[[], nn.Module] | None]:
     """The audited model, its files, and (torch) how to build an empty one of its architecture."""
     t = cfg.target
+    if t.kind == "http":
+        return http_target(t), [], None
     path = existing(t.path or "", "model")
     if t.kind == "huggingface" and is_image_classifier(path):  # an image classifier: a torch module of images
         files = model_files(path)
@@ -139,7 +143,16 @@ def own_target(cfg: AuditConfig) -> tuple[Target, list[str], Callable[[], nn.Mod
     return TorchTarget.from_file(make(), path, num_classes=t.num_classes), [str(path)], make
 
 
-def _architecture(cfg: AuditConfig) -> Callable[[], nn.Module]:
+def http_target(t: TargetConfig) -> Target:
+    """A served model (Open Inference Protocol v2); its key read from the environment variable the config names."""
+    key = os.environ.get(t.api_key_env) if t.api_key_env else None
+    if t.api_key_env and not key:
+        raise InputError(f"target.api_key_env names {t.api_key_env!r}, which is unset or empty; export the API key")
+    settings = HttpSettings(rate_limit=t.rate_limit, concurrency=t.concurrency)
+    return OipTarget(str(t.url), str(t.model_name), api_key=key, num_classes=t.num_classes, settings=settings)
+
+
+def _architecture(cfg: AuditConfig | ServeFileConfig) -> Callable[[], nn.Module]:
     t = cfg.target
     if t.factory is not None:
         factory, spec = load_factory(t.factory), t.factory

@@ -14,7 +14,7 @@ import torch
 from mlaudit.data.formats import existing, json_object
 from mlaudit.errors import InputError, UnsafeFileError
 from mlaudit.models.text import text_logits
-from mlaudit.targets.base import Target
+from mlaudit.targets.base import Target, UnsupportedAccess
 from mlaudit.targets.safe_load import check_safetensors
 
 
@@ -104,6 +104,22 @@ class HuggingFaceTarget(Target):
 
     def _weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}
+
+    def _activations(self, x: Any) -> np.ndarray:
+        """The input of the classification head's last linear layer (the pooled representation)."""
+        heads = [
+            m for m in self.model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == self.num_classes
+        ]
+        if not heads:
+            raise UnsupportedAccess(f"{self.name} has no linear layer with {self.num_classes} outputs to read")
+        seen: list[torch.Tensor] = []
+        handle = heads[-1].register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+        try:
+            with torch.no_grad():
+                text_logits(self.model, self.tokenizer, x, max_length=self.max_length, batch_size=self.batch_size)
+        finally:
+            handle.remove()
+        return torch.cat(seen).double().numpy()  # type: ignore[no-any-return]
 
     def _differentiable(self) -> TextClassifier:
         return TextClassifier(self.model, self.tokenizer, self.max_length)

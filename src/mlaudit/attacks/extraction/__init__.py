@@ -1,0 +1,1 @@
+"""Model extraction (stealing): a substitute built from the target's answers, measured by its fidelity."""
