@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--factory", help="your network for a torch state dict: path/to/file.py:make_net (imports it)")
     i.add_argument("--base", help="the public base model it was fine-tuned from (written as base.path)")
     i.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    v = sub.add_parser("serve", help="serve a model over the Open Inference Protocol v2 with keys, budgets, defences")
+    v.add_argument("config", help="YAML with target: (as in an audit config) and serve: (keys, defence, port)")
+    v.add_argument("--host", help="address to bind (default: the config's, 127.0.0.1)")
+    v.add_argument("--port", type=int, help="port (default: the config's, 8080)")
+    v.add_argument("--log-dir", type=Path, help="folder of the per-key query log (default: the current folder)")
     s = sub.add_parser("scan", help="scan model files for code-execution payloads; never loads them")
     s.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     s.add_argument("--format", choices=("text", "json", "sarif"), default="text")
@@ -224,6 +229,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     todo = ", ".join(found.edits) or "none besides the data paths"
     what = "a language model" if found.modality == "language" else f"{found.num_classes} classes"
     print(f"wrote {args.out} for a {found.kind} model ({what}); to fill in: {todo}")
+    return EXIT_CLEAN
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mlaudit.config import load_serve
+    from mlaudit.serve import serve
+
+    cfg = load_serve(args.config)
+    serve(cfg, host=args.host, port=args.port, out_dir=args.log_dir)
     return EXIT_CLEAN
 
 
@@ -458,6 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "list": cmd_list,
             "init": cmd_init,
             "scan": cmd_scan,
+            "serve": cmd_serve,
             "manifest": cmd_manifest,
             "backdoor": cmd_backdoor,
             "compare": cmd_compare,

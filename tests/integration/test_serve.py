@@ -169,3 +169,70 @@ def test_load_two_thousand_requests_from_32_clients(softmax_world, tmp_path):
     assert codes.count(200) == 1500 and codes.count(429) == 500 and len(codes) == 2000
     alice = next(k for k in server.keys if k.name == "alice")
     assert alice.used == 1500
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_mlaudit_serve_and_an_audit_of_the_served_model_through_the_cli(softmax_world, tmp_path, monkeypatch):
+    """`mlaudit serve CONFIG` in its own process; `mlaudit audit` of target kind http (the key from the
+    environment) runs LOSS and equation solving against it, unchanged; the report records the endpoint."""
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from .conftest import audit_config, read_report
+
+    path, _, data = softmax_world
+    for name in ("members", "population", "held_out"):
+        ds = data[name]
+        pd.DataFrame(ds.x, columns=[f"f{i}" for i in range(D)]).assign(y=ds.y).to_csv(
+            tmp_path / f"{name}.csv", index=False
+        )
+    port = _free_port()
+    (tmp_path / "serve.yaml").write_text(
+        f"target: {{kind: sklearn, path: {path}, num_classes: {K}}}\n"
+        f"serve: {{model_name: softmax, port: {port}, keys: [{{name: auditor, key_env: SERVE_TEST_KEY}}]}}\n"
+    )
+    env = {**os.environ, "SERVE_TEST_KEY": "s3cret"}
+    cmd = [sys.executable, "-m", "mlaudit", "serve", str(tmp_path / "serve.yaml"), "--log-dir", str(tmp_path)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        monkeypatch.setenv("SERVE_TEST_KEY", "s3cret")
+        table = "{{source: table, path: {}, label_column: y}}"
+        rc = audit_config(
+            f"""target: {{kind: http, url: "http://127.0.0.1:{port}", model_name: softmax, api_key_env: SERVE_TEST_KEY,
+          num_classes: {K}}}
+data:
+  members: {table.format(tmp_path / "members.csv")}
+  nonmembers: {table.format(tmp_path / "held_out.csv")}
+  population: {table.format(tmp_path / "population.csv")}
+threat_model: {{access: probabilities, knowledge: [population_data]}}
+attacks: [loss, equation-solving]
+""",
+            tmp_path,
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert rc in (0, 1)
+    report, found = read_report(tmp_path / "r")
+    assert not report["errors"], report["errors"]
+    assert report["target"]["adapter"] == "OipTarget" and report["target"]["granularity"] == "probabilities"
+    assert found["equation-solving"]["metrics"]["fidelity"]["value"] == 1.0
+    assert 0.5 < found["loss"]["metrics"]["auc"]["value"] < 0.75  # a regularised linear model leaks a little
+    assert (tmp_path / "serve-log.jsonl").is_file()
