@@ -16,8 +16,10 @@ from mlaudit.attacks.base import Attack, AttackInputs
 from mlaudit.attacks.evasion.blackbox import BlackBoxEvasion
 from mlaudit.attacks.evasion.suite import EvasionSuite
 from mlaudit.attacks.evasion.word_substitution import WordSubstitution
+from mlaudit.attacks.extraction.copycat import Copycat
 from mlaudit.attacks.extraction.equation_solving import EquationSolving
 from mlaudit.attacks.extraction.grey_box import GreyBoxHead
+from mlaudit.attacks.extraction.knockoff_nets import KnockoffNets
 from mlaudit.attacks.inversion.suite import ModelInversion
 from mlaudit.attacks.membership.base_reference import BaseReference
 from mlaudit.attacks.membership.boundary_distance import BoundaryDistance
@@ -80,6 +82,8 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     # model extraction (stealing)
     "equation-solving": EquationSolving,
     "grey-box-head": GreyBoxHead,
+    "knockoff-nets": KnockoffNets,
+    "copycat": Copycat,
     # security: adversarial examples, backdoors
     "evasion": EvasionSuite,
     "evasion-blackbox": BlackBoxEvasion,

@@ -86,6 +86,7 @@ class OipTarget(Target):
         self.metadata = self._request("GET", f"/v2/models/{model}", None)
         self.input = _one_input(self.metadata, model)
         self.granularity, self.decimals, outputs = _granularity(self.metadata)
+        self.requested = _requested(self.granularity, outputs)  # asked by name: a server may default to labels
         self.max_access = Access.LABELS if self.granularity == "labels" else Access.PROBABILITIES
         self.threat_model = self.threat_model.__class__(access=self.max_access)
         k = _classes(outputs) or (self.metadata.get("parameters") or {}).get("num_classes")
@@ -130,7 +131,7 @@ class OipTarget(Target):
         return {k: np.concatenate([a[k] for a in answers]) for k in answers[0]}
 
     def _infer_batch(self, x: Any) -> dict[str, np.ndarray]:
-        body = {"inputs": [encode(self.input, x)]}
+        body = {"inputs": [encode(self.input, x)], "outputs": [{"name": n} for n in self.requested]}
         out = self._request("POST", f"/v2/models/{self.model}/infer", body)
         with self.limit.lock:
             self.requests += 1
@@ -218,6 +219,15 @@ def _granularity(meta: dict[str, Any]) -> tuple[str, int | None, list[dict[str, 
         f"({', '.join(PROBABILITY_OUTPUTS)}), top-k pair (top_classes, top_probabilities)"
         " or single integer label output"
     )
+
+
+def _requested(granularity: str, outputs: list[dict[str, Any]]) -> list[str]:
+    names = [str(o.get("name")) for o in outputs]
+    if granularity == "top_k":
+        return ["top_classes", "top_probabilities"]
+    if granularity == "labels":
+        return names[:1]
+    return [next(n for n in names if n in PROBABILITY_OUTPUTS)]
 
 
 def _classes(outputs: list[dict[str, Any]]) -> int | None:
