@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
+import torch
 import skops.io as sio
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -236,3 +237,39 @@ attacks: [loss, equation-solving]
     assert found["equation-solving"]["metrics"]["fidelity"]["value"] == 1.0
     assert 0.5 < found["loss"]["metrics"]["auc"]["value"] < 0.75  # a regularised linear model leaks a little
     assert (tmp_path / "serve-log.jsonl").is_file()
+
+
+@pytest.mark.parametrize("defence", ["none", "label"])
+def test_black_box_evasion_runs_unchanged_against_a_served_image_classifier(digits01, defence):
+    """Square (scores) and HopSkipJump (labels) through the HTTP target: every query the attack's view
+    counted is a row the server answered for the key (the two counts are equal), and a label-only server
+    leaves Square without scores (0 attempted) while HopSkipJump still runs."""
+    from mlaudit.attacks.evasion.finding import EvasionBudget
+    from mlaudit.defenses.output import OutputDefence
+    from mlaudit.models import MLP, TrainConfig, train
+    from mlaudit.serve import Key, ServedModel, Server
+    from mlaudit.targets import TorchTarget
+
+    x, y = digits01
+    torch.manual_seed(0)
+    net = train(
+        MLP(in_features=64, num_classes=10, hidden=(32,)),
+        x[:1000],
+        y[:1000],
+        TrainConfig(epochs=10),
+        generator=torch.Generator(),
+    )
+    key = Key("alice", "k")
+    model = ServedModel("digits", TorchTarget(net, num_classes=10), OutputDefence(defence), input_shape=(1, 8, 8))
+    budget = EvasionBudget(n_examples=10, eps=0.3, square_queries=30, hsj_examples=2, hsj_queries=60)
+    held = Dataset(x[1000:1100], y[1000:1100], list(range(10)), "held-out", kind="image")
+    with running(Server({"digits": model}, [key])) as url:
+        target = OipTarget(url, "digits", api_key="k")
+        access = Access.LABELS if defence == "label" else Access.PROBABILITIES
+        f = run_attack(
+            "evasion-blackbox", target, AttackInputs(nonmembers=held), seed=0,
+            threat_model=ThreatModel(access=access, query_budget=5000), budget=budget,
+        )  # fmt: skip
+    assert 0 < f.config["queries"] == key.used <= 5000
+    assert f.metrics["hopskipjump_median_l2"].value > 0  # HopSkipJump found adversarial examples from labels
+    assert ("square_success" in f.metrics) == (defence != "label")  # Square needs the scores
