@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-import torch
 import skops.io as sio
+import torch
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
