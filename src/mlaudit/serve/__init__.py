@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from mlaudit.config import ServeFileConfig, from_dict
+from mlaudit.data.formats import is_causal_lm
 from mlaudit.defenses.output import OutputDefence
 from mlaudit.defenses.prada import Prada
 from mlaudit.errors import ConfigError
 from mlaudit.scenarios.own_model import own_target
 from mlaudit.serve.app import Key, ServedModel, Server, make_app
 from mlaudit.targets.base import Target
+from mlaudit.targets.language_model import LanguageModelTarget, load_language_model
 
 __all__ = ["Key", "ServedModel", "Server", "make_app", "build_server", "running", "serve"]
 
@@ -38,10 +40,19 @@ def build_server(cfg: ServeFileConfig, out_dir: Path | None = None) -> Server:
     """The server of a config: its defence and keys checked first, then the target loaded."""
     defence: OutputDefence = from_dict(OutputDefence, dict(cfg.serve.defence), "serve.defence")
     keys = keys_of(cfg, cfg.serve.prada_delta)
-    target, _, _ = own_target(cfg)
+    target = language_target(cfg) or own_target(cfg)[0]
     model = served(cfg.serve.model_name, target, defence, cfg, seed=cfg.seed)
     log = (out_dir or Path.cwd()) / cfg.serve.log if cfg.serve.log else None
     return Server({model.name: model}, keys, log)
+
+
+def language_target(cfg: ServeFileConfig) -> Target | None:
+    """A causal LM (Hugging Face folder, adapter over base:, or GGUF), served on /v1/completions; else None."""
+    t = cfg.target
+    if t.kind != "huggingface" or not is_causal_lm(Path(str(t.path))):
+        return None
+    model, tok = load_language_model(str(t.path), base=cfg.base.path if cfg.base else None)
+    return LanguageModelTarget(model, tok, name=Path(str(t.path)).name, max_length=t.max_length or 512)
 
 
 def served(name: str, target: Target, defence: OutputDefence, cfg: ServeFileConfig, *, seed: int) -> ServedModel:

@@ -51,6 +51,7 @@ class ServedModel:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        self.language = self.target.modality == "language"
         self.view = self.target.restricted(ThreatModel(access=min(self.target.max_access, Access.PROBABILITIES)))
         self.lock = threading.Lock()
         self.rng = np.random.default_rng(self.seed)
@@ -86,6 +87,55 @@ class ServedModel:
             if key.prada is not None and not self.text:
                 key.prada.observe(np.asarray(x), r.labels)
         return {"model_name": self.name, "outputs": _outputs(r)}
+
+
+def complete(m: ServedModel, body: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI-compatible completion of a language model: the prompts' token log-probabilities (echo with
+    max_tokens 0) or sampled continuations (max_tokens > 0, top_k, seed)."""
+    import torch
+
+    prompts = body["prompt"]
+    with m.lock:
+        if body.get("echo"):
+            rows = m.view.token_logprobs(prompts)
+            choices = [
+                {
+                    "index": i,
+                    "text": p,
+                    "logprobs": {"token_logprobs": [float(v) for v in r]},
+                    "finish_reason": "length",
+                }
+                for i, (p, r) in enumerate(zip(prompts, rows, strict=True))
+            ]
+        else:
+            g = torch.Generator().manual_seed(int(body.get("seed") or 0))
+            texts = m.view.generate(
+                prompts, max_new_tokens=int(body["max_tokens"]), top_k=int(body.get("top_k") or 50), generator=g
+            )
+            choices = [
+                {"index": i, "text": t, "logprobs": None, "finish_reason": "length"} for i, t in enumerate(texts)
+            ]
+    return {"object": "text_completion", "model": m.name, "choices": choices}
+
+
+def parse_completion(body: Any) -> dict[str, Any]:
+    """A completions request mlaudit answers; BadRequest says what is wrong."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    prompt = body.get("prompt")
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+        raise BadRequest("prompt must be a string or a non-empty list of strings")
+    if len(prompts) > MAX_ROWS:
+        raise BadRequest(f"at most {MAX_ROWS} prompts per request")
+    max_tokens = body.get("max_tokens", 16)
+    if not isinstance(max_tokens, int) or not 0 <= max_tokens <= 1024:
+        raise BadRequest("max_tokens must be an integer from 0 to 1024")
+    echo = bool(body.get("echo"))
+    if echo != (max_tokens == 0):
+        raise BadRequest("mlaudit answers echo with max_tokens 0 (the prompt's log-probabilities) or max_tokens > 0 "
+                         "without echo (a continuation)")  # fmt: skip
+    return {**body, "prompt": prompts, "max_tokens": max_tokens, "echo": echo}
 
 
 def _outputs(r: Response) -> list[dict[str, Any]]:
@@ -189,6 +239,8 @@ def make_app(server: Server) -> Any:
         m = server.models.get(request.path_params["name"])
         if m is None:
             return error(404, f"no model {request.path_params['name']!r}; served: {', '.join(server.models)}")
+        if m.language:
+            return error(400, f"{m.name!r} is a language model: POST /v1/completions (OpenAI-compatible)")
         try:
             x = parse_input(json.loads(await request.body()), m)
         except (ValueError, BadRequest) as e:
@@ -207,7 +259,32 @@ def make_app(server: Server) -> Any:
         server.record(key, m.name, len(x))
         return JSONResponse(out)
 
+    async def completions(request: Request) -> JSONResponse:
+        key = server.key(request.headers)
+        if key is None:
+            return error(401, "missing or unknown API key: send 'Authorization: Bearer <key>'")
+        try:
+            body = parse_completion(json.loads(await request.body()))
+        except (ValueError, BadRequest) as e:
+            return error(400, f"malformed request: {e}")
+        m = server.models.get(str(body.get("model")))
+        if m is None or not m.language:
+            return error(404, f"no language model {body.get('model')!r}; served: {', '.join(server.models)}")
+        n = len(body["prompt"])
+        if key.budget is not None and key.used + n > key.budget:
+            left = key.budget - key.used
+            return error(429, f"query budget spent: key {key.name!r} has {left} of {key.budget} left, asked {n}")
+        key.used += n
+        try:
+            out = await run_in_threadpool(complete, m, body)
+        except Exception as e:  # the model failed on this request: nothing served, nothing counted
+            key.used -= n
+            return error(500, f"the model failed on this request ({type(e).__name__}: {str(e)[:200]})")
+        server.record(key, m.name, n)
+        return JSONResponse(out)
+
     routes = [
+        Route("/v1/completions", completions, methods=["POST"]),
         Route("/v2/health/live", health),
         Route("/v2/health/ready", health),
         Route("/v2/models/{name}", metadata),

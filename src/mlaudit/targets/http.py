@@ -58,6 +58,55 @@ class _RateLimit:
         time.sleep(max(0.0, start - now))
 
 
+class HttpClient:
+    """The transport every HTTP target shares: a base URL, a key, timeouts, retries with backoff, a rate
+    limit; `requests` counts what was sent."""
+
+    def __init__(self, url: str, *, api_key: str | None, settings: HttpSettings, client: Any = None) -> None:
+        import httpx
+
+        self.url, self.settings = url.rstrip("/"), settings
+        self.client = client or httpx.Client(base_url=self.url, timeout=settings.timeout_s)
+        if api_key:
+            self.client.headers.update({"Authorization": f"Bearer {api_key}"})
+        self.limit = _RateLimit(settings.rate_limit)
+        self.requests = 0
+        self.lock = threading.Lock()
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        import httpx
+
+        wait = self.settings.backoff_s
+        for attempt in range(self.settings.retries + 1):
+            self.limit.wait()
+            try:
+                r = self.client.request(method, path, json=body)
+            except httpx.TransportError as e:
+                if attempt == self.settings.retries:
+                    raise InputError(f"{self.url}{path} did not answer ({type(e).__name__}: {e})") from None
+            else:
+                with self.lock:
+                    self.requests += 1
+                if r.status_code < 400:
+                    return r.json()  # type: ignore[no-any-return]
+                message = _error(r)
+                if r.status_code == 429 and "budget" in message.lower():
+                    raise QueryBudgetExceeded(f"the server refused the query: {message}")
+                if r.status_code not in (429, 500, 502, 503, 504) or attempt == self.settings.retries:
+                    raise InputError(f"{method} {self.url}{path} answered {r.status_code}: {message}")
+                wait = max(wait, float(r.headers.get("retry-after", 0) or 0))
+            time.sleep(wait)
+            wait *= 2
+        raise AssertionError("unreachable")
+
+    def batched(self, fn: Any, items: Any) -> list[Any]:
+        """fn over batches of `items` (batch_size each), `concurrency` at a time, in order."""
+        size = self.settings.batch_size
+        batches = [items[i : i + size] for i in range(0, len(items), size)]
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency)) as pool:
+            return list(pool.map(fn, batches))
+
+
 class OipTarget(Target):
     """A served classifier. `client`: an httpx.Client to use (tests pass Starlette's TestClient)."""
 
@@ -75,15 +124,10 @@ class OipTarget(Target):
         name: str | None = None,
     ) -> None:
         super().__init__()
-        import httpx
-
-        self.url, self.model, self.settings = url.rstrip("/"), model, settings or HttpSettings()
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = client or httpx.Client(base_url=self.url, timeout=self.settings.timeout_s)
-        self.client.headers.update(headers)
-        self.limit = _RateLimit(self.settings.rate_limit)
+        self.http = HttpClient(url, api_key=api_key, settings=settings or HttpSettings(), client=client)
+        self.url, self.model = self.http.url, model
         self.name = name or f"{model} at {self.url}"
-        self.metadata = self._request("GET", f"/v2/models/{model}", None)
+        self.metadata = self.http.request("GET", f"/v2/models/{model}", None)
         self.input = _one_input(self.metadata, model)
         self.granularity, self.decimals, outputs = _granularity(self.metadata)
         self.requested = _requested(self.granularity, outputs)  # asked by name: a server may default to labels
@@ -95,46 +139,20 @@ class OipTarget(Target):
         if num_classes is None and k is None:
             raise InputError(f"{self.name} does not say how many classes it has; set target.num_classes")
         self.num_classes = int(num_classes or k or 0)
-        self.requests = 0
 
-    # -- transport ---------------------------------------------------------------------------
-    def _request(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
-        import httpx
-
-        wait = self.settings.backoff_s
-        for attempt in range(self.settings.retries + 1):
-            self.limit.wait()
-            try:
-                r = self.client.request(method, path, json=body)
-            except httpx.TransportError as e:
-                if attempt == self.settings.retries:
-                    raise InputError(f"{self.url}{path} did not answer ({type(e).__name__}: {e})") from None
-            else:
-                if r.status_code < 400:
-                    return r.json()  # type: ignore[no-any-return]
-                message = _error(r)
-                if r.status_code == 429 and "budget" in message.lower():
-                    raise QueryBudgetExceeded(f"the server refused the query: {message}")
-                if r.status_code not in (429, 500, 502, 503, 504) or attempt == self.settings.retries:
-                    raise InputError(f"{method} {self.url}{path} answered {r.status_code}: {message}")
-                wait = max(wait, float(r.headers.get("retry-after", 0) or 0))
-            time.sleep(wait)
-            wait *= 2
-        raise AssertionError("unreachable")
+    @property
+    def requests(self) -> int:
+        return self.http.requests
 
     def _infer(self, x: Any) -> dict[str, np.ndarray]:
-        batches = [x[i : i + self.settings.batch_size] for i in range(0, len(x), self.settings.batch_size)]
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency)) as pool:
-            answers = list(pool.map(self._infer_batch, batches))
+        answers = self.http.batched(self._infer_batch, x)
         if not answers:
             return {}
         return {k: np.concatenate([a[k] for a in answers]) for k in answers[0]}
 
     def _infer_batch(self, x: Any) -> dict[str, np.ndarray]:
         body = {"inputs": [encode(self.input, x)], "outputs": [{"name": n} for n in self.requested]}
-        out = self._request("POST", f"/v2/models/{self.model}/infer", body)
-        with self.limit.lock:
-            self.requests += 1
+        out = self.http.request("POST", f"/v2/models/{self.model}/infer", body)
         return {o["name"]: decode(o) for o in out.get("outputs", [])}
 
     # -- Target hooks ------------------------------------------------------------------------
