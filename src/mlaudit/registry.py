@@ -16,6 +16,7 @@ from mlaudit.attacks.base import Attack, AttackInputs
 from mlaudit.attacks.evasion.blackbox import BlackBoxEvasion
 from mlaudit.attacks.evasion.suite import EvasionSuite
 from mlaudit.attacks.evasion.word_substitution import WordSubstitution
+from mlaudit.attacks.extraction.active_learning import ActiveLearning
 from mlaudit.attacks.extraction.copycat import Copycat
 from mlaudit.attacks.extraction.equation_solving import EquationSolving
 from mlaudit.attacks.extraction.grey_box import GreyBoxHead
@@ -85,6 +86,7 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     "grey-box-head": GreyBoxHead,
     "knockoff-nets": KnockoffNets,
     "copycat": Copycat,
+    "active-learning": ActiveLearning,
     "extraction-defences": ExtractionDefences,
     # security: adversarial examples, backdoors
     "evasion": EvasionSuite,

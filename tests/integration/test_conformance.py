@@ -68,6 +68,7 @@ SMALL = {
     "property-demo": {"per_share": 4, "targets_per_share": 3},
     "knockoff-nets": {"budgets": (50, 100), "epochs": 2},
     "copycat": {"budgets": (100,), "epochs": 2},
+    "active-learning": {"budget": 60, "rounds": 2, "epochs": 2},
     "extraction-defences": {"budgets": (100,), "epochs": 2},
 }
 NEEDS = {
