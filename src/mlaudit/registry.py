@@ -18,7 +18,7 @@ from mlaudit.attacks.evasion.suite import EvasionSuite
 from mlaudit.attacks.evasion.word_substitution import WordSubstitution
 from mlaudit.attacks.extraction.active_learning import ActiveLearning
 from mlaudit.attacks.extraction.copycat import Copycat
-from mlaudit.attacks.extraction.equation_solving import EquationSolving
+from mlaudit.attacks.extraction.equation_solving import EquationSolving, Retraining
 from mlaudit.attacks.extraction.grey_box import GreyBoxHead
 from mlaudit.attacks.extraction.knockoff_nets import KnockoffNets
 from mlaudit.attacks.inversion.suite import ModelInversion
@@ -83,6 +83,7 @@ REGISTRY: dict[str, Callable[..., Attack]] = {
     "model-inversion": ModelInversion,
     # model extraction (stealing)
     "equation-solving": EquationSolving,
+    "retraining": Retraining,
     "grey-box-head": GreyBoxHead,
     "knockoff-nets": KnockoffNets,
     "copycat": Copycat,

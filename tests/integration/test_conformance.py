@@ -69,6 +69,7 @@ SMALL = {
     "knockoff-nets": {"budgets": (50, 100), "epochs": 2},
     "copycat": {"budgets": (100,), "epochs": 2},
     "active-learning": {"budget": 60, "rounds": 2, "epochs": 2},
+    "retraining": {"budgets": (100,), "epochs": 2},
     "extraction-defences": {"budgets": (100,), "epochs": 2},
 }
 NEEDS = {

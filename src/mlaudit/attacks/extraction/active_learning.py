@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.extraction.evaluate import extraction_finding, fidelity_data, target_labels
+from mlaudit.attacks.extraction.evaluate import extraction_finding, fidelity_curve, fidelity_data, target_labels
 from mlaudit.attacks.extraction.knockoff_nets import predictor, query_pool, soft_train
 from mlaudit.errors import InputError
-from mlaudit.findings import Artifact, Finding
+from mlaudit.findings import Finding
 from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
@@ -66,7 +66,7 @@ class ActiveLearning:
         curve, model = [], None
         for r in range(self.rounds):
             model = self._fit(inputs, pool.x[chosen], labels, target.num_classes, seed)
-            curve.append([len(chosen), float((predictor(model)(held_out.x) == truth).mean())])
+            curve.append((len(chosen), float((predictor(model)(held_out.x) == truth).mean())))
             if r + 1 < self.rounds and per_round[r + 1] > 0:
                 rest = np.setdiff1d(np.arange(len(pool)), chosen)
                 pick = rest[np.argsort(margins(model, pool.x[rest]), kind="stable")[: per_round[r + 1]]]
@@ -78,9 +78,7 @@ class ActiveLearning:
             how=f"labels of {pool.name}, {self.rounds} rounds of uncertainty sampling",
             extra={"fidelity by round": ", ".join(f"{n}: {v:.3f}" for n, v in curve)},
         )  # fmt: skip
-        data = {"x": [n for n, _ in curve], "xlabel": "queries", "ylabel": "fidelity (held-out)",
-                "series": {self.name: [v for _, v in curve]}, "ylim": [0, 1]}  # fmt: skip
-        return dataclasses.replace(f, artifacts=(*f.artifacts, Artifact("curve", "Fidelity against queries", data)))
+        return dataclasses.replace(f, artifacts=(*f.artifacts, fidelity_curve(curve, self.name)))
 
     def _fit(self, inputs: AttackInputs, x: np.ndarray, y: np.ndarray, k: int, seed: int) -> torch.nn.Module:
         assert inputs.recipe is not None

@@ -1,5 +1,7 @@
-"""Equation-solving extraction (Tramer et al. 2016, "Stealing Machine Learning Models via Prediction APIs",
-USENIX Security, s.4.1): a softmax (multinomial logistic) regression p = softmax(Wx + b) returns, for each
+"""Equation-solving and retraining extraction (Tramer et al. 2016, "Stealing Machine Learning Models via
+Prediction APIs", USENIX Security).
+
+Equation solving (s.4.1): a softmax (multinomial logistic) regression p = softmax(Wx + b) returns, for each
 query, K - 1 linear equations in its parameters, log p_k - log p_0 = (w_k - w_0) x + (b_k - b_0). With d + 1
 queries in general position they determine the model up to the softmax's shift, so the substitute predicts
 exactly as the target does.
@@ -8,23 +10,30 @@ When the API rounds its probabilities (or returns zeros) the logarithms are not 
 for multiclass models, the substitute is fitted by minimising the cross-entropy between its outputs and the API's
 (L-BFGS), which uses every query and degrades gracefully. The queries are random points in feature space
 (Gaussian with the adversary's population mean and spread when it has population data; standard normal else).
+
+Retraining (s.4.2, for models the equations do not pin down, such as MLPs): uniformly random queries in the
+feature box (the population's per-feature range, [0, 1] without one), the API's probability vectors as soft
+labels, and a model of the target's architecture (the recipe's) trained on them. No natural data is needed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from scipy import optimize
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.extraction.evaluate import extraction_finding, fidelity_data
+from mlaudit.attacks.extraction.evaluate import extraction_finding, fidelity_curve, fidelity_data, target_labels
+from mlaudit.attacks.extraction.knockoff_nets import predictor, soft_train
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
 from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
-from mlaudit.threat import Access
+from mlaudit.threat import Access, Knowledge
 
 
 @dataclass(frozen=True)
@@ -129,3 +138,57 @@ class EquationSolving:
 
 def _details(method: str, granularity: str) -> dict[str, Any]:
     return {"method": method, "granularity": granularity}
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """Steal a model of known architecture (e.g. an MLP) from its probabilities on uniformly random queries
+    (Tramer et al. 2016, s.4.2). `budgets`: query counts measured (a curve); `epochs`: the copy's training."""
+
+    budgets: tuple[int, ...] = (1000, 5000)
+    epochs: int = 30
+    name: ClassVar[str] = "retraining"
+    category: ClassVar[str] = "extraction"
+    requires: ClassVar[Requires] = Requires(
+        Access.PROBABILITIES,
+        knowledge=frozenset({Knowledge.TRAINING_RECIPE}),
+        modalities=frozenset({"image", "tabular"}),
+        needs=frozenset({"recipe"}),
+    )
+
+    def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
+        held_out = fidelity_data(inputs, self.name)
+        if inputs.recipe is None:
+            raise InputError(f"{self.name} trains a copy of the target's architecture; add recipe:")
+        budgets = sorted(set(self.budgets))
+        if not budgets or budgets[0] < 1:
+            raise InputError(f"{self.name} budgets must be positive query counts, got {list(self.budgets)}")
+        stamp = Stamp(self, target, {"budgets": budgets, "epochs": self.epochs}, seed)
+        shape = np.asarray(held_out.x).shape[1:]
+        low, high = _box(inputs, shape)
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(low, high, (budgets[-1], *shape)).astype(np.float32)
+        p = target.probabilities(x)
+        truth = target_labels(target, held_out.x)
+        curve, model = [], None
+        for b in budgets:
+            model = inputs.recipe.start(seed + 1)
+            g = torch.Generator().manual_seed(seed)
+            model = soft_train(model, x[:b], p[:b], inputs.recipe.config, epochs=self.epochs, generator=g)
+            curve.append((b, float((predictor(model)(held_out.x) == truth).mean())))
+        assert model is not None
+        f = extraction_finding(
+            stamp, target, held_out, predictor(model), queries=budgets[-1],
+            title="Retraining extraction from uniform queries (Tramer et al. 2016)",
+            how="uniformly random inputs in the feature box, a copy of the architecture trained on the answers",
+            extra={"fidelity by budget": ", ".join(f"{b}: {v:.3f}" for b, v in curve)},
+        )  # fmt: skip
+        return dataclasses.replace(f, artifacts=(*f.artifacts, fidelity_curve(curve, self.name)))
+
+
+def _box(inputs: AttackInputs, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature [low, high] of the population ([0, 1] without one)."""
+    if inputs.population is None:
+        return np.zeros(shape), np.ones(shape)
+    pop = np.asarray(inputs.population.x, dtype=np.float64)
+    return pop.min(0), pop.max(0)

@@ -91,3 +91,15 @@ def extraction_finding(
         severity=extraction_severity(m),
         artifacts=(Artifact.table("Extraction details", ["setting", "value"], rows),) if rows else (),
     )
+
+
+def fidelity_curve(points: list[tuple[int, float]], name: str) -> Artifact:
+    """Fidelity against queries, in the report's curve format."""
+    data = {
+        "x": [int(b) for b, _ in points],
+        "xlabel": "queries",
+        "ylabel": "fidelity (held-out)",
+        "series": {name: [float(v) for _, v in points]},
+        "ylim": [0, 1],
+    }
+    return Artifact("curve", "Fidelity against queries", data)

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from mlaudit.attacks.base import AttackInputs, Stamp
-from mlaudit.attacks.extraction.evaluate import extraction_finding, fidelity_data, target_labels
+from mlaudit.attacks.extraction.evaluate import extraction_finding, fidelity_curve, fidelity_data, target_labels
 from mlaudit.data.dataset import Dataset
 from mlaudit.errors import InputError
-from mlaudit.findings import Artifact, Finding
+from mlaudit.findings import Finding
 from mlaudit.models.recipe import Recipe
 from mlaudit.models.train import TrainConfig
 from mlaudit.requirements import Requires
@@ -110,19 +110,8 @@ class KnockoffNets:
         curve, model = [], None
         for b in budgets:
             model = self.knockoff(inputs.recipe, x[:b], answers[:b], target.num_classes, seed)
-            curve.append([b, float((predictor(model)(held_out.x) == truth).mean())])
+            curve.append((b, float((predictor(model)(held_out.x) == truth).mean())))
         assert model is not None
-        curve_art = Artifact(
-            "curve",
-            "Fidelity against queries",
-            {
-                "x": [b for b, _ in curve],
-                "xlabel": "queries",
-                "ylabel": "fidelity (held-out)",
-                "series": {self.name: [v for _, v in curve]},
-                "ylim": [0, 1],
-            },
-        )
         f = extraction_finding(
             stamp,
             target,
@@ -134,7 +123,7 @@ class KnockoffNets:
             f"a knockoff trained {self.epochs} epochs",
             extra={"fidelity by budget": ", ".join(f"{b}: {v:.3f}" for b, v in curve)},
         )
-        return dataclasses.replace(f, artifacts=(*f.artifacts, curve_art))
+        return dataclasses.replace(f, artifacts=(*f.artifacts, fidelity_curve(curve, self.name)))
 
     def answers(self, target: Target, x: np.ndarray) -> np.ndarray:
         """What the victim returns for x: probability rows, or one-hot rows of its labels."""
