@@ -98,12 +98,14 @@ class TargetConfig:
     api_key_env: str | None = None  # the environment variable holding the API key (never the key itself)
     rate_limit: float | None = None  # most requests per second
     concurrency: int = 4
+    api: str = "oip"  # http: oip (a classifier, /v2/models/NAME/infer) | completions (an LM, /v1/completions)
 
     def __post_init__(self) -> None:
         _one_of("target kind", self.kind, TARGET_KINDS)
         _one_of("target scenario", self.scenario, SCENARIOS)
         if self.kind == "http" and not (self.url and self.model_name):
             raise ConfigError("target kind 'http' needs url (e.g. http://127.0.0.1:8080) and model_name")
+        _one_of("target.api", self.api, ("oip", "completions"))
         if self.kind == "http" and not str(self.url).startswith(("http://", "https://")):
             raise ConfigError(f"target.url must start with http:// or https://, got {self.url!r}")
         if self.kind not in ("default", "http") and not self.path:
@@ -334,7 +336,8 @@ class AuditConfig:
             )
         if self.references is not None and self.references < 1:
             raise ConfigError(f"references must be at least 1 (per set), got {self.references}")
-        if self.base is not None and self.target.kind not in ("torch", "huggingface"):
+        lm_http = self.target.kind == "http" and self.target.api == "completions"
+        if self.base is not None and self.target.kind not in ("torch", "huggingface") and not lm_http:
             raise ConfigError(
                 f"base: is supported for target kinds torch and huggingface, not {self.target.kind!r}; remove base:"
             )
@@ -348,7 +351,7 @@ class AuditConfig:
             )
         if mine:
             self._knowledge_exists()
-        if self.memorization is not None and self.target.kind != "huggingface":
+        if self.memorization is not None and self.target.kind != "huggingface" and not lm_http:
             raise ConfigError("memorization: is for language models (target kind huggingface); remove it")
         if self.recipe is not None and self.target.kind not in ("torch", "huggingface"):
             raise ConfigError(f"recipe: is supported for target kinds torch and huggingface, not {self.target.kind!r}")

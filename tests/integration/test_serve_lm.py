@@ -65,3 +65,46 @@ def test_an_lm_attack_runs_unchanged_and_generation_matches_a_local_seeded_run()
         ["In the beginning"] * 3, max_new_tokens=12, top_k=5, generator=torch.Generator().manual_seed(seed)
     )
     assert texts == local and all(t for t in texts)
+
+
+def test_a_served_lm_is_audited_from_a_config(tmp_path, monkeypatch):
+    """`mlaudit serve` of a causal LM folder, then `mlaudit audit` of target kind http with api completions:
+    the log-prob attacks run over HTTP (the tiny Llama fine-tuned on its members: lm-loss finds the leak),
+    Min-K%++ is skipped because the API gives no logits, and the report records the endpoint."""
+    import json
+
+    from mlaudit.config import load_serve
+
+    from .conftest import audit_config, read_report
+
+    members, nonmembers, _, _ = tiny.lines()
+    _, tuned, tok = tiny.base_and_tuned(members, epochs=8)
+    folder = tiny.save(tuned, tok, tmp_path / "lm")
+    for name, docs in (("members", members), ("nonmembers", nonmembers)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    (tmp_path / "serve.yaml").write_text(
+        f"target: {{kind: huggingface, path: {folder}, max_length: 64}}\n"
+        "serve: {model_name: tiny, keys: [{name: auditor, key_env: LM_TEST_KEY}]}\n"
+    )
+    monkeypatch.setenv("LM_TEST_KEY", "s3cret")
+    from mlaudit.serve import build_server
+
+    src = "{{source: jsonl, path: {}, text_field: text}}"
+    with running(build_server(load_serve(tmp_path / "serve.yaml"), tmp_path)) as url:
+        rc = audit_config(
+            f"""target: {{kind: http, api: completions, url: "{url}", model_name: tiny, api_key_env: LM_TEST_KEY}}
+data:
+  members: {src.format(tmp_path / "members.jsonl")}
+  nonmembers: {src.format(tmp_path / "nonmembers.jsonl")}
+threat_model: {{access: logits}}
+attacks: [lm-loss, zlib, min-k-plus-plus]
+""",
+            tmp_path,
+        )
+    assert rc in (0, 1)
+    report, found = read_report(tmp_path / "r")
+    assert not report["errors"], report["errors"]
+    assert report["target"]["adapter"] == "CompletionsTarget" and report["target"]["num_classes"] is None
+    assert found["lm-loss"]["metrics"]["auc"]["value"] > 0.7 and "zlib" in found
+    skipped = {s["attack"]: s["reason"] for s in report["skipped"]}
+    assert "probabilities" in skipped["min-k-plus-plus"], skipped

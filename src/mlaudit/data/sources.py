@@ -55,6 +55,8 @@ def load_sources(
 def is_language_model(target: TargetConfig) -> bool:
     """Whether the config's target is a causal LM (its data: documents), read from its config.json,
     adapter_config.json or GGUF suffix (no torch)."""
+    if target.kind == "http":
+        return target.api == "completions"
     if target.kind != "huggingface" or not target.path:
         return False
     p = Path(target.path)

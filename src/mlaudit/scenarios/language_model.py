@@ -29,8 +29,9 @@ from mlaudit.models.lora import LoraSpec
 from mlaudit.models.train import freeze_except
 from mlaudit.progress import Progress
 from mlaudit.registry import get_attack
-from mlaudit.scenarios.own_model import train_config
+from mlaudit.scenarios.own_model import completions_target, train_config
 from mlaudit.scenarios.record import AuditSetup, control_halves, describe, model_files
+from mlaudit.targets.base import Target
 from mlaudit.targets.huggingface import is_adapter
 from mlaudit.targets.language_model import LanguageModelTarget, load_language_model
 from mlaudit.threat import Access, Knowledge, ThreatModel
@@ -51,36 +52,35 @@ def prepare(
     where: dict[str, Any] | None = None,
 ) -> AuditSetup:
     """The setup record for a user's language model (see the module doc)."""
-    path = existing(cfg.target.path or "", "language model")
     base_path = existing(cfg.base.path, "base model") if cfg.base is not None else None
     if cfg.recipe is not None and (cfg.recipe.label_smoothing or cfg.recipe.head):
         raise InputError("recipe.label_smoothing and recipe.head are for classifiers; remove them for a language model")
     length = cfg.target.max_length or MAX_LENGTH
-    model, tok = load_language_model(path, base=base_path, cache=cache)
-    stats = tm.access >= Access.LOGITS  # Min-K%++ may run: one pass serves it and the log-prob attacks
-    target = LanguageModelTarget(model, tok, name=path.name, max_length=length, statistics=stats)
+    target, path = _target(cfg, tm, base_path, cache, length)
     base = None
     if base_path is not None:
         b_model, b_tok = load_language_model(base_path, cache=cache)
         base = LanguageModelTarget(b_model, b_tok, name=f"public base ({base_path.name})", max_length=length)
-        if base.num_classes != target.num_classes:
+        if isinstance(target, LanguageModelTarget) and base.num_classes != target.num_classes:
             raise InputError(
                 f"base {str(base_path)!r} has a vocabulary of {base.num_classes} tokens, the target "
                 f"{target.num_classes}; give the model it was fine-tuned from"
             )
     members, nonmembers, population = load_sources(cfg.data, documents=True)
     rng = np.random.default_rng(cfg.seed)
-    checked = {**check_disjoint(members, nonmembers, rng=rng), **check_tokens(target, members)}
+    checked = check_disjoint(members, nonmembers, rng=rng)
+    if isinstance(target, LanguageModelTarget):  # a served model's tokenizer is the server's
+        checked.update(check_tokens(target, members))
     if population is not None:  # reference LMs train on it: it must hold no audited document
         for part in (members, nonmembers):
             check_disjoint(part, population, rng=rng)
     knows = Knowledge.POPULATION_DATA in tm.knowledge
-    files = model_files(path, base_path if is_adapter(path) else None)
+    files = model_files(path, base_path if is_adapter(path) else None) if path is not None else []
     refs = None
     wants = any("lm_references" in get_attack(a).requires.needs for a in attacks)
     if wants and cfg.recipe is not None and population is not None and Knowledge.TRAINING_RECIPE in tm.knowledge:
         assert base_path is not None  # a recipe for a Hugging Face model starts from base: (config check)
-        refs = reference_scores(cfg, base_path, target, [*map(str, members.x), *map(str, nonmembers.x)],
+        refs = reference_scores(cfg, base_path, length, [*map(str, members.x), *map(str, nonmembers.x)],
                                 [str(d) for d in population.x], cache)  # fmt: skip
     mem = cfg.memorization
     common: dict[str, Any] = {
@@ -102,8 +102,20 @@ def prepare(
     return AuditSetup(target, tm, inputs, info, data_info, files)
 
 
+def _target(
+    cfg: AuditConfig, tm: ThreatModel, base_path: Path | None, cache: Path | None, length: int
+) -> tuple[Target, Path | None]:
+    """The audited LM and its path: loaded here, or served (OpenAI-compatible completions: no path)."""
+    if cfg.target.kind == "http":
+        return completions_target(cfg.target), None
+    path = existing(cfg.target.path or "", "language model")
+    model, tok = load_language_model(path, base=base_path, cache=cache)
+    stats = tm.access >= Access.LOGITS  # Min-K%++ may run: one pass serves it and the log-prob attacks
+    return LanguageModelTarget(model, tok, name=path.name, max_length=length, statistics=stats), path
+
+
 def reference_scores(
-    cfg: AuditConfig, base: Path, target: LanguageModelTarget, docs: list[str], population: list[str],
+    cfg: AuditConfig, base: Path, length: int, docs: list[str], population: list[str],
     cache: Path | None,
 ) -> dict[str, np.ndarray]:  # fmt: skip
     """Each document's mean token log-probability under K reference LMs (cfg.references, or 2 quick / 4
@@ -112,7 +124,7 @@ def reference_scores(
     `cache` (npz, keyed by the recipe, the base, the seed and the documents), so a rerun resumes."""
     assert cfg.recipe is not None
     k = cfg.references or LM_REFERENCES[cfg.profile]
-    h = hashlib.sha256(json.dumps([dataclasses.asdict(cfg.recipe), str(base), cfg.seed, target.max_length]).encode())
+    h = hashlib.sha256(json.dumps([dataclasses.asdict(cfg.recipe), str(base), cfg.seed, length]).encode())
     for d in (*docs, "\x00", *population):
         h.update(d.encode("utf-8") + b"\x00")
     folder = (cache or Path(tempfile.mkdtemp(prefix="mlaudit-lm-refs-"))) / f"lm-refs-{h.hexdigest()[:16]}"
@@ -134,8 +146,8 @@ def reference_scores(
             freeze_except(model, cfg.recipe.trainable)
         g = torch.Generator().manual_seed(cfg.seed + 1 + i)
         chosen = [population[j] for j in pick]
-        finetune_causal_lm(model, tok, chosen, train_config(cfg.recipe), max_length=target.max_length, generator=g)
-        ref = LanguageModelTarget(model, tok, name=f"reference {i}", max_length=target.max_length)
+        finetune_causal_lm(model, tok, chosen, train_config(cfg.recipe), max_length=length, generator=g)
+        ref = LanguageModelTarget(model, tok, name=f"reference {i}", max_length=length)
         scores = np.array([float(lp.mean()) for lp in ref.token_logprobs(docs)])
         np.savez(path, scores=scores)
         out.append(scores)

@@ -34,6 +34,7 @@ from mlaudit.scenarios.checks import check_fit
 from mlaudit.scenarios.record import AuditSetup, control_halves, describe, model_files, wants_references
 from mlaudit.scenarios.references import finetune_clones, reference_sets, refit_clones, train_references
 from mlaudit.targets import SklearnTarget, Target, TorchTarget
+from mlaudit.targets.completions import CompletionsTarget
 from mlaudit.targets.http import HttpSettings, OipTarget
 from mlaudit.targets.huggingface import image_classifier, is_image_classifier
 from mlaudit.targets.onnx import OnnxTarget
@@ -143,13 +144,24 @@ def own_target(cfg: AuditConfig | ServeFileConfig) -> tuple[Target, list[str], C
     return TorchTarget.from_file(make(), path, num_classes=t.num_classes), [str(path)], make
 
 
-def http_target(t: TargetConfig) -> Target:
-    """A served model (Open Inference Protocol v2); its key read from the environment variable the config names."""
+def _api_key(t: TargetConfig) -> str | None:
+    """The served model's key, read from the environment variable the config names (never the config)."""
     key = os.environ.get(t.api_key_env) if t.api_key_env else None
     if t.api_key_env and not key:
         raise InputError(f"target.api_key_env names {t.api_key_env!r}, which is unset or empty; export the API key")
+    return key
+
+
+def http_target(t: TargetConfig) -> Target:
+    """A classifier served with the Open Inference Protocol v2."""
     settings = HttpSettings(rate_limit=t.rate_limit, concurrency=t.concurrency)
-    return OipTarget(str(t.url), str(t.model_name), api_key=key, num_classes=t.num_classes, settings=settings)
+    return OipTarget(str(t.url), str(t.model_name), api_key=_api_key(t), num_classes=t.num_classes, settings=settings)
+
+
+def completions_target(t: TargetConfig) -> Target:
+    """A language model served with the OpenAI-compatible completions API."""
+    settings = HttpSettings(rate_limit=t.rate_limit, concurrency=t.concurrency, batch_size=16)
+    return CompletionsTarget(str(t.url), str(t.model_name), api_key=_api_key(t), settings=settings)
 
 
 def _architecture(cfg: AuditConfig | ServeFileConfig) -> Callable[[], nn.Module]:

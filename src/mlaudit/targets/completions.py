@@ -72,4 +72,10 @@ class CompletionsTarget(Target):
         return [t for texts in self.http.batched(batch, list(prompts)) for t in texts]
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "format": "openai-completions", "url": self.http.url, "granularity": "logprobs"}
+        return {
+            **super().describe(),
+            "num_classes": None,  # the vocabulary is not exposed by the API
+            "format": "openai-completions",
+            "url": self.http.url,
+            "granularity": "logprobs",
+        }
