@@ -273,3 +273,14 @@ def test_black_box_evasion_runs_unchanged_against_a_served_image_classifier(digi
     assert 0 < f.config["queries"] == key.used <= 5000
     assert f.metrics["hopskipjump_median_l2"].value > 0  # HopSkipJump found adversarial examples from labels
     assert ("square_success" in f.metrics) == (defence != "label")  # Square needs the scores
+
+
+def test_an_oversized_body_is_refused_before_it_is_held(softmax_world, tmp_path, monkeypatch):
+    import mlaudit.serve.app as app
+
+    monkeypatch.setattr(app, "MAX_BODY", 1000)
+    path, _, _ = softmax_world
+    body = {"inputs": [{"name": "input", "shape": [1, D], "datatype": "FP32", "data": [0.123456789] * D}]}
+    with running(_server(path, tmp_path)) as url, httpx.Client(base_url=url) as c:
+        r = c.post("/v2/models/softmax/infer", json=body, headers={"Authorization": "Bearer bob-secret"})
+    assert r.status_code == 413 and "1000 bytes" in r.json()["error"]

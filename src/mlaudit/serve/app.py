@@ -27,6 +27,7 @@ from mlaudit.targets.base import Target
 from mlaudit.threat import Access, ThreatModel
 
 MAX_ROWS = 4096  # rows per request
+MAX_BODY = 64 << 20  # bytes per request body: a larger one is refused (413) before it is held in memory
 
 
 @dataclass
@@ -153,6 +154,10 @@ class BadRequest(Exception):
     pass
 
 
+class TooLarge(Exception):
+    pass
+
+
 def parse_input(body: Any, m: ServedModel) -> Any:
     """The request's one input as the target takes it; BadRequest says what is wrong."""
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or len(body["inputs"]) != 1:
@@ -223,6 +228,16 @@ def make_app(server: Server) -> Any:
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
 
+    async def body_of(request: Request) -> Any:
+        """The JSON body, read up to MAX_BODY bytes (BadRequest past it or when it is not JSON)."""
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise TooLarge(f"request body over {MAX_BODY} bytes")
+            chunks.append(chunk)
+        return json.loads(b"".join(chunks))
+
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"live": True, "ready": True})
 
@@ -242,7 +257,9 @@ def make_app(server: Server) -> Any:
         if m.language:
             return error(400, f"{m.name!r} is a language model: POST /v1/completions (OpenAI-compatible)")
         try:
-            x = parse_input(json.loads(await request.body()), m)
+            x = parse_input(await body_of(request), m)
+        except TooLarge as e:
+            return error(413, str(e))
         except (ValueError, BadRequest) as e:
             return error(400, f"malformed request: {e}")
         if key.budget is not None and key.used + len(x) > key.budget:
@@ -264,7 +281,9 @@ def make_app(server: Server) -> Any:
         if key is None:
             return error(401, "missing or unknown API key: send 'Authorization: Bearer <key>'")
         try:
-            body = parse_completion(json.loads(await request.body()))
+            body = parse_completion(await body_of(request))
+        except TooLarge as e:
+            return error(413, str(e))
         except (ValueError, BadRequest) as e:
             return error(400, f"malformed request: {e}")
         m = server.models.get(str(body.get("model")))
