@@ -187,6 +187,10 @@ HEAVY: dict[str, str | tuple[str, ...] | None] = {
     ),
     # 10 s: the planner's word `profile` is also tested in test_privacy_sections and test_findings
     "tests/integration/test_input_validation.py": "test_the_word_profile_adds_the_profile_sections",
+    # 16 s: a served LM audited through the CLI (the in-process HTTP LM attack test stays in make test)
+    "tests/integration/test_serve_lm.py": "test_a_served_lm_is_audited_from_a_config",
+    # 9 s: 2,000 requests from 32 clients (the budget and error answers stay in make test)
+    "tests/integration/test_serve.py": "test_load_two_thousand_requests_from_32_clients",
 }
 
 

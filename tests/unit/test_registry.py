@@ -135,6 +135,6 @@ def test_every_listed_name_builds_and_families_expand():
 
 def test_unknown_attack_lists_registered():
     with pytest.raises(
-        ConfigError, match="unknown attack 'lira2'; registered attacks: attribute-demo, attribute-inference,"
+        ConfigError, match="unknown attack 'lira2'; registered attacks: active-learning, attribute-demo, attribute"
     ):
         get_attack("lira2")
