@@ -18,13 +18,13 @@ import numpy as np
 from mlaudit.attacks.base import AttackInputs, Stamp
 from mlaudit.attacks.extraction.copycat import Copycat
 from mlaudit.attacks.extraction.evaluate import fidelity_data
-from mlaudit.attacks.extraction.knockoff_nets import KnockoffNets, query_pool
+from mlaudit.attacks.extraction.knockoff_nets import KnockoffNets, query_pool, thief_requires
 from mlaudit.defenses.output import OutputDefence, defend
 from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Finding, Metric, Severity
 from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
-from mlaudit.threat import Access, Knowledge, ThreatModel
+from mlaudit.threat import Access, ThreatModel
 
 DEFENCES = (
     OutputDefence("none"),
@@ -71,14 +71,7 @@ class ExtractionDefences:
     epochs: int = 20
     name: ClassVar[str] = "extraction-defences"
     category: ClassVar[str] = "extraction"
-    requires: ClassVar[Requires] = Requires(
-        Access.PROBABILITIES,
-        knowledge=frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE}),
-        modalities=frozenset({"image", "tabular"}),
-        needs=frozenset({"recipe", "population"}),
-        profile="full",
-        auditor=True,
-    )
+    requires: ClassVar[Requires] = thief_requires(Access.PROBABILITIES, profile="full", auditor=True)
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         held_out = fidelity_data(inputs, self.name)

@@ -17,12 +17,12 @@ import torch
 
 from mlaudit.attacks.base import AttackInputs, Stamp
 from mlaudit.attacks.extraction.evaluate import extraction_finding, fidelity_curve, fidelity_data, target_labels
-from mlaudit.attacks.extraction.knockoff_nets import predictor, query_pool, soft_train
+from mlaudit.attacks.extraction.knockoff_nets import predictor, query_pool, soft_train, thief_requires
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
 from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
-from mlaudit.threat import Access, Knowledge
+from mlaudit.threat import Access
 
 
 def margins(model: torch.nn.Module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -36,20 +36,15 @@ def margins(model: torch.nn.Module, x: np.ndarray, batch_size: int = 512) -> np.
 
 @dataclass(frozen=True)
 class ActiveLearning:
-    """Steal a classifier from its labels, choosing each round's queries by the substitute's uncertainty
-    (Chandrasekaran et al. 2020). `budget` queries in `rounds` rounds (the first random)."""
+    """Steal a classifier from its labels, choosing each round's queries by the substitute's uncertainty.
+    Chandrasekaran et al. 2020. `budget` queries in `rounds` rounds (the first random)."""
 
     budget: int = 1000
     rounds: int = 5
     epochs: int = 20
     name: ClassVar[str] = "active-learning"
     category: ClassVar[str] = "extraction"
-    requires: ClassVar[Requires] = Requires(
-        Access.LABELS,
-        knowledge=frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE}),
-        modalities=frozenset({"image", "tabular"}),
-        needs=frozenset({"recipe", "population"}),
-    )
+    requires: ClassVar[Requires] = thief_requires(Access.LABELS)
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
         held_out, pool = fidelity_data(inputs, self.name), query_pool(inputs, self.name)

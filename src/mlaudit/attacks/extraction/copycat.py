@@ -9,21 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mlaudit.attacks.extraction.knockoff_nets import KnockoffNets
+from mlaudit.attacks.extraction.knockoff_nets import KnockoffNets, thief_requires
 from mlaudit.requirements import Requires
-from mlaudit.threat import Access, Knowledge
+from mlaudit.threat import Access
 
 
 @dataclass(frozen=True)
 class Copycat(KnockoffNets):
-    """Steal a classifier from its labels alone on natural inputs (Correia-Silva et al. 2018)."""
+    """Steal a classifier from its labels alone on natural inputs. Correia-Silva et al. 2018."""
 
     labels_only: ClassVar[bool] = True
     name: ClassVar[str] = "copycat"
-    requires: ClassVar[Requires] = Requires(
-        Access.LABELS,
-        knowledge=frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE}),
-        modalities=frozenset({"image", "tabular"}),
-        needs=frozenset({"recipe", "population"}),
-    )
+    requires: ClassVar[Requires] = thief_requires(Access.LABELS)
     title: ClassVar[str] = "Copycat extraction from labels (Correia-Silva et al. 2018)"

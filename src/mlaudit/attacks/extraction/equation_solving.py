@@ -100,8 +100,8 @@ def random_queries(n: int, d: int, population: np.ndarray | None, rng: np.random
 
 @dataclass(frozen=True)
 class EquationSolving:
-    """Steal a softmax regression from its probabilities with d + 1 queries (Tramer et al. 2016).
-    `queries`: how many to send (default d + 1); `fit`: "auto" (exact solve when every returned
+    """Steal a softmax regression from its probabilities with d + 1 queries, solved exactly. Tramer et al.
+    2016, s.4.1. `queries`: how many to send (default d + 1); `fit`: "auto" (exact solve when every returned
     probability is positive and unrounded, else the cross-entropy fit), "exact" or "cross-entropy"."""
 
     queries: int | None = None
@@ -142,8 +142,8 @@ def _details(method: str, granularity: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Retraining:
-    """Steal a model of known architecture (e.g. an MLP) from its probabilities on uniformly random queries
-    (Tramer et al. 2016, s.4.2). `budgets`: query counts measured (a curve); `epochs`: the copy's training."""
+    """Steal a model of known architecture, such as an MLP, from its probabilities on uniformly random
+    queries. Tramer et al. 2016, s.4.2. `budgets`: query counts measured (a curve); `epochs`: the copy's training."""
 
     budgets: tuple[int, ...] = (1000, 5000)
     epochs: int = 30

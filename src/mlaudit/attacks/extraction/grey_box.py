@@ -44,7 +44,7 @@ def text_queries(texts: list[str], n: int, rng: np.random.Generator) -> list[str
 
 @dataclass(frozen=True)
 class GreyBoxHead:
-    """Steal a private linear head on a public encoder with D + 1 queries (Zanella-Beguelin et al. 2021).
+    """Steal a private linear head on a public encoder with D + 1 queries. Zanella-Beguelin et al. 2021.
     `queries`: how many to send (default D + 1, D the public encoder's representation width)."""
 
     queries: int | None = None

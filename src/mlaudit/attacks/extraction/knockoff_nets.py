@@ -70,6 +70,19 @@ def predictor(model: nn.Module, batch_size: int = 512) -> Any:
     return predict
 
 
+def thief_requires(access: Access, *, profile: str = "quick", auditor: bool = False) -> Requires:
+    """What a thief that trains a substitute on its own pool needs: the pool (population data) and the
+    target's recipe, on images or tables."""
+    return Requires(
+        access,
+        knowledge=frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE}),
+        modalities=frozenset({"image", "tabular"}),
+        needs=frozenset({"recipe", "population"}),
+        profile=profile,
+        auditor=auditor,
+    )
+
+
 def query_pool(inputs: AttackInputs, name: str) -> Dataset:
     pool = inputs.pool or inputs.population
     if pool is None:
@@ -79,7 +92,7 @@ def query_pool(inputs: AttackInputs, name: str) -> Dataset:
 
 @dataclass(frozen=True)
 class KnockoffNets:
-    """Steal a classifier's function with natural queries and its probability vectors (Orekondy et al. 2019).
+    """Steal a classifier's function with natural queries and its probability vectors. Orekondy et al. 2019.
     `budgets`: query counts to measure (fidelity against queries); `epochs`: the knockoff's training."""
 
     budgets: tuple[int, ...] = (100, 1000)
@@ -87,12 +100,7 @@ class KnockoffNets:
     labels_only: ClassVar[bool] = False
     name: ClassVar[str] = "knockoff-nets"
     category: ClassVar[str] = "extraction"
-    requires: ClassVar[Requires] = Requires(
-        Access.PROBABILITIES,
-        knowledge=frozenset({Knowledge.POPULATION_DATA, Knowledge.TRAINING_RECIPE}),
-        modalities=frozenset({"image", "tabular"}),
-        needs=frozenset({"recipe", "population"}),
-    )
+    requires: ClassVar[Requires] = thief_requires(Access.PROBABILITIES)
     title: ClassVar[str] = "Knockoff Nets extraction (Orekondy et al. 2019)"
 
     def run(self, target: Target, inputs: AttackInputs, *, seed: int) -> Finding:
