@@ -58,9 +58,7 @@ def language_target(cfg: ServeFileConfig) -> Target | None:
 def served(name: str, target: Target, defence: OutputDefence, cfg: ServeFileConfig, *, seed: int) -> ServedModel:
     text = getattr(target, "tokenizer", None) is not None
     shape = () if text else _input_shape(target, cfg)
-    return ServedModel(
-        name, target, defence, text=text, input_shape=shape, seed=seed, prada_delta=cfg.serve.prada_delta
-    )
+    return ServedModel(name, target, defence, text=text, input_shape=shape, seed=seed)
 
 
 def _input_shape(target: Target, cfg: ServeFileConfig) -> tuple[int, ...]:

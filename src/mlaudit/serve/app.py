@@ -2,8 +2,10 @@
 budgets, an output defence and PRADA extraction detection per key.
 
 Endpoints: GET /v2/health/live, /v2/health/ready, /v2/models/{name} (metadata), POST
-/v2/models/{name}/infer. A key goes in `Authorization: Bearer KEY` (or `X-API-Key`). Answers: 401 without a
-known key, 404 for another model, 400 for a malformed body (with what is wrong), 429 when the rows asked
+/v2/models/{name}/infer; for a causal language model, POST /v1/completions (OpenAI-compatible: echo with
+max_tokens 0 for the prompt's log-probabilities, or a seeded top-k continuation). A key goes in
+`Authorization: Bearer KEY` (or `X-API-Key`). Answers: 401 without a known key, 404 for another model, 400
+for a malformed body (with what is wrong), 413 for a body over MAX_BODY, 429 when the rows (prompts) asked
 exceed what is left of the key's budget (nothing served, nothing counted). Budgets are reserved in the event
 loop before the model runs (a thread pool), so concurrent requests never overspend a key. Each answered
 request appends one JSON line to the log: key name, rows, used, PRADA's statistic and flag.
@@ -33,7 +35,7 @@ MAX_BODY = 64 << 20  # bytes per request body: a larger one is refused (413) bef
 @dataclass
 class Key:
     name: str
-    secret: str
+    secret: str = field(repr=False)  # never in a log line or a traceback
     budget: int | None = None
     used: int = 0
     prada: Prada | None = None
@@ -48,7 +50,6 @@ class ServedModel:
     defence: OutputDefence = field(default_factory=OutputDefence)
     text: bool = False
     input_shape: tuple[int, ...] = ()
-    prada_delta: float | None = 0.9  # None: no detection
     seed: int = 0
 
     def __post_init__(self) -> None:
