@@ -189,8 +189,10 @@ HEAVY: dict[str, str | tuple[str, ...] | None] = {
     "tests/integration/test_input_validation.py": "test_the_word_profile_adds_the_profile_sections",
     # 16 s: a served LM audited through the CLI (the in-process HTTP LM attack test stays in make test)
     "tests/integration/test_serve_lm.py": "test_a_served_lm_is_audited_from_a_config",
-    # 9 s: 2,000 requests from 32 clients (the budget and error answers stay in make test)
-    "tests/integration/test_serve.py": "test_load_two_thousand_requests_from_32_clients",
+    "tests/integration/test_serve.py": (
+        "test_load_two_thousand_requests_from_32_clients",  # 9 s (the budget and error answers stay)
+        "test_nes_inversion_runs_unchanged_against_a_served_image_classifier",  # 10 s (Square / HSJ stay)
+    ),
 }
 
 

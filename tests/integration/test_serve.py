@@ -284,3 +284,29 @@ def test_an_oversized_body_is_refused_before_it_is_held(softmax_world, tmp_path,
     with running(_server(path, tmp_path)) as url, httpx.Client(base_url=url) as c:
         r = c.post("/v2/models/softmax/infer", json=body, headers={"Authorization": "Bearer bob-secret"})
     assert r.status_code == 413 and "1000 bytes" in r.json()["error"]
+
+
+def test_nes_inversion_runs_unchanged_against_a_served_image_classifier(digits01):
+    """Model inversion from scores only (NES gradient estimates, Fredrikson et al. / GMI) through the HTTP
+    target: every query the attack's view counted is a row the server answered for the key."""
+    from mlaudit.attacks.inversion.suite import InversionSettings
+    from mlaudit.models import MLP, TrainConfig, train
+    from mlaudit.serve import Key, ServedModel, Server
+    from mlaudit.targets import TorchTarget
+
+    x, y = digits01
+    torch.manual_seed(0)
+    net = train(MLP(in_features=64, num_classes=10, hidden=(32,)), x[:600], y[:600], TrainConfig(epochs=10),
+                generator=torch.Generator())  # fmt: skip
+    key = Key("alice", "k")
+    model = ServedModel("digits", TorchTarget(net, num_classes=10), input_shape=(1, 8, 8))
+    d = Dataset(x, y, list(range(10)), "digits", kind="image")
+    inputs = AttackInputs(
+        members=d.subset(np.arange(600)), nonmembers=d.subset(np.arange(600, 800)), pool=d.subset(np.arange(800, 1400))
+    )
+    settings = InversionSettings(per_class=1, steps=10, restarts=1, eval_epochs=1)
+    with running(Server({"digits": model}, [key])) as url:
+        target = OipTarget(url, "digits", api_key="k")
+        tm = ThreatModel(access=Access.PROBABILITIES, query_budget=200_000)
+        f = run_attack("model-inversion", target, inputs, seed=0, threat_model=tm, settings=settings)
+    assert f.category == "inversion" and 0 < f.config["queries"] == key.used
