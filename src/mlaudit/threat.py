@@ -53,6 +53,9 @@ class Knowledge(enum.Enum):
             raise ConfigError(f"unknown knowledge {value!r}; use one of: {valid}") from None
 
 
+OUTPUTS = ("exact", "rounded", "top_k", "labels", "logprobs")
+
+
 @dataclass(frozen=True)
 class ThreatModel:
     """The adversary an audit assumes.
@@ -62,12 +65,15 @@ class ThreatModel:
         query_budget: the most examples the adversary may query, or None for unlimited.
         knowledge: auxiliary knowledge (population data, the public base model, the recipe).
         asset: what is being attacked: "training_data" or "model".
+        output: how exact the outputs at that access are: "exact", or what a served model's API returns
+            instead ("rounded", "top_k", "labels", "logprobs"); recorded from an HTTP target's metadata.
     """
 
     access: Access = Access.PROBABILITIES
     query_budget: int | None = None
     knowledge: frozenset[Knowledge] = field(default_factory=frozenset)
     asset: str = "training_data"
+    output: str = "exact"
 
     def __post_init__(self) -> None:
         if self.query_budget is not None and self.query_budget < 1:
@@ -77,6 +83,8 @@ class ThreatModel:
             )
         if self.asset not in ("training_data", "model"):
             raise ConfigError(f"unknown asset {self.asset!r}; use 'training_data' or 'model'")
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"unknown output granularity {self.output!r}; use one of: {', '.join(OUTPUTS)}")
 
     def check(self, name: str, access: Access, knowledge: frozenset[Knowledge]) -> None:
         """Raise ThreatModelError if an attack needing `access` and `knowledge` is not permitted."""
@@ -97,9 +105,10 @@ class ThreatModel:
         return access <= self.access and knowledge <= self.knowledge
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "access": self.access.name.lower(),
             "query_budget": self.query_budget,
             "knowledge": sorted(k.value for k in self.knowledge),
             "asset": self.asset,
         }
+        return out if self.output == "exact" else {**out, "output": self.output}

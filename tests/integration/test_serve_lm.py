@@ -105,6 +105,7 @@ attacks: [lm-loss, zlib, min-k-plus-plus]
     report, found = read_report(tmp_path / "r")
     assert not report["errors"], report["errors"]
     assert report["target"]["adapter"] == "CompletionsTarget" and report["target"]["num_classes"] is None
+    assert report["threat_model"]["output"] == "logprobs" == found["lm-loss"]["threat_model"]["output"]
     assert found["lm-loss"]["metrics"]["auc"]["value"] > 0.7 and "zlib" in found
     skipped = {s["attack"]: s["reason"] for s in report["skipped"]}
     assert "probabilities" in skipped["min-k-plus-plus"], skipped

@@ -70,3 +70,28 @@ def test_prada_flags_synthetic_queries_and_not_natural_ones():
     det = Prada(delta=0.9)
     det.observe(np.array(synthetic), np.array(syn_labels))
     assert det.flagged, det.to_dict()
+
+
+def test_a_served_targets_granularity_is_recorded_in_the_threat_model():
+    """What the adversary receives goes into the threat model (and so into the report and every finding);
+    exact outputs add nothing, an unknown granularity is refused."""
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    from mlaudit.runner.setup import with_output
+    from mlaudit.scenarios.record import AuditSetup
+    from mlaudit.threat import ThreatModel
+
+    class Served:
+        granularity = "rounded"
+
+    setup = with_output(AuditSetup(Served(), ThreatModel(), {}, {}, {}))  # type: ignore[arg-type]
+    d = setup.threat_model.to_dict()
+    assert d["output"] == "rounded"
+    assert "output" not in ThreatModel().to_dict()
+    schema = json.loads(resources.files("mlaudit.report").joinpath("report.schema.json").read_text())
+    jsonschema.validate(d, {**schema["$defs"]["threat_model"], "$defs": schema["$defs"]})
+    with pytest.raises(ConfigError, match="granularity"):
+        ThreatModel(output="blurred")

@@ -3,6 +3,7 @@ user's own target and data (the same record either way)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from mlaudit.config import AuditConfig
@@ -27,5 +28,18 @@ def build_setup(
     if cfg.target.kind == "default":
         return SCENARIOS[cfg.target.scenario](cfg, attacks, tm, cache=cache, progress=progress, where=where)
     if is_language_model(cfg.target):
-        return language_model.prepare(cfg, attacks, tm, cache=cache, progress=progress, where=where)
-    return own_model.prepare(cfg, attacks, tm, cache=cache, progress=progress, where=where)
+        setup = language_model.prepare(cfg, attacks, tm, cache=cache, progress=progress, where=where)
+    else:
+        setup = own_model.prepare(cfg, attacks, tm, cache=cache, progress=progress, where=where)
+    return with_output(setup)
+
+
+def with_output(setup: AuditSetup) -> AuditSetup:
+    """A served target's output granularity (rounded, top-k, labels, log-probs) recorded in the threat
+    model, so the report and every finding say what the adversary really received."""
+    granularity = {"rounded": "rounded", "top_k": "top_k", "labels": "labels", "logprobs": "logprobs"}.get(
+        str(getattr(setup.target, "granularity", "")), "exact"
+    )
+    if granularity == "exact":
+        return setup
+    return dataclasses.replace(setup, threat_model=dataclasses.replace(setup.threat_model, output=granularity))

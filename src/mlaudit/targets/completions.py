@@ -43,6 +43,7 @@ class CompletionsTarget(Target):
         self.model = model
         self.name = name or f"{model} at {self.http.url}"
         self.num_classes = 0  # the vocabulary is not exposed by the API
+        self.granularity = "logprobs"  # token log-probabilities of the prompt, never the whole distribution
 
     def _complete(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         out = self.http.request("POST", "/v1/completions", {"model": self.model, **body})
