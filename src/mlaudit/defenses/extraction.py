@@ -24,6 +24,7 @@ from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Finding, Metric, Severity
 from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
+from mlaudit.targets.http import top_k_rows
 from mlaudit.threat import Access, ThreatModel
 
 DEFENCES = (
@@ -57,9 +58,7 @@ class DefendedTarget(Target):
     def _probabilities(self, x: Any) -> np.ndarray:
         r = self._answer(x)
         if r.top_classes is not None:
-            p = np.zeros((len(x), self.num_classes))
-            np.put_along_axis(p, r.top_classes, r.top_probabilities, axis=1)
-            return p
+            return top_k_rows(r.top_classes, r.top_probabilities, self.num_classes)
         return r.probabilities  # type: ignore[no-any-return]
 
 

@@ -29,6 +29,7 @@ from mlaudit.targets.base import Target
 from mlaudit.threat import Access, ThreatModel
 
 MAX_ROWS = 4096  # rows per request
+UNKNOWN_KEY = "missing or unknown API key: send 'Authorization: Bearer <key>'"
 MAX_BODY = 64 << 20  # bytes per request body: a larger one is refused (413) before it is held in memory
 
 
@@ -248,60 +249,56 @@ def make_app(server: Server) -> Any:
             return error(404, f"no model {request.path_params['name']!r}; served: {', '.join(server.models)}")
         return JSONResponse(m.metadata())
 
-    async def infer(request: Request) -> JSONResponse:
-        key = server.key(request.headers)
-        if key is None:
-            return error(401, "missing or unknown API key: send 'Authorization: Bearer <key>'")
-        m = server.models.get(request.path_params["name"])
-        if m is None:
-            return error(404, f"no model {request.path_params['name']!r}; served: {', '.join(server.models)}")
-        if m.language:
-            return error(400, f"{m.name!r} is a language model: POST /v1/completions (OpenAI-compatible)")
-        try:
-            x = parse_input(await body_of(request), m)
-        except TooLarge as e:
-            return error(413, str(e))
-        except (ValueError, BadRequest) as e:
-            return error(400, f"malformed request: {e}")
-        if key.budget is not None and key.used + len(x) > key.budget:
-            left = key.budget - key.used
-            return error(
-                429, f"query budget spent: key {key.name!r} has {left} of {key.budget} rows left, asked {len(x)}"
-            )
-        key.used += len(x)  # reserved before the await: concurrent requests cannot overspend
-        try:
-            out = await run_in_threadpool(m.answer, x, key)
-        except Exception as e:  # the model failed on this input: nothing served, nothing counted
-            key.used -= len(x)
-            return error(500, f"the model failed on this request ({type(e).__name__}: {str(e)[:200]})")
-        server.record(key, m.name, len(x))
-        return JSONResponse(out)
-
-    async def completions(request: Request) -> JSONResponse:
-        key = server.key(request.headers)
-        if key is None:
-            return error(401, "missing or unknown API key: send 'Authorization: Bearer <key>'")
-        try:
-            body = parse_completion(await body_of(request))
-        except TooLarge as e:
-            return error(413, str(e))
-        except (ValueError, BadRequest) as e:
-            return error(400, f"malformed request: {e}")
-        m = server.models.get(str(body.get("model")))
-        if m is None or not m.language:
-            return error(404, f"no language model {body.get('model')!r}; served: {', '.join(server.models)}")
-        n = len(body["prompt"])
+    async def charged(key: Key, m: ServedModel, n: int, work: Any, *args: Any) -> JSONResponse:
+        """Serve `n` rows (prompts) for `key`: 429 past its budget; the rows reserved before the model runs
+        (no await between the check and the reservation, so concurrent requests cannot overspend) and given
+        back if the model fails; the answered request logged."""
         if key.budget is not None and key.used + n > key.budget:
             left = key.budget - key.used
-            return error(429, f"query budget spent: key {key.name!r} has {left} of {key.budget} left, asked {n}")
+            return error(429, f"query budget spent: key {key.name!r} has {left} of {key.budget} rows left, asked {n}")
         key.used += n
         try:
-            out = await run_in_threadpool(complete, m, body)
+            out = await run_in_threadpool(work, *args)
         except Exception as e:  # the model failed on this request: nothing served, nothing counted
             key.used -= n
             return error(500, f"the model failed on this request ({type(e).__name__}: {str(e)[:200]})")
         server.record(key, m.name, n)
         return JSONResponse(out)
+
+    async def parsed(request: Request, parse: Any, *args: Any) -> Any:
+        """The body as `parse` reads it, or the 413 / 400 answer."""
+        try:
+            return parse(await body_of(request), *args)
+        except TooLarge as e:
+            return error(413, str(e))
+        except (ValueError, BadRequest) as e:
+            return error(400, f"malformed request: {e}")
+
+    async def infer(request: Request) -> JSONResponse:
+        key = server.key(request.headers)
+        if key is None:
+            return error(401, UNKNOWN_KEY)
+        m = server.models.get(request.path_params["name"])
+        if m is None:
+            return error(404, f"no model {request.path_params['name']!r}; served: {', '.join(server.models)}")
+        if m.language:
+            return error(400, f"{m.name!r} is a language model: POST /v1/completions (OpenAI-compatible)")
+        x = await parsed(request, parse_input, m)
+        if isinstance(x, JSONResponse):
+            return x
+        return await charged(key, m, len(x), m.answer, x, key)
+
+    async def completions(request: Request) -> JSONResponse:
+        key = server.key(request.headers)
+        if key is None:
+            return error(401, UNKNOWN_KEY)
+        body = await parsed(request, parse_completion)
+        if isinstance(body, JSONResponse):
+            return body
+        m = server.models.get(str(body.get("model")))
+        if m is None or not m.language:
+            return error(404, f"no language model {body.get('model')!r}; served: {', '.join(server.models)}")
+        return await charged(key, m, len(body["prompt"]), complete, m, body)
 
     routes = [
         Route("/v1/completions", completions, methods=["POST"]),

@@ -78,5 +78,5 @@ class CompletionsTarget(Target):
             "num_classes": None,  # the vocabulary is not exposed by the API
             "format": "openai-completions",
             "url": self.http.url,
-            "granularity": "logprobs",
+            "granularity": self.granularity,
         }

@@ -166,9 +166,7 @@ class OipTarget(Target):
     def _probabilities(self, x: Any) -> np.ndarray:
         out = self._infer(x)
         if self.granularity == "top_k":
-            p = np.zeros((len(x), self.num_classes))
-            np.put_along_axis(p, out["top_classes"].astype(np.int64), out["top_probabilities"], axis=1)
-            return p
+            return top_k_rows(out["top_classes"], out["top_probabilities"], self.num_classes)
         name = next(n for n in PROBABILITY_OUTPUTS if n in out)
         p = np.asarray(out[name], dtype=np.float64).reshape(len(x), -1)
         if p.shape[1] != self.num_classes:
@@ -183,6 +181,13 @@ class OipTarget(Target):
             "granularity": self.granularity,
             **({"decimals": self.decimals} if self.decimals is not None else {}),
         }
+
+
+def top_k_rows(classes: np.ndarray, probabilities: np.ndarray, num_classes: int) -> np.ndarray:
+    """(N, K) probability rows from a top-k answer: the k given, the withheld classes at 0."""
+    p = np.zeros((len(classes), num_classes))
+    np.put_along_axis(p, np.asarray(classes, dtype=np.int64), probabilities, axis=1)
+    return p
 
 
 def encode(spec: dict[str, Any], x: Any) -> dict[str, Any]:

@@ -17,7 +17,13 @@ import torch
 
 from mlaudit.attacks.base import AttackInputs, Stamp
 from mlaudit.attacks.extraction.evaluate import extraction_finding, fidelity_curve, fidelity_data, target_labels
-from mlaudit.attacks.extraction.knockoff_nets import predictor, query_pool, soft_train, thief_requires
+from mlaudit.attacks.extraction.knockoff_nets import (
+    agreement,
+    predictor,
+    query_pool,
+    thief_requires,
+    train_substitute,
+)
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
 from mlaudit.requirements import Requires
@@ -60,8 +66,9 @@ class ActiveLearning:
         labels = target.labels(pool.x[chosen])
         curve, model = [], None
         for r in range(self.rounds):
-            model = self._fit(inputs, pool.x[chosen], labels, target.num_classes, seed)
-            curve.append((len(chosen), float((predictor(model)(held_out.x) == truth).mean())))
+            model = train_substitute(inputs.recipe, pool.x[chosen], np.eye(target.num_classes)[labels],
+                                     epochs=self.epochs, seed=seed)  # fmt: skip
+            curve.append((len(chosen), agreement(model, held_out.x, truth)))
             if r + 1 < self.rounds and per_round[r + 1] > 0:
                 rest = np.setdiff1d(np.arange(len(pool)), chosen)
                 pick = rest[np.argsort(margins(model, pool.x[rest]), kind="stable")[: per_round[r + 1]]]
@@ -71,15 +78,9 @@ class ActiveLearning:
         f = extraction_finding(
             stamp, target, held_out, predictor(model), queries=len(chosen), title=_TITLE,
             how=f"labels of {pool.name}, {self.rounds} rounds of uncertainty sampling",
-            extra={"fidelity by round": ", ".join(f"{n}: {v:.3f}" for n, v in curve)},
+            extra={"fidelity by round": ", ".join(f"{n}: {v:.3f}" for n, v in curve)}, labels=truth,
         )  # fmt: skip
         return dataclasses.replace(f, artifacts=(*f.artifacts, fidelity_curve(curve, self.name)))
-
-    def _fit(self, inputs: AttackInputs, x: np.ndarray, y: np.ndarray, k: int, seed: int) -> torch.nn.Module:
-        assert inputs.recipe is not None
-        model = inputs.recipe.start(seed + 1)
-        g = torch.Generator().manual_seed(seed)
-        return soft_train(model, x, np.eye(k)[y], inputs.recipe.config, epochs=self.epochs, generator=g)
 
 
 _TITLE = "Label-only extraction by active learning (Chandrasekaran et al. 2020)"

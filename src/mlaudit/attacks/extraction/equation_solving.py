@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from scipy import optimize
 
 from mlaudit.attacks.base import AttackInputs, Stamp
 from mlaudit.attacks.extraction.evaluate import extraction_finding, fidelity_curve, fidelity_data, target_labels
-from mlaudit.attacks.extraction.knockoff_nets import predictor, soft_train
+from mlaudit.attacks.extraction.knockoff_nets import agreement, predictor, train_substitute
 from mlaudit.errors import InputError
 from mlaudit.findings import Finding
 from mlaudit.requirements import Requires
@@ -172,16 +171,14 @@ class Retraining:
         truth = target_labels(target, held_out.x)
         curve, model = [], None
         for b in budgets:
-            model = inputs.recipe.start(seed + 1)
-            g = torch.Generator().manual_seed(seed)
-            model = soft_train(model, x[:b], p[:b], inputs.recipe.config, epochs=self.epochs, generator=g)
-            curve.append((b, float((predictor(model)(held_out.x) == truth).mean())))
+            model = train_substitute(inputs.recipe, x[:b], p[:b], epochs=self.epochs, seed=seed)
+            curve.append((b, agreement(model, held_out.x, truth)))
         assert model is not None
         f = extraction_finding(
             stamp, target, held_out, predictor(model), queries=budgets[-1],
             title="Retraining extraction from uniform queries (Tramer et al. 2016)",
             how="uniformly random inputs in the feature box, a copy of the architecture trained on the answers",
-            extra={"fidelity by budget": ", ".join(f"{b}: {v:.3f}" for b, v in curve)},
+            extra={"fidelity by budget": ", ".join(f"{b}: {v:.3f}" for b, v in curve)}, labels=truth,
         )  # fmt: skip
         return dataclasses.replace(f, artifacts=(*f.artifacts, fidelity_curve(curve, self.name)))
 

@@ -74,8 +74,11 @@ def extraction_finding(
     title: str,
     how: str,
     extra: dict[str, Any] | None = None,
+    labels: np.ndarray | None = None,
 ) -> Finding:
-    labels = target_labels(target, held_out.x)
+    """The finding of a substitute's agreement on `held_out`; `labels`: the target's held-out labels when
+    the attack already read them (read once, not twice: a served target answers and counts every row)."""
+    labels = target_labels(target, held_out.x) if labels is None else labels
     m = extraction_metrics(labels, np.asarray(predict(held_out.x)), np.asarray(held_out.y), queries)
     fid = m["fidelity"]
     rows = [[k, v] for k, v in (extra or {}).items()]

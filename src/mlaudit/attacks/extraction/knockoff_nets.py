@@ -70,6 +70,17 @@ def predictor(model: nn.Module, batch_size: int = 512) -> Any:
     return predict
 
 
+def train_substitute(recipe: Recipe, x: np.ndarray, targets: np.ndarray, *, epochs: int, seed: int) -> nn.Module:
+    """The recipe's starting model (seed + 1) trained on soft targets, batches drawn from `seed`."""
+    model = recipe.start(seed + 1)
+    return soft_train(model, x, targets, recipe.config, epochs=epochs, generator=torch.Generator().manual_seed(seed))
+
+
+def agreement(model: nn.Module, x: Any, labels: np.ndarray) -> float:
+    """The share of `x` on which the substitute predicts the target's `labels`."""
+    return float((predictor(model)(x) == labels).mean())
+
+
 def thief_requires(access: Access, *, profile: str = "quick", auditor: bool = False) -> Requires:
     """What a thief that trains a substitute on its own pool needs: the pool (population data) and the
     target's recipe, on images or tables."""
@@ -117,8 +128,8 @@ class KnockoffNets:
         truth = target_labels(target, held_out.x)
         curve, model = [], None
         for b in budgets:
-            model = self.knockoff(inputs.recipe, x[:b], answers[:b], target.num_classes, seed)
-            curve.append((b, float((predictor(model)(held_out.x) == truth).mean())))
+            model = train_substitute(inputs.recipe, x[:b], answers[:b], epochs=self.epochs, seed=seed)
+            curve.append((b, agreement(model, held_out.x, truth)))
         assert model is not None
         f = extraction_finding(
             stamp,
@@ -130,6 +141,7 @@ class KnockoffNets:
             how=f"natural inputs from {pool.name}, {'labels' if self.labels_only else 'probabilities'}, "
             f"a knockoff trained {self.epochs} epochs",
             extra={"fidelity by budget": ", ".join(f"{b}: {v:.3f}" for b, v in curve)},
+            labels=truth,
         )
         return dataclasses.replace(f, artifacts=(*f.artifacts, fidelity_curve(curve, self.name)))
 
@@ -139,8 +151,3 @@ class KnockoffNets:
             return target.probabilities(x)
         labels = target.labels(x)
         return np.eye(target.num_classes)[labels]  # type: ignore[no-any-return]
-
-    def knockoff(self, recipe: Recipe, x: np.ndarray, answers: np.ndarray, classes: int, seed: int) -> nn.Module:
-        model = recipe.start(seed + 1)
-        g = torch.Generator().manual_seed(seed)
-        return soft_train(model, x, answers, recipe.config, epochs=self.epochs, generator=g)
