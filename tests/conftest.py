@@ -192,7 +192,13 @@ HEAVY: dict[str, str | tuple[str, ...] | None] = {
     "tests/integration/test_serve.py": (
         "test_load_two_thousand_requests_from_32_clients",  # 9 s (the budget and error answers stay)
         "test_nes_inversion_runs_unchanged_against_a_served_image_classifier",  # 10 s (Square / HSJ stay)
+        # 10 s: mlaudit serve in its own process and an audit of it (the app and target stay, in-process)
+        "test_mlaudit_serve_and_an_audit_of_the_served_model_through_the_cli",
+        # 6 s: the label-only server (the probabilities case of the same test stays)
+        "test_black_box_evasion_runs_unchanged_against_a_served_image_classifier[label]",
     ),
+    # 5 s: retraining at 5,000 queries (its chance case stays in test_nothing_to_steal...)
+    "tests/unit/test_extraction_attacks.py": "test_retraining_from_uniform_queries_copies_an_mlp",
 }
 
 
