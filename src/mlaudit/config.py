@@ -212,6 +212,61 @@ class RecipeConfig:
             )
 
 
+DEFENCE_BASELINES = ("weight_decay", "label_smoothing", "early_stopping")  # what defenses.comparison trains
+DP_ACCOUNTANTS = ("rdp", "prv")
+
+
+@dataclass(frozen=True)
+class DPDefenceConfig:
+    """DP-SGD fine-tunes compared with the undefended model: the recipe made private by Opacus at each
+    epsilon (per-example clipping to max_grad_norm, noise set by the accountant for (epsilon, delta))."""
+
+    epsilons: tuple[float, ...] = (1.0, 8.0)
+    delta: float | None = None  # null: 1e-5, or 1 / (10 n) when the training set is over 10,000 rows
+    max_grad_norm: float = 1.0
+    accountant: str = "prv"  # prv (numerically tight) | rdp (an upper bound)
+    # the gradient-canary audit beside each epsilon: canaries per run (0: no audit); runs
+    audit_canaries: int = 50_000
+    audit_runs: int = 1
+    # the one-run audit with input-space canaries (mislabelled population rows; 0: none): one more DP run
+    input_canaries: int = 500
+
+    def __post_init__(self) -> None:
+        if not self.epsilons or any(not e > 0 or e > 100 for e in self.epsilons):
+            raise ConfigError(f"defenses.dp.epsilons must be numbers in (0, 100], got {list(self.epsilons)}")
+        if self.delta is not None and not 0 < self.delta < 1:
+            raise ConfigError(f"defenses.dp.delta must be in (0, 1) (below 1 / members), got {self.delta}")
+        if not self.max_grad_norm > 0:
+            raise ConfigError(f"defenses.dp.max_grad_norm must be > 0, got {self.max_grad_norm}")
+        _one_of("defenses.dp.accountant", self.accountant, DP_ACCOUNTANTS)
+        if self.audit_canaries < 0 or self.audit_runs < 1 or 0 < self.audit_canaries < 100:
+            raise ConfigError(
+                f"defenses.dp.audit_canaries must be 0 (no audit) or at least 100, audit_runs at least 1; got "
+                f"{self.audit_canaries}, {self.audit_runs}"
+            )
+        if self.input_canaries < 0 or 0 < self.input_canaries < 10:
+            raise ConfigError(f"defenses.dp.input_canaries must be 0 (none) or at least 10, got {self.input_canaries}")
+
+
+@dataclass(frozen=True)
+class DefensesConfig:
+    """Defence comparison: the same membership attacks on the undefended model and on models trained
+    with the recipe under each defence (DP-SGD at several epsilons, cheap baselines); the report draws
+    the privacy-utility curve. Needs the training recipe (the defended models are trained here)."""
+
+    dp: DPDefenceConfig | None = None
+    baselines: tuple[str, ...] = ()  # weight_decay (5e-4) | label_smoothing (0.1) | early_stopping (patience 3)
+    attacks: tuple[str, ...] = ("loss", "lira")  # membership attacks run on every model
+
+    def __post_init__(self) -> None:
+        for b in self.baselines:
+            _one_of("defenses.baselines entry", b, DEFENCE_BASELINES)
+        if self.dp is None and not self.baselines:
+            raise ConfigError("defenses: names no defence; add dp: {epsilons: [1, 8]} or baselines: [weight_decay]")
+        if not self.attacks:
+            raise ConfigError("defenses.attacks is empty; name the membership attacks to compare, e.g. [loss, lira]")
+
+
 @dataclass(frozen=True)
 class SecretConfig:
     """A secret format of the members' documents: the text it follows and its characters' template
@@ -318,6 +373,7 @@ class AuditConfig:
     recipe: RecipeConfig | None = None  # your own model: how it was trained (reference models follow it)
     references: int | None = None  # your own model: reference models per set (online, offline); 4 quick, 8 full
     memorization: MemorizationConfig | None = None  # your own language model: secret formats, prefixes to probe
+    defenses: DefensesConfig | None = None  # compare the attacks on models trained with defences (DP-SGD, ...)
 
     def __post_init__(self) -> None:
         _one_of("profile", self.profile, PROFILES)
@@ -365,6 +421,22 @@ class AuditConfig:
         if self.recipe is not None and self.target.kind == "huggingface" and self.recipe.start != "base":
             raise ConfigError(
                 "recipe.start for a Hugging Face model must be base (references fine-tune copies of base:)"
+            )
+
+        if self.defenses is not None and mine and (self.recipe is None or self.target.kind != "torch"):
+            raise ConfigError(
+                "defenses: trains the compared models with your recipe: it needs target kind torch and recipe: "
+                f"(this config has kind {self.target.kind!r}{'' if self.recipe else ' and no recipe'}); "
+                "remove defenses:"
+            )
+        if self.defenses is not None and not mine and self.target.scenario != "fashion-mnist":
+            raise ConfigError(
+                f"defenses: on a built-in target needs the fashion-mnist scenario (its recipe is a torch one), not "
+                f"{self.target.scenario!r}"
+            )
+        if self.defenses is not None and self.recipe is not None and self.recipe.fit is not None:
+            raise ConfigError(
+                "defenses: trains with mlaudit's loop (DP-SGD cannot wrap your own fit); remove recipe.fit"
             )
 
     def _knowledge_exists(self) -> None:

@@ -66,9 +66,11 @@ def train(
     *,
     generator: torch.Generator,
     progress: Progress | None = None,
+    after_epoch: Callable[[int], bool] | None = None,
 ) -> nn.Module:
     """Train `model` in place on (x, y) and return it in eval mode. Shuffling draws from `generator`.
-    With `config.fit` the user's function trains it instead, given a seed drawn from `generator`."""
+    With `config.fit` the user's function trains it instead, given a seed drawn from `generator`.
+    `after_epoch(epoch)` is called after each epoch (0-based); True stops the training there."""
     if config.fit is not None:
         return config.fit(model, x, y, seed=int(torch.randint(0, 2**31 - 1, (1,), generator=generator))).eval()
     xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
@@ -96,6 +98,8 @@ def train(
         if schedule is not None:
             schedule.step()
         log.debug("epoch %d loss %.4f", epoch, running / n)
+        if after_epoch is not None and after_epoch(epoch):
+            break
     return model.eval()
 
 

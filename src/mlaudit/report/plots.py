@@ -112,4 +112,21 @@ def curve_svg(data: dict[str, Any], title: str) -> str:
     return _svg(fig)
 
 
-DRAW = {"roc": roc_svg, "histogram": histogram_svg, "curve": curve_svg}
+def privacy_utility_svg(data: dict[str, Any], title: str) -> str:
+    """Each model of a defence comparison as a point: test accuracy (x) against the strongest attack's
+    TPR at 1% FPR (y) with its interval, labelled (the undefended model, DP-SGD at each epsilon, ...);
+    the 1% line is what chance gives at that FPR."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.6))
+    for p in data["points"]:
+        lo, hi = p["tpr_low"] if p["tpr_low"] is not None else p["tpr"], p["tpr_high"] or p["tpr"]
+        err = [[100 * (p["tpr"] - lo)], [100 * (hi - p["tpr"])]]
+        ax.errorbar([100 * p["accuracy"]], [100 * p["tpr"]], yerr=err, fmt="o", ms=4, capsize=3, label=p["label"])
+    ax.axhline(1.0, ls="--", color="#7f8c8d", lw=1, label="chance (1%)")
+    ax.set(title=title, xlabel="test accuracy (%)", ylabel=f"{data['attack']} TPR at 1% FPR (%)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(frameon=False, fontsize=7)
+    return _svg(fig)
+
+
+DRAW = {"roc": roc_svg, "histogram": histogram_svg, "curve": curve_svg, "privacy_utility": privacy_utility_svg}

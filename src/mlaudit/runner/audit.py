@@ -17,6 +17,7 @@ from mlaudit.config import AuditConfig
 from mlaudit.errors import InputError
 from mlaudit.findings import Report
 from mlaudit.progress import Progress
+from mlaudit.runner.defences import compared_attacks, defence_job
 from mlaudit.runner.local import SequentialExecutor
 from mlaudit.runner.plan import named, plan, selected
 from mlaudit.runner.setup import build_setup
@@ -38,8 +39,10 @@ def run_audit(
     change the results. A job that raises is recorded in `Report.errors`; the others still run."""
     work = out / ".mlaudit"
     names = selected(cfg.attacks, cfg.profile)
+    compared = compared_attacks(cfg) if cfg.defenses is not None else []  # the setup prepares what they need too
     setup = build_setup(
-        cfg, names, cache=work / "models", progress=progress, executor=executor, ray_address=ray_address
+        cfg, names + [a for a in compared if a not in names], cache=work / "models", progress=progress,
+        executor=executor, ray_address=ray_address,
     )
     jobs, skipped = plan(names, setup, cfg.profile, cfg.seed, named=named(cfg.attacks))
     for s in skipped:
@@ -47,6 +50,9 @@ def run_audit(
     if not jobs:  # an empty report would read as a clean model: nothing was measured
         why = f": {skipped[0].reason}; {skipped[0].fix}" if skipped else ""
         raise InputError(f"none of the selected attacks {list(cfg.attacks)} can run on this target{why}")
+    if cfg.defenses is not None:  # after the attacks on the audited model: it trains and attacks more models
+        where = {"executor": executor, "ray_address": ray_address}
+        jobs.append(defence_job(cfg, setup, cache=work / "models", progress=progress, where=where))
     ckpt = work / "findings" / _config_key(cfg)
     findings, errors = SequentialExecutor(ckpt if resume else None).run(jobs, progress)
     return Report(

@@ -12,7 +12,9 @@ import numpy as np
 from mlaudit import metrics
 
 
-def epsilon_lower_bound(s0: np.ndarray, s1: np.ndarray, *, delta: float, alpha: float = 0.05) -> float:
+def epsilon_lower_bound(
+    s0: np.ndarray, s1: np.ndarray, *, delta: float, alpha: float = 0.05, select: float = 0.25
+) -> float:
     """The largest epsilon the trials refute: a test "score > t" of the canary's presence gives
     epsilon >= log((TPR - delta) / FPR), and its complement epsilon >= log((TNR - delta) / FNR)
     ((epsilon, delta)-DP bounds both). The threshold and the direction are chosen on the first half of
@@ -22,7 +24,7 @@ def epsilon_lower_bound(s0: np.ndarray, s1: np.ndarray, *, delta: float, alpha: 
     Thresholds: quantiles of the first half's s0 at 200 rates from 1e-6 to 1 - 1e-6 on both tails
     (the best one sits in a tail for a strong canary, near the middle for a weak one)."""
     s0, s1 = np.asarray(s0, dtype=np.float64), np.asarray(s1, dtype=np.float64)
-    h0, h1 = len(s0) // 2, len(s1) // 2
+    h0, h1 = int(len(s0) * select), int(len(s1) * select)
     if min(h0, h1, len(s0) - h0, len(s1) - h1) < 1:
         raise ValueError(f"need at least 2 trials with and 2 without the canary, got {len(s1)} and {len(s0)}")
     tail = np.logspace(-6, -0.3, 100)

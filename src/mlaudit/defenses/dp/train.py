@@ -8,13 +8,15 @@ chosen by measurement (defenses.dp.paths) unless named."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from mlaudit.defenses.dp.paths import MODES, choose_mode, unpack
+from mlaudit.defenses.dp.paths import MODES, choose_mode, quiet, unpack
 from mlaudit.errors import InputError
 from mlaudit.models.train import TrainConfig, augment_batch
 
@@ -30,8 +32,18 @@ class DPResult:
 
 def dp_train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, *, epsilon: float,
              delta: float, max_grad_norm: float = 1.0, generator: torch.Generator, mode: str = "auto",
-             accountant: str = "rdp") -> DPResult:  # fmt: skip
-    """Train `model` in place with DP-SGD under `config`; returns it in eval mode with the spent epsilon."""
+             accountant: str = "rdp", attach: Callable[[Any, float], None] | None = None) -> DPResult:  # fmt: skip
+    """Train `model` in place with DP-SGD under `config`; returns it in eval mode with the spent epsilon.
+    `attach(optimizer, sample_rate)` is called with Opacus's DP optimizer before the first step (the
+    gradient-canary audit inserts its canaries there)."""
+    with quiet():
+        return _dp_train(model, x, y, config, epsilon=epsilon, delta=delta, max_grad_norm=max_grad_norm,
+                         generator=generator, mode=mode, accountant=accountant, attach=attach)  # fmt: skip
+
+
+def _dp_train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig, *, epsilon: float,
+              delta: float, max_grad_norm: float, generator: torch.Generator, mode: str, accountant: str,
+              attach: Callable[[Any, float], None] | None) -> DPResult:  # fmt: skip
     from opacus import PrivacyEngine
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -57,6 +69,8 @@ def dp_train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig
         noise_generator=torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator))),
     )  # fmt: skip
     private, dp_opt, crit, loader = unpack(out, mode, criterion)
+    if attach is not None:
+        attach(dp_opt, float(loader.sample_rate))
     schedule = config.make_schedule(dp_opt.original_optimizer)
     for _ in range(config.epochs):
         for xb, yb in loader:
@@ -71,3 +85,23 @@ def dp_train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig
     spent = float(engine.get_epsilon(delta=delta))
     private._close()  # Opacus's hooks off: a plain module again
     return DPResult(model.eval(), spent, delta, float(dp_opt.noise_multiplier), mode)
+
+
+@dataclass(frozen=True)
+class DPFit:
+    """The recipe made private, as a TrainConfig.fit: the defended target and its reference models all
+    train through it (a plain value, so it crosses process boundaries with the training task)."""
+
+    config: TrainConfig
+    epsilon: float
+    delta: float
+    max_grad_norm: float = 1.0
+    accountant: str = "prv"
+    mode: str = "auto"
+
+    def __call__(self, model: nn.Module, x: np.ndarray, y: np.ndarray, *, seed: int) -> nn.Module:
+        result = dp_train(
+            model, x, y, self.config, epsilon=self.epsilon, delta=self.delta, max_grad_norm=self.max_grad_norm,
+            generator=torch.Generator().manual_seed(seed), mode=self.mode, accountant=self.accountant,
+        )  # fmt: skip
+        return result.model

@@ -1,0 +1,125 @@
+"""The defence comparison's pieces (defenses.comparison, config `defenses:`): the variants train as the
+config says (DP through DPFit at each epsilon, the baselines' settings), early stopping stops on the
+held-out loss and keeps the best epoch, the severity policy flags an audit that refutes the accountant,
+the finding names the strongest attack and says whether intervals are disjoint, and bad config is one
+line naming the value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mlaudit.config import AuditConfig, DefensesConfig, DPDefenceConfig, from_dict
+from mlaudit.defenses.comparison import (
+    DefenceRow,
+    EarlyStopping,
+    comparison_finding,
+    comparison_severity,
+    variants,
+)
+from mlaudit.defenses.dp.train import DPFit
+from mlaudit.errors import ConfigError
+from mlaudit.findings import Metric, Severity
+from mlaudit.models import MLP, TrainConfig
+
+
+def test_variants_follow_the_config():
+    d = DefensesConfig(dp=DPDefenceConfig(epsilons=(8.0, 1.0)), baselines=("weight_decay", "label_smoothing",
+                                                                         "early_stopping"))  # fmt: skip
+    base = TrainConfig(epochs=7, batch_size=32, lr=1e-3)
+    vs = variants(d, base, n_train=1000, mode="ghost")
+    assert [v.name for v in vs] == ["dp-1", "dp-8", "weight-decay", "label-smoothing", "early-stopping"]
+    dp1 = vs[0].config.fit
+    assert isinstance(dp1, DPFit) and dp1.epsilon == 1.0 and dp1.delta == 1e-5 and dp1.mode == "ghost"
+    assert dp1.config == base and vs[0].epsilon == 1.0  # the recipe itself, made private
+    assert vs[2].config.weight_decay == 5e-4 and vs[2].config.fit is None and vs[2].config.epochs == 7
+    assert vs[3].config.label_smoothing == 0.1
+    assert isinstance(vs[4].config.fit, EarlyStopping) and vs[4].config.fit.config == base
+    big = variants(DefensesConfig(dp=DPDefenceConfig(epsilons=(2.0,))), base, n_train=50_000)
+    assert big[0].delta == pytest.approx(2e-6)  # 1 / (10 n) past 10,000 rows: below 1 / n
+
+
+def test_early_stopping_stops_on_the_held_out_loss_and_keeps_the_best_epoch(monkeypatch):
+    """Labels are noise: the held-out loss is lowest early and rises as the MLP memorises; 40 epochs are
+    asked, training stops 3 epochs after the best one, and the weights kept give the best held-out loss."""
+    import mlaudit.defenses.comparison as comparison
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 20)).astype(np.float32), rng.integers(0, 2, 200)
+    losses: list[float] = []
+    order = torch.randperm(200, generator=torch.Generator().manual_seed(0)).numpy()
+    xv, yv = torch.as_tensor(x[order[:20]]), torch.as_tensor(y[order[:20]])
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = MLP(in_features=20, num_classes=2, hidden=(64,))
+    real = comparison.train
+
+    def recording(*a, after_epoch, **kw):
+        def spy(e: int) -> bool:
+            with torch.no_grad():
+                losses.append(float(torch.nn.functional.cross_entropy(model(xv), yv)))
+            return bool(after_epoch(e))
+
+        return real(*a, after_epoch=spy, **kw)
+
+    monkeypatch.setattr(comparison, "train", recording)
+    EarlyStopping(TrainConfig(epochs=40, batch_size=20, lr=1e-2))(model, x, y, seed=0)
+    best = int(np.argmin(losses))
+    assert len(losses) == best + 1 + 3 < 40, losses  # stopped 3 epochs after the best, well before 40
+    with torch.no_grad():
+        kept = float(torch.nn.functional.cross_entropy(model(xv), yv))
+    assert kept == pytest.approx(losses[best], abs=1e-6) and kept < losses[-1]  # the best epoch's weights
+
+
+def _row(name, tpr, lo, hi, acc, eps=None, audited=None):
+    m = {"tpr": Metric(tpr, lo, hi), "auc": Metric(0.5 + tpr, 0.45 + tpr, 0.55 + tpr)}
+    return DefenceRow(name, name, acc, {"lira": m, "loss": {"tpr": Metric(0.01, 0, 0.02), "auc": Metric(0.6)}},
+                      eps, 1e-5 if eps else None, audited)  # fmt: skip
+
+
+def test_the_finding_reports_the_strongest_attack_and_disjoint_intervals():
+    rows = [_row("undefended", 0.30, 0.27, 0.33, 0.85), _row("dp-8", 0.02, 0.01, 0.03, 0.80, 7.99, 4.4),
+            _row("dp-1", 0.25, 0.22, 0.34, 0.70, 1.0, 0.2)]  # fmt: skip
+    f = comparison_finding(rows, threat_model={}, config={}, seed=0, started=0.0)
+    assert f.config["strongest_attack"] == "lira" and f.severity == Severity.INFO and f.category == "dp_audit"
+    assert "dp-8: 2.0% [1.0, 3.0] (lower, intervals disjoint)" in f.summary
+    assert "dp-1: 25.0% [22.0, 34.0] (not measurably lower (intervals overlap))" in f.summary
+    assert f.metrics["dp-8_epsilon_lower_bound"].value == 4.4 and f.metrics["epsilon_lower_bound"].value == 4.4
+    table, plot = f.artifacts
+    assert table.data["rows"][1][:5] == ["dp-8", 7.99, 4.4, "-", 0.8] and plot.kind == "privacy_utility"
+    assert [p["tpr"] for p in plot.data["points"]] == [0.30, 0.02, 0.25]
+
+
+def test_an_audit_above_the_accountant_is_high():
+    ok = [_row("undefended", 0.3, 0.27, 0.33, 0.85), _row("dp-1", 0.05, 0.03, 0.07, 0.8, 1.0, 0.7)]
+    bad = [*ok[:1], _row("dp-1", 0.05, 0.03, 0.07, 0.8, 1.0, 1.6)]
+    assert comparison_severity(ok) == Severity.INFO and comparison_severity(bad) == Severity.HIGH
+    assert "refutes the accountant for dp-1" in comparison_finding(bad, threat_model={}, config={}, seed=0,
+                                                                  started=0.0).summary  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"dp": {"epsilons": [0]}}, "epsilons must be numbers in (0, 100]"),
+        ({"dp": {"epsilons": [8], "accountant": "gdp"}}, "unknown defenses.dp.accountant 'gdp'"),
+        ({"baselines": ["dropout"]}, "unknown defenses.baselines entry 'dropout'"),
+        ({}, "names no defence"),
+        ({"dp": {"audit_canaries": 10}}, "audit_canaries must be 0"),
+        ({"dp": {}, "attack": ["lira"]}, "unknown key 'attack' in config.defenses (did you mean 'attacks'?)"),
+    ],
+)
+def test_bad_defences_config_is_one_line(raw, message):
+    with pytest.raises(ConfigError, match=None) as e:
+        from_dict(AuditConfig, {"defenses": raw})
+    assert message in str(e.value), str(e.value)
+
+
+def test_defences_need_a_torch_recipe():
+    own = {"target": {"kind": "sklearn", "path": "m.skops"}, "data": {"members": {"source": "npz", "path": "a"},
+           "nonmembers": {"source": "npz", "path": "b"}}, "defenses": {"dp": {}}}  # fmt: skip
+    with pytest.raises(ConfigError, match="needs target kind torch and recipe"):
+        from_dict(AuditConfig, own)
+    with pytest.raises(ConfigError, match="fashion-mnist scenario"):
+        from_dict(AuditConfig, {"target": {"scenario": "cps1988-forest"}, "defenses": {"dp": {}}})
