@@ -77,5 +77,4 @@ def test_the_estimator_stays_below_and_near_the_true_epsilon(mu):
     s0, s1 = _deterministic_normal(0.0, 2_000_000), _deterministic_normal(mu, 2_000_000)
     bound = epsilon_lower_bound(s0, s1, delta=0.1, alpha=0.2)
     true = exact_gaussian_epsilon(mu, 0.1)
-    print(mu, bound / true)
-    assert 0.8 * true <= bound < true, (bound, true)  # measured ratios: 0.93, 0.98, 0.98
+    assert 0.8 * true <= bound < true, (bound, true)  # measured: 0.93, 0.99, 0.99 (0.93, 0.98, 0.98 with halves)

@@ -17,14 +17,18 @@ def epsilon_lower_bound(
 ) -> float:
     """The largest epsilon the trials refute: a test "score > t" of the canary's presence gives
     epsilon >= log((TPR - delta) / FPR), and its complement epsilon >= log((TNR - delta) / FNR)
-    ((epsilon, delta)-DP bounds both). The threshold and the direction are chosen on the first half of
-    the trials; the bound is computed on the second half with Clopper-Pearson intervals at level
+    ((epsilon, delta)-DP bounds both). The threshold and the direction are chosen on the first `select`
+    share of the trials (a quarter: the bound's intervals gain more from the other three quarters than the
+    threshold loses; on 200,000 + 200,000 Gaussian trials at mu 1.65 the bound averaged 4.96 against 4.61
+    with halves); the bound is computed on the rest with Clopper-Pearson intervals at level
     1 - alpha (two-sided), so it holds at that confidence.
 
-    Thresholds: quantiles of the first half's s0 at 200 rates from 1e-6 to 1 - 1e-6 on both tails
+    Thresholds: quantiles of the selection's s0 at 200 rates from 1e-6 to 1 - 1e-6 on both tails
     (the best one sits in a tail for a strong canary, near the middle for a weak one)."""
     s0, s1 = np.asarray(s0, dtype=np.float64), np.asarray(s1, dtype=np.float64)
-    h0, h1 = int(len(s0) * select), int(len(s1) * select)
+    if not 0 < select < 1:
+        raise ValueError(f"select is the share of trials that chooses the threshold, in (0, 1); got {select}")
+    h0, h1 = max(1, int(len(s0) * select)), max(1, int(len(s1) * select))
     if min(h0, h1, len(s0) - h0, len(s1) - h1) < 1:
         raise ValueError(f"need at least 2 trials with and 2 without the canary, got {len(s1)} and {len(s0)}")
     tail = np.logspace(-6, -0.3, 100)
