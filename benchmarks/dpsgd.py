@@ -1,10 +1,10 @@
 """One DP-SGD step (forward, backward, per-sample clipping, noise, update) timed with mlaudit's chosen
 per-sample gradient path (defenses.dp.paths.choose_mode, among Opacus's hooks, ghost clipping and
-functorch, each checked equal to the hooks' clipped gradient to 1e-5 at zero noise), Opacus hooks,
-Opacus ghost clipping and a non-private step, all in one run, on a small CNN (mlaudit's, 28x28, batch
-256) and a wide MLP (600-1024-100, batch 256). Prints each mode's median seconds per step and its ratio
-to the non-private step; ends with `dp_step_ratio_cnn=X dp_step_ratio_mlp=Y` (the chosen path's ratios;
-issue 19's goals X <= 1.3, Y <= 3).
+functorch and mlaudit's book-keeping clipping, each checked equal to the hooks' clipped gradient to 1e-5
+at zero noise), Opacus hooks, Opacus ghost clipping and a non-private step, all in one run, on a small
+CNN (mlaudit's, 28x28, batch 256) and a wide MLP (600-1024-100, batch 256). Prints each mode's median
+seconds per step and its ratio to the non-private step; ends with `dp_step_ratio_cnn=X
+dp_step_ratio_mlp=Y` (the chosen path's ratios; issue 19's goals X <= 1.3, Y <= 3).
 
 Usage: python benchmarks/dpsgd.py [--steps 5]
 """

@@ -1,11 +1,12 @@
-"""Which of Opacus's per-sample gradient paths a DP-SGD run uses, chosen by measurement on the model and
-a batch of the data it trains on (issue 19): Opacus's hooks (per-sample gradients materialised), ghost
-clipping (per-sample norms without the gradients: two backward passes) and functorch (vmap over the
-per-example loss). A path is a candidate only when its clipped, summed gradient equals the hooks' to
-1e-5 at zero noise (one SGD step with lr 1 from the same weights: the update is that gradient); the
-fastest candidate over a few timed steps is chosen. `make` must build the same weights each call (seed
-inside it), so that the updates compare. There is no hand-written path (issue 19: one only where it is
-measured faster than these and equal to them).
+"""Which per-sample gradient path a DP-SGD run uses, chosen by measurement on the model and a batch of
+the data it trains on (issue 19): Opacus's hooks (per-sample gradients materialised), ghost clipping
+(per-sample norms without the gradients: two backward passes), functorch (vmap over the per-example
+loss), and the one hand-written path, book-keeping (defenses.dp.bookkeeping: one backward pass; Linear
+and Conv2d models only). A path is a candidate only when its clipped, summed gradient equals the hooks'
+to 1e-5 at zero noise (one SGD step with lr 1 from the same weights: the update is that gradient); the
+fastest candidate over a few timed steps is chosen, so the hand-written path runs only where it is
+measured faster than Opacus's and equal to them (issue 19's rule). `make` must build the same weights
+each call (seed inside it), so that the updates compare.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-MODES = ("hooks", "ghost", "functorch")
+from mlaudit.defenses.dp.bookkeeping import BookKeeping
+
+MODES = ("hooks", "ghost", "functorch", "bk")  # Opacus's three, and book-keeping (defenses.dp.bookkeeping)
 # what Opacus and torch say on every DP run that is not the user's concern: secure_mode off (we seed the
 # noise from the audit's generator on purpose), the backward hook on a first layer without input gradients,
 # RDP's order grid edge
@@ -76,22 +79,27 @@ def time_step(make: Callable[[], nn.Module], x: torch.Tensor, y: torch.Tensor, m
     model = make().train()
     start = {k: v.detach().clone() for k, v in model.named_parameters()}
     criterion: Callable[..., torch.Tensor]
-    if mode == "non-private":
-        opt: torch.optim.Optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-        net, criterion = model, nn.CrossEntropyLoss()
-    else:
+    opt: torch.optim.Optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    net, criterion, bk = model, nn.CrossEntropyLoss(), None
+    if mode == "bk":
+        bk = BookKeeping(model, opt, noise_multiplier=0.0, max_grad_norm=max_grad_norm, expected_batch_size=len(x),
+                         generator=torch.Generator(), criterion=nn.CrossEntropyLoss(reduction="sum"))  # fmt: skip
+    elif mode != "non-private":
         net, opt, criterion = _private(model, x, y, mode, max_grad_norm=max_grad_norm, noise=0.0)
     times, update = [], {}
     for i in range(steps + 2):  # two warm-up steps
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        criterion(net(x), y).backward()
-        opt.step()
+        if bk is not None:
+            bk.step(x, y)
+        else:
+            criterion(net(x), y).backward()
+            opt.step()
         if i == 0:
             update = {k: (v.detach() - start[k]) for k, v in model.named_parameters()}
         if i >= 2:
             times.append(time.perf_counter() - t0)
-    if mode != "non-private":
+    if mode not in ("non-private", "bk"):
         net._close()  # type: ignore[operator]  # Opacus's hooks off: the model is plain again
     return StepTiming(mode, sorted(times)[len(times) // 2], update)
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlaudit.defenses.dp.bookkeeping import BookKeeping
 from mlaudit.defenses.dp.paths import MODES, choose_mode, quiet, unpack
 from mlaudit.errors import InputError
 from mlaudit.models.train import TrainConfig, augment_batch
@@ -61,6 +62,9 @@ def _dp_train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfi
     model.train()
     opt = config.make_optimizer([p for p in model.parameters() if p.requires_grad])
     loader = DataLoader(TensorDataset(xt, yt), batch_size=config.batch_size, generator=generator)
+    if mode == "bk":
+        private_steps = _bk_steps(model, opt, loader, config, epsilon, delta, max_grad_norm, generator, accountant)
+        return _run_bk(*private_steps, config=config, generator=generator, attach=attach)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     engine = PrivacyEngine(accountant=accountant)
     out = engine.make_private_with_epsilon(
@@ -85,6 +89,44 @@ def _dp_train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfi
     spent = float(engine.get_epsilon(delta=delta))
     private._close()  # Opacus's hooks off: a plain module again
     return DPResult(model.eval(), spent, delta, float(dp_opt.noise_multiplier), mode)
+
+
+def _bk_steps(model: nn.Module, opt: torch.optim.Optimizer, base: Any, config: TrainConfig, epsilon: float,
+              delta: float, max_grad_norm: float, generator: torch.Generator,
+              accountant: str) -> tuple[BookKeeping, Any, float, float]:  # fmt: skip
+    """The book-keeping path's DP step, Poisson loader and noise, set as Opacus's make_private_with_epsilon
+    sets them: sample rate 1 / batches per epoch, the noise multiplier its accountant finds for the epochs,
+    the expected batch size int(n q), the noise drawn from a generator seeded from `generator`."""
+    from opacus.accountants import create_accountant
+    from opacus.accountants.utils import get_noise_multiplier
+    from opacus.data_loader import DPDataLoader
+
+    q = 1 / len(base)
+    sigma = get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=q, epochs=config.epochs,
+                                 accountant=accountant, epsilon_tolerance=0.01)  # fmt: skip
+    noise = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, reduction="sum")
+    acc = create_accountant(accountant)
+    step = BookKeeping(model, opt, noise_multiplier=float(sigma), max_grad_norm=max_grad_norm,
+                       expected_batch_size=int(len(base.dataset) * q), generator=noise, criterion=criterion,
+                       accountant=acc, sample_rate=q)  # fmt: skip
+    return step, DPDataLoader.from_data_loader(base, generator=generator), q, delta
+
+
+def _run_bk(step: BookKeeping, loader: Any, q: float, delta: float, *, config: TrainConfig,
+            generator: torch.Generator, attach: Callable[[Any, float], None] | None) -> DPResult:  # fmt: skip
+    if attach is not None:
+        attach(step, q)
+    schedule = config.make_schedule(step.original_optimizer)
+    for _ in range(config.epochs):
+        for xb, yb in loader:
+            xb = augment_batch(xb, config.augment, generator) if config.augment and len(xb) else xb
+            step.original_optimizer.zero_grad(set_to_none=True)
+            step.step(xb, yb)
+        if schedule is not None:
+            schedule.step()
+    spent = float(step.accountant.get_epsilon(delta=delta))
+    return DPResult(step.model.eval(), spent, delta, step.noise_multiplier, "bk")
 
 
 @dataclass(frozen=True)
