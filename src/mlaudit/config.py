@@ -423,9 +423,11 @@ class AuditConfig:
                 "recipe.start for a Hugging Face model must be base (references fine-tune copies of base:)"
             )
 
-        if self.defenses is not None and mine and (self.recipe is None or self.target.kind != "torch"):
+        trains = self.recipe is not None and self.target.kind in ("torch", "huggingface")
+        if self.defenses is not None and mine and not trains:
             raise ConfigError(
-                "defenses: trains the compared models with your recipe: it needs target kind torch and recipe: "
+                "defenses: trains the compared models with your recipe: it needs target kind torch (or a Hugging "
+                "Face image classifier) and recipe: "
                 f"(this config has kind {self.target.kind!r}{'' if self.recipe else ' and no recipe'}); "
                 "remove defenses:"
             )

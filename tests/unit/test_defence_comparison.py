@@ -119,7 +119,21 @@ def test_bad_defences_config_is_one_line(raw, message):
 def test_defences_need_a_torch_recipe():
     own = {"target": {"kind": "sklearn", "path": "m.skops"}, "data": {"members": {"source": "npz", "path": "a"},
            "nonmembers": {"source": "npz", "path": "b"}}, "defenses": {"dp": {}}}  # fmt: skip
-    with pytest.raises(ConfigError, match="needs target kind torch and recipe"):
+    with pytest.raises(ConfigError, match="needs target kind torch"):
         from_dict(AuditConfig, own)
     with pytest.raises(ConfigError, match="fashion-mnist scenario"):
         from_dict(AuditConfig, {"target": {"scenario": "cps1988-forest"}, "defenses": {"dp": {}}})
+
+
+def test_a_target_without_a_torch_recipe_is_refused_before_any_work():
+    """A Hugging Face text classifier's setup has no torch recipe (its references fine-tune with
+    transformers): the comparison is refused with the reason, as the runner asks before any attack runs."""
+    from mlaudit.attacks.base import AttackInputs
+    from mlaudit.errors import InputError
+    from mlaudit.scenarios.defended import trainable
+    from mlaudit.scenarios.record import AuditSetup
+    from mlaudit.threat import ThreatModel
+
+    setup = AuditSetup(None, ThreatModel(), {"main": AttackInputs()}, {}, {})  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="Hugging Face image classifier with base"):
+        trainable(setup)

@@ -30,7 +30,10 @@ def trainable(setup: AuditSetup) -> Recipe:
     """The recipe the defended models train with, or InputError saying why there is none."""
     main = setup.inputs["main"]
     if main.recipe is None or main.members is None or main.nonmembers is None:
-        raise InputError("defenses: needs the training recipe and the members (the defended models are trained here)")
+        raise InputError(
+            "defenses: trains the compared models here with the recipe, so it needs a torch model mlaudit can "
+            "build (target kind torch, or a Hugging Face image classifier with base:); remove defenses: for this target"
+        )
     return main.recipe
 
 
