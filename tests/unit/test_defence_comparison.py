@@ -19,7 +19,7 @@ from mlaudit.defenses.comparison import (
     variants,
 )
 from mlaudit.defenses.dp.train import DPFit
-from mlaudit.errors import ConfigError
+from mlaudit.errors import ConfigError, InputError
 from mlaudit.findings import Metric, Severity
 from mlaudit.models import MLP, TrainConfig
 
@@ -89,6 +89,18 @@ def test_the_finding_reports_the_strongest_attack_and_disjoint_intervals():
     table, plot = f.artifacts
     assert table.data["rows"][1][:5] == ["dp-8", 7.99, 4.4, "-", 0.8] and plot.kind == "privacy_utility"
     assert [p["tpr"] for p in plot.data["points"]] == [0.30, 0.02, 0.25]
+
+
+def test_only_attacks_run_on_every_model_are_compared():
+    """LiRA missing on a defended model (say its references could not be trained): LOSS alone is
+    compared, not a LiRA figure against nothing; with no common attack, InputError."""
+    a, b = _row("undefended", 0.3, 0.27, 0.33, 0.85), _row("dp-8", 0.02, 0.01, 0.03, 0.8, 7.99, 4.4)
+    b = DefenceRow(b.name, b.label, b.test_accuracy, {"loss": b.attacks["loss"]}, b.epsilon, b.delta)
+    f = comparison_finding([a, b], threat_model={}, config={}, seed=0, started=0.0)
+    assert f.config["strongest_attack"] == "loss" and "lira" not in str(f.artifacts[0].data["columns"])
+    c = DefenceRow("x", "x", 0.5, {"rmia": a.attacks["lira"]})
+    with pytest.raises(InputError, match="no attack"):
+        comparison_finding([a, c], threat_model={}, config={}, seed=0, started=0.0)
 
 
 def test_an_audit_above_the_accountant_is_high():

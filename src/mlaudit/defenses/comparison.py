@@ -21,6 +21,7 @@ from torch import nn
 
 from mlaudit.config import DefensesConfig
 from mlaudit.defenses.dp.train import DPFit
+from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Finding, Metric, Severity, versions
 from mlaudit.models.train import TrainConfig, train
 
@@ -117,10 +118,20 @@ class DefenceRow:
     epsilon_one_run_gradient: float | None = None  # the one-run audit of the first run's gradient canaries
 
 
-def strongest(undefended: DefenceRow) -> str:
-    """The attack with the highest TPR at 1% FPR on the undefended model (ties: the higher AUC)."""
-    found = undefended.attacks
-    return max(found, key=lambda a: (found[a]["tpr"].value, found[a]["auc"].value))
+def compared(rows: list[DefenceRow]) -> list[str]:
+    """The attacks that ran on every model (an attack that could not run on one is left out of the
+    comparison: its figures would compare different things); InputError when none did."""
+    common = sorted(set.intersection(*(set(r.attacks) for r in rows)))
+    if not common:
+        raise InputError("no attack of defenses.attacks ran on every compared model; see the skipped attacks")
+    return common
+
+
+def strongest(rows: list[DefenceRow]) -> str:
+    """Of the attacks run on every model, the one with the highest TPR at 1% FPR on the undefended model
+    (rows[0]; ties: the higher AUC)."""
+    found = rows[0].attacks
+    return max(compared(rows), key=lambda a: (found[a]["tpr"].value, found[a]["auc"].value))
 
 
 def _pct(m: Metric) -> str:
@@ -173,7 +184,7 @@ def comparison_finding(
 ) -> Finding:
     """The comparison's finding: rows[0] is the undefended model. Metrics: each row's strongest-attack
     TPR at 1% FPR, AUC, test accuracy and epsilons; a table; the privacy-utility plot data."""
-    attack, attacks = strongest(rows[0]), sorted(rows[0].attacks)
+    attack, attacks = strongest(rows), compared(rows)
     metrics: dict[str, Metric] = {}
     for r in rows:
         metrics[f"{r.name}_tpr_at_0.01_fpr"] = r.attacks[attack]["tpr"]
