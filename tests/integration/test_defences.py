@@ -81,6 +81,14 @@ def test_dp_compared_with_the_undefended_model_from_a_users_config(tmp_path, dig
     html = (tmp_path / "r" / "report.html").read_text()
     assert "TPR at 1% FPR against test accuracy" in html and html.count("<svg") >= 2
     assert json.loads((tmp_path / "r" / "report.json").read_text())["config"]["defenses"]["dp"]["epsilons"] == [1.0]
+    # interrupted before the comparison's checkpoint: the rerun loads the defended model it trained (no new
+    # safetensors) and repeats the audit with the same seeds: the same figures
+    models = sorted((tmp_path / "r" / ".mlaudit" / "models").glob("defended-*"))
+    for p in (tmp_path / "r" / ".mlaudit" / "findings").glob("*/defences.json"):
+        p.unlink()
+    assert audit_config(config.read_text(), tmp_path) in (0, 1)
+    again, m2, _ = _compared(tmp_path)
+    assert m2 == m and sorted((tmp_path / "r" / ".mlaudit" / "models").glob("defended-*")) == models != []
 
 
 def test_defences_compared_from_a_users_config(tmp_path, digits_split):

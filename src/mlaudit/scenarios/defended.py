@@ -47,7 +47,10 @@ def defended_setup(
     m, n = len(main.members), len(main.nonmembers)
     parts = [main.members, main.nonmembers] + ([main.pool] if main.pool is not None else [])
     x, y = np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts])
-    h = hashlib.sha256(json.dumps([dataclasses.asdict(variant.config), seed], sort_keys=True, default=str).encode())
+    record = dataclasses.asdict(variant.config)
+    if isinstance(record.get("fit"), dict):  # the per-sample path is measured anew each run: not part of the key
+        record["fit"].pop("mode", None)
+    h = hashlib.sha256(json.dumps([record, seed], sort_keys=True, default=str).encode())
     h.update(np.ascontiguousarray(x).tobytes())
     key = f"defended-{variant.name}-{h.hexdigest()[:16]}"
     model, store = recipe.start(seed), ModelCache(cache)
