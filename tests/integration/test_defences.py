@@ -110,3 +110,13 @@ def test_defences_compared_from_a_users_config(tmp_path, digits_split):
     assert m["undefended_auc"] > 0.65, m
     assert m["dp-4_auc"] < m["undefended_auc"] - 0.08, m
     assert 0 <= m["dp-4_epsilon_one_run_input"] <= m["dp-4_epsilon"] and 0 <= m["dp-4_epsilon_one_run_gradient"] <= 4
+
+
+def test_a_delta_too_large_for_the_members_is_one_line_exit_2(tmp_path, digits_split, capsys):
+    """delta 0.01 with 200 members (1 / n = 0.005): refused before any attack runs, naming the value."""
+    dp = {"dp": {"epsilons": [1], "delta": 0.01}, "attacks": ["loss"]}
+    config = _user_model(tmp_path, digits_split, dp)
+    assert audit_config(config.read_text(), tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "defenses.dp.delta 0.01 is not below 1 / 200 members" in err
+    assert not (tmp_path / "r" / "report.json").exists()

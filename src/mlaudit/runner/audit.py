@@ -17,11 +17,10 @@ from mlaudit.config import AuditConfig
 from mlaudit.errors import InputError
 from mlaudit.findings import Report
 from mlaudit.progress import Progress
-from mlaudit.runner.defences import compared_attacks, defence_job
+from mlaudit.runner.defences import check, compared_attacks, defence_job
 from mlaudit.runner.local import SequentialExecutor
 from mlaudit.runner.plan import named, plan, selected
 from mlaudit.runner.setup import build_setup
-from mlaudit.scenarios.defended import trainable
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ def run_audit(
         executor=executor, ray_address=ray_address,
     )
     if cfg.defenses is not None:
-        trainable(setup)  # before any attack runs: a target the recipe cannot train is a usage error
+        check(cfg, setup)  # before any attack runs: a target the recipe cannot train is a usage error
     jobs, skipped = plan(names, setup, cfg.profile, cfg.seed, named=named(cfg.attacks))
     for s in skipped:
         log.info("skipped %s: %s (%s)", s.attack, s.reason, s.fix)

@@ -45,6 +45,18 @@ def compared_attacks(cfg: AuditConfig) -> list[str]:
     return names
 
 
+def check(cfg: AuditConfig, setup: AuditSetup) -> None:
+    """What the comparison needs, checked before any attack runs: a recipe the defended models train with,
+    and a DP delta below 1 / members (a larger one allows publishing an example outright)."""
+    trainable(setup)
+    members = setup.inputs["main"].members
+    dp = cfg.defenses.dp if cfg.defenses is not None else None
+    if dp is not None and dp.delta is not None and members is not None and dp.delta >= 1 / len(members):
+        raise InputError(
+            f"defenses.dp.delta {dp.delta} is not below 1 / {len(members)} members; use 1e-5 or remove it (default)"
+        )
+
+
 def compare_defences(cfg: AuditConfig, setup: AuditSetup, *, cache: Path | None, progress: Progress | None,
                      where: dict[str, Any]) -> Finding:  # fmt: skip
     """The comparison finding: the undefended row first, then one row per variant."""
