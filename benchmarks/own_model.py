@@ -7,7 +7,12 @@ training accuracy 99.0%; measured 2026-11-30: LiRA online 5.6% TPR at 1% FPR, RM
 issue's independent measurement: 11.1%), RMIA offline with 1 / 2 / 8 references 5.0 / 5.7 / 6.4%,
 setup 0.81x the plain loop; at batch 32, 96.9% training accuracy, LiRA 4.6%, RMIA online 9.2%; at
 batch 128, 89%, LiRA 3.0%),
-saved as safetensors. The audit: the setup `mlaudit audit` builds from a config naming the factory,
+saved as safetensors. The LiRA gap to the issue's hand-written ~9%, measured on these references
+(2026-11-30): the target retrained with seeds 0-4 gives LiRA online 5.3 / 5.6 / 6.1 / 5.6 / 5.8% (not
+the target's draw); on seed 0's, LiRA's scoring variants give 2.4% (per-example variances), 5.5%
+(one shared variance), 6.8% (a global variance per side), 4.4% (offline from the OUT references), hinge
+instead of logit 5.5-6.0%; RMIA offline with 1 reference over a = 0 .. 0.9 gives 4.7-5.5% (goal 6%),
+with 2: 5.2-5.7%. The audit: the setup `mlaudit audit` builds from a config naming the factory,
 the recipe, `references: 8` and 10,000 population images: mlaudit trains 8 online references
 (complementary halves of members + non-members) and 8 offline ones (population only) with the recipe.
 Reported: LiRA and RMIA online with 8 references, RMIA offline with 1, 2 and 8, each with TPR at 1% and 0.1% FPR
