@@ -92,7 +92,8 @@ def test_book_keeping_matches_a_hand_written_loop_on_a_cnn():
 
 
 def test_book_keeping_refuses_what_it_does_not_cover():
-    """A BatchNorm's parameters, a layer called twice, a Linear on a sequence: NotImplementedError; the
+    """A BatchNorm (trained, or frozen but in training mode: its batch statistics mix the examples), a layer
+    called twice, a Linear on a sequence: NotImplementedError; the
     chooser then leaves book-keeping out and Opacus's paths serve the model (a LayerNorm's here)."""
     from mlaudit.defenses.dp.bookkeeping import clipped_sum
 
@@ -100,8 +101,9 @@ def test_book_keeping_refuses_what_it_does_not_cover():
     shared = nn.Linear(4, 4)
     twice = nn.Sequential(shared, nn.ReLU(), shared)
     seq = nn.Sequential(nn.Linear(4, 3), nn.Flatten(), nn.Linear(15, 4))
+    frozen_bn = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4).requires_grad_(False))  # still mixes the batch
     cases = [(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4)), torch.randn(8, 4)), (twice, torch.randn(8, 4)),
-             (seq, torch.randn(8, 5, 4))]  # fmt: skip
+             (seq, torch.randn(8, 5, 4)), (frozen_bn, torch.randn(8, 4))]  # fmt: skip
     for model, x in cases:
         with pytest.raises(NotImplementedError):
             clipped_sum(model, x, torch.zeros(8, dtype=torch.long), max_grad_norm=1.0, criterion=crit)

@@ -33,6 +33,8 @@ def _layers(model: nn.Module) -> list[Any]:
     layers: list[Any] = [
         m for m in model.modules() if isinstance(m, LAYERS) and any(p.requires_grad for p in m.parameters())
     ]
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules()):
+        raise NotImplementedError("batch normalisation in training mode mixes the examples of a batch")
     covered = {id(p) for m in layers for p in m.parameters()}
     if any(p.requires_grad and id(p) not in covered for p in model.parameters()):
         raise NotImplementedError("book-keeping clipping covers Linear and Conv2d parameters only")
