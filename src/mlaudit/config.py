@@ -213,6 +213,7 @@ class RecipeConfig:
 
 
 DEFENCE_BASELINES = ("weight_decay", "label_smoothing", "early_stopping")  # what defenses.comparison trains
+OUTPUT_DEFENCES = ("round", "top_k", "label", "noise", "reverse_sigmoid")  # defenses.output, its default settings
 DP_ACCOUNTANTS = ("rdp", "prv")
 
 
@@ -256,13 +257,25 @@ class DefensesConfig:
 
     dp: DPDefenceConfig | None = None
     baselines: tuple[str, ...] = ()  # weight_decay (5e-4) | label_smoothing (0.1) | early_stopping (patience 3)
+    # the audited model's answers post-processed as `mlaudit serve` would (no retraining; a served model too):
+    # round (2 decimals) | top_k (1) | label | noise (0.01) | reverse_sigmoid (beta 0.2, gamma 0.5)
+    outputs: tuple[str, ...] = ()
     attacks: tuple[str, ...] = ("loss", "lira")  # membership attacks run on every model
 
     def __post_init__(self) -> None:
         for b in self.baselines:
             _one_of("defenses.baselines entry", b, DEFENCE_BASELINES)
-        if self.dp is None and not self.baselines:
-            raise ConfigError("defenses: names no defence; add dp: {epsilons: [1, 8]} or baselines: [weight_decay]")
+        for o in self.outputs:
+            _one_of("defenses.outputs entry", o, OUTPUT_DEFENCES)
+        if self.dp is None and not self.baselines and not self.outputs:
+            raise ConfigError(
+                "defenses: names no defence; add dp: {epsilons: [1, 8]}, baselines: [weight_decay] or outputs: [round]"
+            )
+
+    @property
+    def trains(self) -> bool:
+        """Whether a defence retrains the model (DP, baselines): the recipe is needed then."""
+        return self.dp is not None or bool(self.baselines)
         if not self.attacks:
             raise ConfigError("defenses.attacks is empty; name the membership attacks to compare, e.g. [loss, lira]")
 
@@ -424,14 +437,14 @@ class AuditConfig:
             )
 
         trains = self.recipe is not None and self.target.kind in ("torch", "huggingface")
-        if self.defenses is not None and mine and not trains:
+        if self.defenses is not None and self.defenses.trains and mine and not trains:
             raise ConfigError(
-                "defenses: trains the compared models with your recipe: it needs target kind torch (or a Hugging "
-                "Face image classifier) and recipe: "
+                "defenses.dp and defenses.baselines train the compared models with your recipe: they need target "
+                "kind torch (or a Hugging Face image classifier) and recipe: "
                 f"(this config has kind {self.target.kind!r}{'' if self.recipe else ' and no recipe'}); "
-                "remove defenses:"
+                "keep only defenses.outputs, or remove defenses:"
             )
-        if self.defenses is not None and not mine and self.target.scenario != "fashion-mnist":
+        if self.defenses is not None and self.defenses.trains and not mine and self.target.scenario != "fashion-mnist":
             raise ConfigError(
                 f"defenses: on a built-in target needs the fashion-mnist scenario (its recipe is a torch one), not "
                 f"{self.target.scenario!r}"

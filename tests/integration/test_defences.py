@@ -65,17 +65,23 @@ def _compared(folder: Path) -> tuple[dict, dict, dict]:
 
 
 def test_dp_compared_with_the_undefended_model_from_a_users_config(tmp_path, digits_split):
-    """make test's case: LOSS compared on the undefended model and a DP-SGD fine-tune at epsilon 1 (two DP
-    runs: the model and the gradient-canary audit). At epsilon 1 on 200 rows DP costs most of the
+    """make test's case: LOSS compared on the undefended model, a DP-SGD fine-tune at epsilon 1 (two DP
+    runs: the model and the gradient-canary audit) and the model's answers rounded / reduced to labels.
+    At epsilon 1 on 200 rows DP costs most of the
     accuracy (measured 0.93 -> 0.305; asserted a drop of 0.2, above 10 classes' chance of 0.1). LOSS is
     no guide to the leak here (AUC 0.608 -> 0.573, within about one standard error of each other, and a
     30%-accurate model's per-class losses move it): the heavy case below compares LiRA."""
-    dp = {"dp": {"epsilons": [1], "audit_canaries": 2000, "input_canaries": 0}, "attacks": ["loss"]}
+    dp = {"dp": {"epsilons": [1], "audit_canaries": 2000, "input_canaries": 0}, "outputs": ["round", "label"],
+          "attacks": ["loss"]}  # fmt: skip
     config = _user_model(tmp_path, digits_split, dp)
     assert audit_config(config.read_text(), tmp_path) in (0, 1)
     d, m, rows = _compared(tmp_path)
-    assert d["config"]["strongest_attack"] == "loss" and set(rows) == {"undefended (the audited model)",
-                                                                        "DP-SGD, epsilon 1"}  # fmt: skip
+    assert d["config"]["strongest_attack"] == "loss" and set(rows) == {
+        "undefended (the audited model)", "DP-SGD, epsilon 1", "served output: round (decimals 2)"}  # fmt: skip
+    # the model answering in 2 decimals: the same model, so the same accuracy; labels only: LOSS cannot run
+    assert m["output-round_test_accuracy"] == m["undefended_test_accuracy"] and "output-round_epsilon" not in m
+    (left,) = d["config"]["not_compared"]
+    assert left.startswith("served output: label") and "probabilities" in left, left
     assert 0 < m["dp-1_epsilon"] <= 1.001 and 0 <= m["dp-1_epsilon_lower_bound"] <= m["dp-1_epsilon"]
     assert 0.9 < m["undefended_test_accuracy"] and 0.15 < m["dp-1_test_accuracy"] < m["undefended_test_accuracy"] - 0.2
     html = (tmp_path / "r" / "report.html").read_text()

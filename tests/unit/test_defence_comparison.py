@@ -40,6 +40,32 @@ def test_variants_follow_the_config():
     assert big[0].delta == pytest.approx(2e-6)  # 1 / (10 n) past 10,000 rows: below 1 / n
 
 
+def test_an_output_defence_answers_through_the_audited_model():
+    """outputs: [top_k]: no retraining (no recipe needed), the target answers top-1 rows, RMIA's recorded
+    population outputs of the target are the defended rows too, and the threat model says top_k."""
+    from mlaudit.attacks.base import AttackInputs
+    from mlaudit.attacks.references import References
+    from mlaudit.scenarios.defended import defended_setup
+    from mlaudit.scenarios.record import AuditSetup
+    from mlaudit.targets import TorchTarget
+    from mlaudit.threat import ThreatModel
+
+    (v,) = variants(DefensesConfig(outputs=("top_k",)), None, n_train=10)
+    assert v.output is not None and v.label == "served output: top_k (k 1)"
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        target = TorchTarget(MLP(in_features=4, num_classes=3, hidden=(8,)), num_classes=3)
+    pop = np.array([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]])
+    refs = References(np.arange(2), np.zeros(2, int), np.zeros((1, 2, 3)), np.zeros((1, 2), bool), np.zeros((1, 2, 3)),
+                      pop, np.zeros(2, int))  # fmt: skip
+    setup = AuditSetup(target, ThreatModel(), {"main": AttackInputs(references=refs)}, {}, {})
+    ds = defended_setup(setup, v, ["rmia"], n_references=1, seed=0, cache=None)
+    assert ds.threat_model.output == "top_k" and ds.target is not target
+    np.testing.assert_array_equal(ds.inputs["main"].references.population_target, [[0, 0.5, 0], [0.6, 0, 0]])
+    rows = ds.target.probabilities(np.ones((5, 4), np.float32))
+    assert ((rows > 0).sum(1) == 1).all()  # one class per answer
+
+
 def test_early_stopping_stops_on_the_held_out_loss_and_keeps_the_best_epoch(monkeypatch):
     """Labels are noise: the held-out loss is lowest early and rises as the MLP memorises; 40 epochs are
     asked, training stops 3 epochs after the best one, and the weights kept give the best held-out loss."""
@@ -118,6 +144,7 @@ def test_an_audit_above_the_accountant_is_high():
         ({"dp": {"epsilons": [8], "accountant": "gdp"}}, "unknown defenses.dp.accountant 'gdp'"),
         ({"baselines": ["dropout"]}, "unknown defenses.baselines entry 'dropout'"),
         ({}, "names no defence"),
+        ({"outputs": ["blur"]}, "unknown defenses.outputs entry 'blur'"),
         ({"dp": {"audit_canaries": 10}}, "audit_canaries must be 0"),
         ({"dp": {}, "attack": ["lira"]}, "unknown key 'attack' in config.defenses (did you mean 'attacks'?)"),
     ],
@@ -131,10 +158,12 @@ def test_bad_defences_config_is_one_line(raw, message):
 def test_defences_need_a_torch_recipe():
     own = {"target": {"kind": "sklearn", "path": "m.skops"}, "data": {"members": {"source": "npz", "path": "a"},
            "nonmembers": {"source": "npz", "path": "b"}}, "defenses": {"dp": {}}}  # fmt: skip
-    with pytest.raises(ConfigError, match="needs target kind torch"):
+    with pytest.raises(ConfigError, match="need target kind torch"):
         from_dict(AuditConfig, own)
     with pytest.raises(ConfigError, match="fashion-mnist scenario"):
         from_dict(AuditConfig, {"target": {"scenario": "cps1988-forest"}, "defenses": {"dp": {}}})
+    # output defences retrain nothing: any target may have them (a forest, a served model)
+    assert from_dict(AuditConfig, {**own, "defenses": {"outputs": ["round"]}}).defenses.outputs == ("round",)
 
 
 def test_a_target_without_a_torch_recipe_is_refused_before_any_work():

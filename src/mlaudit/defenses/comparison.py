@@ -21,6 +21,7 @@ from torch import nn
 
 from mlaudit.config import DefensesConfig
 from mlaudit.defenses.dp.train import DPFit
+from mlaudit.defenses.output import OutputDefence
 from mlaudit.errors import InputError
 from mlaudit.findings import Artifact, Finding, Metric, Severity, versions
 from mlaudit.models.train import TrainConfig, train
@@ -39,6 +40,7 @@ class Variant:
     config: TrainConfig
     epsilon: float | None = None  # DP: the target epsilon at `delta`
     delta: float | None = None
+    output: OutputDefence | None = None  # the audited model's answers post-processed (no retraining)
 
 
 @dataclass(frozen=True)
@@ -81,26 +83,44 @@ def dp_delta(defenses: DefensesConfig, n_train: int) -> float:
     return defenses.dp.delta if defenses.dp.delta is not None else min(1e-5, 1 / (10 * n_train))
 
 
-def variants(defenses: DefensesConfig, config: TrainConfig, *, n_train: int, mode: str = "auto") -> list[Variant]:
-    """The defended trainings the config asks for, DP first (ascending epsilon), then the baselines."""
-    out = []
+OUTPUTS = {"round": OutputDefence("round", decimals=2), "top_k": OutputDefence("top_k", k=1),
+           "label": OutputDefence("label"), "noise": OutputDefence("noise", scale=0.01),
+           "reverse_sigmoid": OutputDefence("reverse_sigmoid", beta=0.2, gamma=0.5)}  # fmt: skip
+
+
+def variants(
+    defenses: DefensesConfig, config: TrainConfig | None, *, n_train: int, mode: str = "auto"
+) -> list[Variant]:
+    """The defences the config asks for: DP first (ascending epsilon), the baselines, then the output
+    defences (these need no `config`: the audited model answers through them)."""
+    out = [Variant(f"output-{o}", f"served output: {_words(OUTPUTS[o])}", TrainConfig(), output=OUTPUTS[o])
+           for o in defenses.outputs]  # fmt: skip
+    if config is None:
+        return out
+    trained = []
     if defenses.dp is not None:
         dp, delta = defenses.dp, dp_delta(defenses, n_train)
         for eps in sorted(set(dp.epsilons)):
             fit = DPFit(config, eps, delta, dp.max_grad_norm, dp.accountant, mode)
             cfg = dataclasses.replace(config, fit=fit)
-            out.append(Variant(f"dp-{eps:g}", f"DP-SGD, epsilon {eps:g}", cfg, eps, delta))
+            trained.append(Variant(f"dp-{eps:g}", f"DP-SGD, epsilon {eps:g}", cfg, eps, delta))
     for b in defenses.baselines:
         if b == "weight_decay":
             wd = max(WEIGHT_DECAY, 10 * config.weight_decay)
-            out.append(Variant("weight-decay", f"weight decay {wd:g}", dataclasses.replace(config, weight_decay=wd)))
+            cfg = dataclasses.replace(config, weight_decay=wd)
+            trained.append(Variant("weight-decay", f"weight decay {wd:g}", cfg))
         elif b == "label_smoothing":
             cfg = dataclasses.replace(config, label_smoothing=LABEL_SMOOTHING)
-            out.append(Variant("label-smoothing", f"label smoothing {LABEL_SMOOTHING:g}", cfg))
+            trained.append(Variant("label-smoothing", f"label smoothing {LABEL_SMOOTHING:g}", cfg))
         else:
             cfg = dataclasses.replace(config, fit=EarlyStopping(config))
-            out.append(Variant("early-stopping", f"early stopping (patience {PATIENCE})", cfg))
-    return out
+            trained.append(Variant("early-stopping", f"early stopping (patience {PATIENCE})", cfg))
+    return trained + out
+
+
+def _words(d: OutputDefence) -> str:
+    settings = ", ".join(f"{k} {v}" for k, v in d.to_dict().items() if k != "kind")
+    return f"{d.kind} ({settings})" if settings else d.kind
 
 
 @dataclass(frozen=True)

@@ -56,10 +56,17 @@ class DefendedTarget(Target):
         return self._answer(x).labels  # type: ignore[no-any-return]
 
     def _probabilities(self, x: Any) -> np.ndarray:
-        r = self._answer(x)
-        if r.top_classes is not None:
+        return self.rows(self.inner.probabilities(x))
+
+    def rows(self, probabilities: np.ndarray) -> np.ndarray:
+        """What a client reads as probability rows when the target's rows are `probabilities`: the
+        defended rows (a top-k answer with the withheld classes at 0; a label as its one-hot row)."""
+        r = defend(probabilities, self.defence, self.rng)
+        if r.top_classes is not None and r.top_probabilities is not None:
             return top_k_rows(r.top_classes, r.top_probabilities, self.num_classes)
-        return r.probabilities  # type: ignore[no-any-return]
+        if r.probabilities is None:
+            return np.eye(self.num_classes)[np.asarray(r.labels)]
+        return np.asarray(r.probabilities)
 
 
 @dataclass(frozen=True)

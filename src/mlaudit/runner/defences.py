@@ -48,7 +48,8 @@ def compared_attacks(cfg: AuditConfig) -> list[str]:
 def check(cfg: AuditConfig, setup: AuditSetup) -> None:
     """What the comparison needs, checked before any attack runs: a recipe the defended models train with,
     and a DP delta below 1 / members (a larger one allows publishing an example outright)."""
-    trainable(setup)
+    if cfg.defenses is not None and cfg.defenses.trains:
+        trainable(setup)
     members = setup.inputs["main"].members
     dp = cfg.defenses.dp if cfg.defenses is not None else None
     if dp is not None and dp.delta is not None and members is not None and dp.delta >= 1 / len(members):
@@ -62,22 +63,27 @@ def compare_defences(cfg: AuditConfig, setup: AuditSetup, *, cache: Path | None,
     """The comparison finding: the undefended row first, then one row per variant."""
     started, progress = time.perf_counter(), progress or NullProgress()
     assert cfg.defenses is not None
-    attacks, recipe = compared_attacks(cfg), trainable(setup)
+    attacks = compared_attacks(cfg)
+    config = trainable(setup).config if cfg.defenses.trains else None
     members = setup.inputs["main"].members
     assert members is not None
     rows = [_row("undefended", "undefended (the audited model)", setup, attacks, cfg)]
-    todo = variants(cfg.defenses, recipe.config, n_train=len(members), mode=_mode(cfg, setup))
+    todo = variants(cfg.defenses, config, n_train=len(members), mode=_mode(cfg, setup))
     progress.start("defences", f"training and attacking {len(todo)} defended models", len(todo))
     n_refs = 4 if cfg.target.kind == "default" else cfg.references or N_REFERENCES[cfg.profile]  # as the audit's own
+    left_out = []
     for i, v in enumerate(todo):
         ds = defended_setup(setup, v, attacks, n_references=n_refs, seed=cfg.seed, cache=cache, progress=progress,
                             where=where)  # fmt: skip
-        rows.append(_audited(cfg, setup, v, _row(v.name, v.label, ds, attacks, cfg)))
+        try:
+            rows.append(_audited(cfg, setup, v, _row(v.name, v.label, ds, attacks, cfg)))
+        except InputError as e:  # e.g. label-only answers: no score-based attack runs on them
+            left_out.append(f"{v.label}: {e}")
         progress.update("defences", i + 1)
     progress.finish("defences")
     tm = setup.threat_model.to_dict()
-    return comparison_finding(rows, threat_model=tm, config=dataclasses.asdict(cfg.defenses), seed=cfg.seed,
-                              started=started)  # fmt: skip
+    record = {**dataclasses.asdict(cfg.defenses), "not_compared": left_out}
+    return comparison_finding(rows, threat_model=tm, config=record, seed=cfg.seed, started=started)
 
 
 def _mode(cfg: AuditConfig, setup: AuditSetup) -> str:

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlaudit.attacks.references import References
 from mlaudit.defenses.comparison import Variant
+from mlaudit.defenses.extraction import DefendedTarget
 from mlaudit.errors import InputError
 from mlaudit.models.cache import ModelCache
 from mlaudit.models.recipe import Recipe
@@ -37,11 +39,35 @@ def trainable(setup: AuditSetup) -> Recipe:
     return main.recipe
 
 
+def answered(setup: AuditSetup, variant: Variant, *, seed: int) -> AuditSetup:
+    """The audited model answering through an output defence, as `mlaudit serve` would serve it (a served
+    target too: its answers post-processed): the reference models are the adversary's own and stay, but
+    the target's outputs on the population examples (RMIA's) are the defended ones; the threat model
+    records the granularity the adversary now receives."""
+    assert variant.output is not None
+    target = DefendedTarget(setup.target, variant.output, seed)
+    main = setup.inputs["main"]
+
+    def through(refs: References | None) -> References | None:
+        if refs is None:
+            return None
+        return dataclasses.replace(refs, population_target=target.rows(refs.population_target))
+
+    inputs = dataclasses.replace(main, references=through(main.references),
+                                 offline_references=through(main.offline_references))  # fmt: skip
+    output = {"rounded": "rounded", "top_k": "top_k", "labels": "labels"}.get(target.granularity, "exact")
+    tm = dataclasses.replace(setup.threat_model, output=output)
+    return AuditSetup(target, tm, {"main": inputs}, {**setup.target_info, "defence": variant.label}, setup.data_info)
+
+
 def defended_setup(
     setup: AuditSetup, variant: Variant, attacks: list[str], *, n_references: int, seed: int, cache: Path | None,
     progress: Progress | None = None, where: dict[str, Any] | None = None,
 ) -> AuditSetup:  # fmt: skip
-    """`setup` with its target retrained under `variant` (and its references, when an attack needs them)."""
+    """`setup` with its target retrained under `variant` (and its references, when an attack needs them),
+    or (an output defence) answering through it."""
+    if variant.output is not None:
+        return answered(setup, variant, seed=seed)
     recipe, main = trainable(setup), setup.inputs["main"]
     assert main.members is not None and main.nonmembers is not None
     m, n = len(main.members), len(main.nonmembers)
