@@ -188,7 +188,10 @@ HEAVY: dict[str, str | tuple[str, ...] | None] = {
     # the acceptance grid of the gradient-canary audit: 12 audits of 2 DP-SGD runs on Fashion-MNIST (about 3 min)
     "tests/unit/test_gradient_canary.py": "test_over_seeds_and_epsilons_on_fashion_mnist",
     # 45 s: LiRA with DP-trained references, both audits and a baseline (the LOSS / DP case stays: 15 s)
-    "tests/integration/test_defences.py": "test_defences_compared_from_a_users_config",
+    "tests/integration/test_defences.py": (
+        "test_defences_compared_from_a_users_config",
+        "test_dp_lowers_lira_on_the_builtin_default_from_a_config",  # 128 s: the built-in default
+    ),
     # 10 s: the planner's word `profile` is also tested in test_privacy_sections and test_findings
     "tests/integration/test_input_validation.py": "test_the_word_profile_adds_the_profile_sections",
     # 16 s: a served LM audited through the CLI (the in-process HTTP LM attack test stays in make test)
