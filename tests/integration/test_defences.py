@@ -81,7 +81,7 @@ def test_dp_compared_with_the_undefended_model_from_a_users_config(tmp_path, dig
     # the model answering in 2 decimals: the same model, so the same accuracy; labels only: LOSS cannot run
     assert m["output-round_test_accuracy"] == m["undefended_test_accuracy"] and "output-round_epsilon" not in m
     (left,) = d["config"]["not_compared"]
-    assert left.startswith("served output: label") and "probabilities" in left, left
+    assert left.startswith("served output: label") and "probabilities" in left and left in d["summary"], left
     assert 0 < m["dp-1_epsilon"] <= 1.001 and 0 <= m["dp-1_epsilon_lower_bound"] <= m["dp-1_epsilon"]
     assert 0.9 < m["undefended_test_accuracy"] and 0.15 < m["dp-1_test_accuracy"] < m["undefended_test_accuracy"] - 0.2
     html = (tmp_path / "r" / "report.html").read_text()

@@ -240,7 +240,8 @@ def comparison_finding(
     return Finding(
         id="defences", category="dp_audit", attack="defences",
         title=f"Defences compared: {attack} on the undefended model and {len(rows) - 1} defended fine-tunes",
-        summary=_summary(rows, attack), threat_model=threat_model, metrics=metrics,
+        summary=_summary(rows, attack) + "".join(f" Not compared: {why}." for why in config.get("not_compared", ())),
+        threat_model=threat_model, metrics=metrics,
         severity=comparison_severity(rows), config={**config, "strongest_attack": attack}, seed=seed,
         duration_s=round(time.perf_counter() - started, 3), versions=versions(),
         artifacts=(
