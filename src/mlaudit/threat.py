@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +101,12 @@ class ThreatModel:
                 f"attack {name!r} needs knowledge [{names}] the threat model does not grant; "
                 f"add it to threat_model.knowledge or drop the attack"
             )
+
+    def served(self, granularity: str) -> ThreatModel:
+        """This threat model with the output a target's recorded `granularity` gives the adversary (a
+        granularity that is not an inexact output, e.g. "probabilities", leaves it exact)."""
+        output = granularity if granularity in OUTPUTS else "exact"
+        return self if output == self.output else dataclasses.replace(self, output=output)
 
     def permits(self, access: Access, knowledge: frozenset[Knowledge]) -> bool:
         return access <= self.access and knowledge <= self.knowledge

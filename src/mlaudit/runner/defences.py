@@ -24,6 +24,7 @@ from mlaudit.findings import Finding
 from mlaudit.progress import NullProgress, Progress
 from mlaudit.registry import expand, get_attack
 from mlaudit.runner.plan import Job, plan
+from mlaudit.scenarios import fashion_mnist
 from mlaudit.scenarios.defended import defended_setup, trainable
 from mlaudit.scenarios.own_model import N_REFERENCES
 from mlaudit.scenarios.record import AuditSetup
@@ -70,7 +71,8 @@ def compare_defences(cfg: AuditConfig, setup: AuditSetup, *, cache: Path | None,
     rows = [_row("undefended", "undefended (the audited model)", setup, attacks, cfg)]
     todo = variants(cfg.defenses, config, n_train=len(members), mode=_mode(cfg, setup))
     progress.start("defences", f"training and attacking {len(todo)} defended models", len(todo))
-    n_refs = 4 if cfg.target.kind == "default" else cfg.references or N_REFERENCES[cfg.profile]  # as the audit's own
+    own = cfg.references or N_REFERENCES[cfg.profile]
+    n_refs = fashion_mnist.N_REFERENCES if cfg.target.kind == "default" else own  # as many as the audit's own
     left_out = []
     for i, v in enumerate(todo):
         ds = defended_setup(setup, v, attacks, n_references=n_refs, seed=cfg.seed, cache=cache, progress=progress,

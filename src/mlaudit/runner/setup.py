@@ -37,9 +37,5 @@ def build_setup(
 def with_output(setup: AuditSetup) -> AuditSetup:
     """A served target's output granularity (rounded, top-k, labels, log-probs) recorded in the threat
     model, so the report and every finding say what the adversary really received."""
-    granularity = {"rounded": "rounded", "top_k": "top_k", "labels": "labels", "logprobs": "logprobs"}.get(
-        str(getattr(setup.target, "granularity", "")), "exact"
-    )
-    if granularity == "exact":
-        return setup
-    return dataclasses.replace(setup, threat_model=dataclasses.replace(setup.threat_model, output=granularity))
+    tm = setup.threat_model.served(str(getattr(setup.target, "granularity", "")))
+    return setup if tm is setup.threat_model else dataclasses.replace(setup, threat_model=tm)

@@ -55,8 +55,7 @@ def answered(setup: AuditSetup, variant: Variant, *, seed: int) -> AuditSetup:
 
     inputs = dataclasses.replace(main, references=through(main.references),
                                  offline_references=through(main.offline_references))  # fmt: skip
-    output = {"rounded": "rounded", "top_k": "top_k", "labels": "labels"}.get(target.granularity, "exact")
-    tm = dataclasses.replace(setup.threat_model, output=output)
+    tm = setup.threat_model.served(target.granularity)
     return AuditSetup(target, tm, {"main": inputs}, {**setup.target_info, "defence": variant.label}, setup.data_info)
 
 

@@ -35,6 +35,7 @@ from mlaudit.threat import Knowledge, ThreatModel
 log = logging.getLogger(__name__)
 
 PUBLIC_CLASSES = (5, 6, 7, 8, 9)
+N_REFERENCES = 4  # per set (online and offline): 8 reference trainings keep the full (CNN) profile under 10 min
 
 
 @dataclass(frozen=True)
@@ -234,9 +235,8 @@ def prepare(
     pop = p["control_a"] if Knowledge.POPULATION_DATA in tm.knowledge else None
     on = off = None
     if wants_references(attacks, tm):
-        n_refs = 4  # per set (online and offline): 8 reference trainings keep the full (CNN) profile under 10 min
         on, off = references(
-            sc, n_models=n_refs, seed=cfg.seed, cache=cache, target=target, progress=progress,
+            sc, n_models=N_REFERENCES, seed=cfg.seed, cache=cache, target=target, progress=progress,
             views=wants_views(attacks), **(where or {}),
         )  # fmt: skip
     base_view = base if Knowledge.BASE_MODEL in tm.knowledge else None

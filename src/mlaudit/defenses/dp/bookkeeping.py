@@ -79,10 +79,12 @@ def _record(model: nn.Module, layers: list[nn.Module], x: torch.Tensor,
 
 
 def clipped_sum(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, max_grad_norm: float,
-                criterion: Callable[..., torch.Tensor]) -> dict[Any, torch.Tensor]:  # fmt: skip
+                criterion: Callable[..., torch.Tensor],
+                layers: list[Any] | None = None) -> dict[Any, torch.Tensor]:  # fmt: skip
     """Sum over the batch of each example's gradient clipped to `max_grad_norm` (Opacus's clip factor
-    min(1, C / (norm + 1e-6))), for every trainable parameter. `criterion` must sum over the batch."""
-    layers = _layers(model)
+    min(1, C / (norm + 1e-6))), for every trainable parameter. `criterion` must sum over the batch.
+    `layers`: the model's checked layers (_layers), when the caller has them already."""
+    layers = _layers(model) if layers is None else layers
     acts, outs = _record(model, layers, x, lambda logits: criterion(logits, y))
     sq = torch.zeros(len(x), dtype=torch.float32)
     parts: list[tuple[Any, torch.Tensor, torch.Tensor]] = []
@@ -122,7 +124,7 @@ class BookKeeping:
                  max_grad_norm: float, expected_batch_size: float, generator: torch.Generator,
                  criterion: Callable[..., torch.Tensor], accountant: Any = None,
                  sample_rate: float = 1.0) -> None:  # fmt: skip
-        _layers(model)  # refuse an unsupported model before any step
+        self.layers = _layers(model)  # refuse an unsupported model before any step; checked once
         self.model, self.original_optimizer, self.criterion = model, optimizer, criterion
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.noise_multiplier, self.max_grad_norm = noise_multiplier, max_grad_norm
@@ -131,7 +133,8 @@ class BookKeeping:
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         if len(x):
-            sums = clipped_sum(self.model, x, y, max_grad_norm=self.max_grad_norm, criterion=self.criterion)
+            sums = clipped_sum(self.model, x, y, max_grad_norm=self.max_grad_norm, criterion=self.criterion,
+                               layers=self.layers)  # fmt: skip
         for p in self.params:  # an empty batch still releases its noise (and is accounted)
             p.summed_grad = sums[p] if len(x) else torch.zeros_like(p)  # type: ignore[attr-defined]
         self.add_noise()

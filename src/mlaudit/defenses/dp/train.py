@@ -63,14 +63,14 @@ def _dp_train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfi
     opt = config.make_optimizer([p for p in model.parameters() if p.requires_grad])
     loader = DataLoader(TensorDataset(xt, yt), batch_size=config.batch_size, generator=generator)
     if mode == "bk":
-        private_steps = _bk_steps(model, opt, loader, config, epsilon, delta, max_grad_norm, generator, accountant)
-        return _run_bk(*private_steps, config=config, generator=generator, attach=attach)
+        step, poisson = _bk_steps(model, opt, loader, config, epsilon, delta, max_grad_norm, generator, accountant)
+        return _run_bk(step, poisson, delta, config=config, generator=generator, attach=attach)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     engine = PrivacyEngine(accountant=accountant)
     out = engine.make_private_with_epsilon(
         module=model, optimizer=opt, data_loader=loader, target_epsilon=epsilon, target_delta=delta,
         epochs=config.epochs, max_grad_norm=max_grad_norm, grad_sample_mode=mode, criterion=criterion,
-        noise_generator=torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator))),
+        noise_generator=_noise_generator(generator),
     )  # fmt: skip
     private, dp_opt, crit, loader = unpack(out, mode, criterion)
     if attach is not None:
@@ -93,7 +93,7 @@ def _dp_train(model: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfi
 
 def _bk_steps(model: nn.Module, opt: torch.optim.Optimizer, base: Any, config: TrainConfig, epsilon: float,
               delta: float, max_grad_norm: float, generator: torch.Generator,
-              accountant: str) -> tuple[BookKeeping, Any, float, float]:  # fmt: skip
+              accountant: str) -> tuple[BookKeeping, Any]:  # fmt: skip
     """The book-keeping path's DP step, Poisson loader and noise, set as Opacus's make_private_with_epsilon
     sets them: sample rate 1 / batches per epoch, the noise multiplier its accountant finds for the epochs,
     the expected batch size int(n q), the noise drawn from a generator seeded from `generator`."""
@@ -104,19 +104,24 @@ def _bk_steps(model: nn.Module, opt: torch.optim.Optimizer, base: Any, config: T
     q = 1 / len(base)
     sigma = get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=q, epochs=config.epochs,
                                  accountant=accountant, epsilon_tolerance=0.01)  # fmt: skip
-    noise = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+    noise = _noise_generator(generator)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing, reduction="sum")
     acc = create_accountant(accountant)
     step = BookKeeping(model, opt, noise_multiplier=float(sigma), max_grad_norm=max_grad_norm,
                        expected_batch_size=int(len(base.dataset) * q), generator=noise, criterion=criterion,
                        accountant=acc, sample_rate=q)  # fmt: skip
-    return step, DPDataLoader.from_data_loader(base, generator=generator), q, delta
+    return step, DPDataLoader.from_data_loader(base, generator=generator)
 
 
-def _run_bk(step: BookKeeping, loader: Any, q: float, delta: float, *, config: TrainConfig,
-            generator: torch.Generator, attach: Callable[[Any, float], None] | None) -> DPResult:  # fmt: skip
+def _noise_generator(generator: torch.Generator) -> torch.Generator:
+    """The DP noise's own generator, seeded from `generator` (one draw), for either path."""
+    return torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+
+
+def _run_bk(step: BookKeeping, loader: Any, delta: float, *, config: TrainConfig, generator: torch.Generator,
+            attach: Callable[[Any, float], None] | None) -> DPResult:  # fmt: skip
     if attach is not None:
-        attach(step, q)
+        attach(step, step.sample_rate)
     schedule = config.make_schedule(step.original_optimizer)
     for _ in range(config.epochs):
         for xb, yb in loader:
