@@ -8,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from mlaudit import metrics as M
 from mlaudit.attacks.membership.evaluate import reference_draw
-from mlaudit.attacks.membership.lira import lira_offline, resolve_variance
+from mlaudit.attacks.membership.lira import _trigamma_inverse, lira_offline, moderated, resolve_variance, variance_prior
 from mlaudit.attacks.membership.rmia import rmia_scores
 from mlaudit.models import MLP, TrainConfig
 from mlaudit.scenarios.references import draw_subsets, train_references
@@ -78,10 +78,65 @@ def test_rmia_top_count_ties_no_longer_leave_low_fpr_to_chance():
 
 
 def test_lira_variance_auto():
-    assert resolve_variance("auto", online=True, k=8) == "pooled"
+    assert resolve_variance("auto", online=True, k=8) == "moderated"
     assert resolve_variance("auto", online=False, k=2) == "global"
     assert resolve_variance("auto", online=False, k=64) == "per-example"
     assert resolve_variance("per-example", online=False, k=2) == "per-example"
+
+
+@pytest.mark.parametrize("y", [0.05, 0.7, 2.5, 30.0, 900.0])
+def test_trigamma_inverse_inverts_scipy_trigamma(y):
+    from scipy.special import polygamma
+
+    assert _trigamma_inverse(float(polygamma(1, y))) == pytest.approx(y, rel=1e-6)
+
+
+def _simulated_variances(n, d, d0, s0, rng):
+    """True variances from the scaled inverse chi-square prior (d0, s0^2); sample variances on d dof."""
+    true = d0 * s0 / rng.chisquare(d0, size=n)
+    return true, true * rng.chisquare(d, size=n) / d
+
+
+def test_variance_prior_recovers_the_simulated_prior():
+    """Smyth's moment estimator on 200,000 simulated examples (d = 6, the pooled dof of 8 references;
+    d0 = 5, s0^2 = 2). Tolerance: var(log s^2) is about 0.9, so its sample variance has a standard error
+    near 0.9 * sqrt(2 / 200,000) * 1.5 (the log chi-square's kurtosis) = 0.004; through trigamma's
+    slope at d0 / 2 (about -0.23) that is +-0.04 on d0 (0.8%); 5% is several standard errors."""
+    rng = np.random.default_rng(0)
+    _, s2 = _simulated_variances(200_000, 6, 5.0, 2.0, rng)
+    d0, s0 = variance_prior(s2, 6)
+    assert d0 == pytest.approx(5.0, rel=0.05)
+    assert s0 == pytest.approx(2.0, rel=0.05)
+
+
+def test_variance_prior_is_infinite_when_variances_spread_only_by_chance():
+    """One true variance for all: log s^2 varies by trigamma(d / 2) alone, the excess is ~0 and half
+    the time negative; a no-spread prior (d0 = inf) makes the moderated variance the global one."""
+    rng = np.random.default_rng(1)
+    s2 = 3.0 * rng.chisquare(6, size=50_000) / 6
+    s2[: len(s2) // 2] = 3.0  # exactly equal halves push the spread below chance
+    d0, s0 = variance_prior(s2, 6)
+    assert d0 == np.inf
+    out = moderated(s2, np.full(len(s2), 6))
+    assert np.ptp(out) == 0.0 and out[0] == pytest.approx(s0)
+
+
+def test_moderated_variance_is_closer_to_the_truth_than_either_extreme():
+    """Empirical Bayes' point: with d = 6 the shrunk variance has a smaller mean squared log error
+    against the true variance than the example's own s^2 and than one global variance (d0 = 5)."""
+    rng = np.random.default_rng(2)
+    true, s2 = _simulated_variances(20_000, 6, 5.0, 2.0, rng)
+    dof = np.full(len(s2), 6)
+    shrunk = moderated(s2, dof)
+
+    def err(v):
+        return float(np.mean(np.log(v / true) ** 2))
+
+    assert err(shrunk) < 0.8 * err(s2)
+    assert err(shrunk) < 0.8 * err(np.full(len(s2), s2.mean()))
+    # examples with no degrees of freedom of their own take the prior's scale
+    dof[:10] = 0
+    assert np.allclose(moderated(s2, dof)[:10], variance_prior(s2[10:], 6)[1])
 
 
 def test_offline_lira_with_two_references_needs_the_global_variance():

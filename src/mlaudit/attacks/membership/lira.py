@@ -4,21 +4,34 @@ Per example, the target's logit-scaled confidence phi is compared with Gaussians
 reference models that trained on the example (IN) and that did not (OUT). Online: log N(phi; IN) -
 log N(phi; OUT). Offline (OUT models only): the one-sided P(phi_OUT < phi).
 
-Variance, three estimators, and "auto" (the default) choosing between them:
+Variance, four estimators, and "auto" (the default) choosing between them:
 - "per-example": IN and OUT each get their own per-example variance (the paper's online attack; it
   needs many references: with 8, each variance rests on about 4 values).
 - "pooled": one variance per example, shared by IN and OUT and estimated from all of its references
   around their two means. It keeps each example's own scale, which the paper's fixed variance loses,
   with twice the values behind it.
 - "global" ("fixed variance" in the paper): one variance for all examples, per side.
+- "moderated": the pooled variance shrunk towards a prior fitted to all examples' pooled variances
+  (empirical Bayes, Smyth 2004, limma's moderated t): the prior's degrees of freedom d0 and scale s0^2
+  come from the mean and variance of log s^2 (digamma / trigamma moments of a scaled chi-square), and
+  each example's variance is (d0 s0^2 + d s^2) / (d0 + d). With few references d is small and the
+  prior weighs more (8 references: d = 6, fitted d0 about 4-6); with many, the example's own variance
+  dominates; where the pooled variances vary no more than chance predicts, d0 is infinite and it is
+  the global variance.
 Offline there is only the OUT side, and "pooled" is "per-example".
-"auto": online "pooled"; offline "global" below 64 references (the paper's advice for few shadow
-models), "per-example" from there. Measured on the Fashion-MNIST CNN, full profile, online references
-on complementary halves (benchmarks/mia_quality.py, 2026-11-30), TPR at 1% FPR [Clopper-Pearson]:
-online with 8 references pooled 8.8% [7.1, 10.7], global 9.7% [7.9, 11.7], per-example 5.3%; offline
-with 1 / 2 / 4 / 8 references global 3.9 / 5.7 / 5.1 / 4.1%, per-example 3.9 / 2.3 / 2.7 / 3.1% (a
-per-example variance from 2 values degenerates). Pooled and global are within each other's intervals
-online; pooled stays the default as it keeps each example's own scale. (An earlier measurement gave
+"auto": online "moderated"; offline "global" below 64 references (the paper's advice for few shadow
+models), "per-example" from there. Measured on users' Fashion-MNIST CNNs trained from scratch
+(benchmarks/lira_variance.py on an H200, 2026-12-01: 2,500 members, Adam, cosine, 30 epochs, batch
+16; 24 targets, each against 8 references on complementary halves of 5,000 candidates), mean TPR at
+1% FPR for widths 16 / 32 / 64 channels: pooled 5.3 / 7.5 / 8.6%, moderated 5.8 / 8.4 / 9.5%, global
+4.6 / 7.0 / 8.1%; with 16 references moderated and pooled agree (7.9 / 10.9 / 12.4% and 7.8 / 10.7 /
+12.2%); offline with 4 population references (global) 2.6 / 3.2 / 3.1%. In an earlier run of the same
+experiment, offline with 2-4 references, the moderated variance was within 0.2 points of the global
+one and the per-example one fell to 0.2-2.5%.
+The built-in default (a fine-tuned CNN, full profile, benchmarks/mia_quality.py, 2026-11-30), TPR at
+1% FPR [Clopper-Pearson]: online with 8 references pooled 8.8% [7.1, 10.7], global 9.7% [7.9, 11.7],
+per-example 5.3%; offline with 1 / 2 / 4 / 8 references global 3.9 / 5.7 / 5.1 / 4.1%, per-example
+3.9 / 2.3 / 2.7 / 3.1% (a per-example variance from 2 values degenerates). (An earlier measurement gave
 global 1.0%: phi then saturated at 690.8 for confident examples, signals.logit_confidence, and those
 outliers inflated the one global variance.)
 
@@ -35,7 +48,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from mlaudit.attacks.base import AttackInputs, Stamp
 from mlaudit.attacks.membership.augmentations import augmentable, view
@@ -54,7 +67,7 @@ from mlaudit.requirements import Requires
 from mlaudit.targets.base import Target
 from mlaudit.threat import Access, Knowledge
 
-VARIANCES = ("per-example", "pooled", "global")
+VARIANCES = ("per-example", "pooled", "global", "moderated")
 # below this many OUT references offline LiRA fits one global variance (the paper's advice for few shadow
 # models); a per-example variance from 2 values gave 0.0% TPR at 1% FPR where the global one gave 4.4%
 # (Fashion-MNIST CNN, benchmarks/mia_quality.py; the module doc has the figures)
@@ -62,12 +75,12 @@ PER_EXAMPLE_FROM = 64
 
 
 def resolve_variance(variance: str, *, online: bool, k: int) -> str:
-    """The estimator `auto` stands for: online, "pooled"; offline, "global" below PER_EXAMPLE_FROM
+    """The estimator `auto` stands for: online, "moderated"; offline, "global" below PER_EXAMPLE_FROM
     references and "per-example" from there on."""
     if variance != "auto":
         return variance
     if online:
-        return "pooled"
+        return "moderated"
     return "per-example" if k >= PER_EXAMPLE_FROM else "global"
 
 
@@ -81,15 +94,65 @@ def _moments(phi: np.ndarray, mask: np.ndarray, fixed_variance: bool) -> tuple[n
     return mean, np.maximum(std, 1e-6)
 
 
+def _pooled_var(
+    phi: np.ndarray, keep: np.ndarray, mu_in: np.ndarray, mu_out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per example, the variance of its IN and OUT values around their own means and its degrees of
+    freedom (K minus one per side present); nan where there are none."""
+    ss = (np.where(keep, phi - mu_in, 0.0) ** 2).sum(0) + (np.where(~keep, phi - mu_out, 0.0) ** 2).sum(0)
+    dof = len(phi) - (keep.sum(0).clip(max=1) + (~keep).sum(0).clip(max=1))  # one mean fitted per side present
+    return np.where(dof > 0, ss / np.maximum(dof, 1), np.nan), dof
+
+
 def _pooled_std(phi: np.ndarray, keep: np.ndarray, mu_in: np.ndarray, mu_out: np.ndarray) -> np.ndarray:
     """One std per example from its IN and OUT values around their own means (N - 2 degrees of
     freedom); examples with fewer than 3 references take the average variance."""
-    ss = (np.where(keep, phi - mu_in, 0.0) ** 2).sum(0) + (np.where(~keep, phi - mu_out, 0.0) ** 2).sum(0)
-    dof = keep.sum(0).clip(max=1) + (~keep).sum(0).clip(max=1)  # one mean fitted per side present
-    dof = len(phi) - dof
-    var = np.where(dof > 0, ss / np.maximum(dof, 1), np.nan)
+    var, _ = _pooled_var(phi, keep, mu_in, mu_out)
     fill = np.nanmean(var) if np.isfinite(var).any() else 1.0
     return np.maximum(np.sqrt(np.where(np.isfinite(var), var, fill)), 1e-6)
+
+
+def _trigamma_inverse(x: float) -> float:
+    """y with trigamma(y) = x, by Newton's method on 1 / trigamma from y = 0.5 + 1/x (as limma does)."""
+    if x > 1e7:
+        return 1.0 / np.sqrt(x)
+    if x < 1e-6:
+        return 1.0 / x
+    y = 0.5 + 1.0 / x
+    for _ in range(50):
+        tri = float(special.polygamma(1, y))
+        step = tri * (1.0 - tri / x) / float(special.polygamma(2, y))
+        y += step
+        if -step / y < 1e-8:
+            break
+    return y
+
+
+def variance_prior(var: np.ndarray, dof: int) -> tuple[float, float]:
+    """(d0, s0^2) of the scaled inverse chi-square prior that sample variances `var` (each on `dof`
+    degrees of freedom) are drawn under, by moments of log var (Smyth 2004, section 6.2). d0 is inf
+    where the variances spread no more than sampling alone would make them."""
+    v = var[np.isfinite(var) & (var > 0)]
+    if len(v) < 3 or dof < 1:
+        return np.inf, float(np.mean(v)) if len(v) else 1.0
+    e = np.log(v) - special.digamma(dof / 2) + np.log(dof / 2)
+    excess = float(np.var(e, ddof=1)) - float(special.polygamma(1, dof / 2))
+    if excess <= 0:
+        return np.inf, float(np.exp(e.mean()))
+    d0 = 2.0 * _trigamma_inverse(excess)
+    return d0, float(np.exp(e.mean() + special.digamma(d0 / 2) - np.log(d0 / 2)))
+
+
+def moderated(var: np.ndarray, dof: np.ndarray) -> np.ndarray:
+    """Each example's variance shrunk to the prior fitted on the examples with the commonest dof:
+    (d0 s0^2 + d s^2) / (d0 + d); examples with d = 0 take s0^2."""
+    ok = dof > 0
+    common = int(np.bincount(dof[ok]).argmax()) if ok.any() else 0
+    d0, s0 = variance_prior(var[dof == common], common)
+    if not np.isfinite(d0):
+        return np.full(var.shape, s0)
+    s2 = np.where(ok, np.nan_to_num(var), 0.0)
+    return (d0 * s0 + dof * s2) / (d0 + dof)  # type: ignore[no-any-return]
 
 
 def lira_online(
@@ -119,6 +182,9 @@ def lira_online(
     mu_in, mu_out = np.where(np.isfinite(mu_in), mu_in, fallback[0]), np.where(np.isfinite(mu_out), mu_out, fallback[2])
     if variance == "pooled":
         sd_in = sd_out = _pooled_std(phi_refs, keep, mu_in, mu_out)
+    elif variance == "moderated":
+        var, dof = _pooled_var(phi_refs, keep, mu_in, mu_out)
+        sd_in = sd_out = np.maximum(np.sqrt(moderated(var, dof)), 1e-6)
     return stats.norm.logpdf(phi_target, mu_in, sd_in) - stats.norm.logpdf(phi_target, mu_out, sd_out)  # type: ignore[no-any-return]
 
 
