@@ -28,11 +28,12 @@ models), "per-example" from there. Measured on users' Fashion-MNIST CNNs trained
 12.2%); offline with 4 population references (global) 2.6 / 3.2 / 3.1%. In an earlier run of the same
 experiment, offline with 2-4 references, the moderated variance was within 0.2 points of the global
 one and the per-example one fell to 0.2-2.5%.
-The built-in default (a fine-tuned CNN, full profile, benchmarks/mia_quality.py, 2026-11-30), TPR at
-1% FPR [Clopper-Pearson]: online with 8 references pooled 8.8% [7.1, 10.7], global 9.7% [7.9, 11.7],
-per-example 5.3%; offline with 1 / 2 / 4 / 8 references global 3.9 / 5.7 / 5.1 / 4.1%, per-example
-3.9 / 2.3 / 2.7 / 3.1% (a per-example variance from 2 values degenerates). (An earlier measurement gave
-global 1.0%: phi then saturated at 690.8 for confident examples, signals.logit_confidence, and those
+The built-in default (a fine-tuned CNN, full profile, benchmarks/mia_quality.py), TPR at 1% FPR
+[Clopper-Pearson]: online with 8 references moderated 10.0% [8.2, 12.0] (2026-12-01; its control at
++1.2 null sigma), pooled 8.8% [7.1, 10.7] (2026-11-30), global 9.7% [7.9, 11.7], per-example 5.3%;
+offline with 1 / 2 / 4 / 8 references global 3.9 / 5.7 / 5.1 / 4.1%, per-example 3.9 / 2.3 / 2.7 /
+3.1% (a per-example variance from 2 values degenerates). (An earlier measurement gave global 1.0%: phi
+then saturated at 690.8 for confident examples, signals.logit_confidence, and those
 outliers inflated the one global variance.)
 
 Augmented queries (Section VI-A): for images, the target and the references are also queried on
