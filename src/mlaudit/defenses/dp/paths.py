@@ -37,6 +37,8 @@ def quiet() -> Iterator[None]:
         for message in NOISE:
             warnings.filterwarnings("ignore", message=message)
         yield
+
+
 TOLERANCE = 1e-5
 
 
