@@ -18,8 +18,9 @@ from ..corpus.payloads import p2_global_call
 
 def _zip(members: dict[str, bytes]) -> bytes:
     """The members zipped with one fixed timestamp: writestr(name) stamps the clock's, and the bytes after
-    the pickle are then the clock's too (at 01:16 the DOS time holds 0x0a, the newline that ends the
-    'P' opcode's argument the pickle view reads there, and the view's verdict changed with the minute)."""
+    the pickle are then the clock's too: at some seconds of every eighth minute (and all of 01:16-01:19) the
+    DOS time holds 0x0a, the newline that ends the argument of the 'P' opcode the pickle view reads there,
+    and the view's verdict changed (143 of 5,400 timestamps from 00:00 to 03:00, measured)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for name, data in members.items():
